@@ -1,0 +1,100 @@
+/* The catalogue of stable event and error codes.  The code (CHDnnnn) and
+ * its meaning never change once released: operators grep logs and
+ * scripts match status fields on them.  `chanctl explain CODE` prints
+ * the explanation and action.
+ *
+ * Ranges: 1xxx agent and config, 2xxx queues and messages, 3xxx keystore,
+ * 4xxx TLS and identity, 5xxx channel protocol and state, 6xxx admin. */
+#ifndef CHAND_CODES_H
+#define CHAND_CODES_H
+
+#include <stddef.h>
+
+/*  X(ID, "CHDnnnn", "short text", "what it means and what to do") */
+#define CHD_CODES(X) \
+	X(AGENT_START,      "CHD1001", "queue manager started", "The agent opened its database and listeners and is serving.") \
+	X(AGENT_STOP,       "CHD1002", "queue manager stopped", "The agent ended cleanly after SIGTERM or SIGINT.") \
+	X(CONFIG_ERROR,     "CHD1003", "configuration error", "The configuration file is invalid; the message names the file and line. Fix it and run chand --check-config.") \
+	X(AGENT_LOCKED,     "CHD1004", "data directory in use", "Another chand holds the lock on this data directory. Stop it first, or point this one at another data_dir.") \
+	X(DB_ERROR,         "CHD1005", "database error", "SQLite reported an error. Check disk space and permissions of data_dir; the message gives SQLite's reason.") \
+	X(DB_MIGRATED,      "CHD1006", "database schema migrated", "The database was upgraded to the schema of this version on start.") \
+	X(LISTEN_FAILED,    "CHD1007", "cannot listen", "A listener could not bind its address and port. Check that no other process uses the port.") \
+	X(ROOT_REFUSED,     "CHD1008", "refusing to run as root", "chand does not run as root. Start it as the service user, or give it a user to drop privileges to.") \
+	X(DISK_FULL,        "CHD1009", "disk full", "The file system of data_dir is full. The operation was refused and nothing was lost; free space.") \
+	X(Q_UNKNOWN,        "CHD2001", "unknown queue", "No queue with that name is defined on this queue manager.") \
+	X(Q_FULL,           "CHD2002", "queue full", "The queue holds MAXDEPTH messages. Get messages or raise MAXDEPTH with alter qlocal.") \
+	X(Q_MSG_TOO_LONG,   "CHD2003", "message too long", "The message is longer than the queue's MAXMSGL (or the agent's max_msg_length).") \
+	X(Q_NOT_EMPTY,      "CHD2004", "queue not empty", "delete queue refuses a queue that holds messages; use --purge to discard them.") \
+	X(Q_EXISTS,         "CHD2005", "object exists", "An object with that name is already defined; use --replace to redefine it.") \
+	X(Q_BAD_NAME,       "CHD2006", "invalid name", "Names are 1-48 characters of A-Z a-z 0-9 . _ / %.") \
+	X(Q_PUT_INHIBITED,  "CHD2007", "put inhibited", "The queue has PUT(DISABLED).") \
+	X(Q_GET_INHIBITED,  "CHD2008", "get inhibited", "The queue has GET(DISABLED).") \
+	X(Q_NO_MSG,         "CHD2009", "no message available", "The queue held no message (within --wait).") \
+	X(Q_BAD_XMITQ,      "CHD2010", "invalid transmission queue", "The remote queue's XMITQ is not a local queue with USAGE(XMITQ).") \
+	X(Q_IN_USE,         "CHD2011", "object in use", "The object is used by another definition or a running channel.") \
+	X(KS_OPEN,          "CHD3001", "keystore unreadable", "The keystore file could not be opened or read. Check keystore.path and its permissions.") \
+	X(KS_PERMS,         "CHD3002", "keystore or stash readable by others", "The keystore and its stash must be mode 0600 (no group or other access). chmod 600 them.") \
+	X(KS_PASSWORD,      "CHD3003", "wrong keystore password", "The password (from the stash file, --password-file or the prompt) does not open the keystore.") \
+	X(KS_LABEL_MISSING, "CHD3004", "certificate label not found", "No personal certificate with that label is in the keystore. Import one, or fix CERTLABL / keystore.label.") \
+	X(KS_KEY_MISMATCH,  "CHD3005", "key does not match certificate", "The private key given does not belong to the certificate.") \
+	X(KS_KEY_PASSWORD,  "CHD3006", "wrong or missing private key password", "The private key is encrypted; give its password with --key-password-file.") \
+	X(KS_BAD_FILE,      "CHD3007", "unreadable certificate or key file", "The file is not a PEM/DER certificate, key, CRL or PKCS#12 file chand understands.") \
+	X(KS_EXPIRING,      "CHD3008", "certificate expires soon", "A certificate in the keystore expires within tls.expiry_warning_days. Renew it and refresh security.") \
+	X(KS_CHAIN,         "CHD3009", "certificate chain incomplete", "The chain of a personal certificate does not reach a trusted root in the keystore. Trust the CA certificates.") \
+	X(TLS_NO_CERT,      "CHD4001", "no certificate sent by peer", "The initiator sent no certificate but the channel has SSLCAUTH(REQUIRED) or an SSLPEER. Give the initiator a certificate under its label.") \
+	X(TLS_UNTRUSTED,    "CHD4002", "untrusted issuer", "The peer's certificate does not chain to a trusted certificate in the keystore. Trust its CA (keystore trust).") \
+	X(TLS_EXPIRED,      "CHD4003", "certificate expired or not yet valid", "The peer's certificate (or one of its chain) is outside its validity dates. Renew it, or check the clocks.") \
+	X(TLS_REVOKED,      "CHD4004", "certificate revoked", "The peer's certificate is on a loaded CRL.") \
+	X(TLS_SSLPEER,      "CHD4005", "SSLPEER mismatch", "The peer's distinguished name does not match the channel's SSLPEER filter. The message gives the peer DN; test filters with chanctl check-peer.") \
+	X(TLS_CIPHER,       "CHD4006", "CipherSpec mismatch", "The two ends name CipherSpecs that share no suite or protocol version. Set compatible SSLCIPH at both ends.") \
+	X(TLS_LABEL,        "CHD4007", "certificate label not found", "The channel's CERTLABL (or the queue manager's default label) is not in the keystore.") \
+	X(TLS_KEYSTORE,     "CHD4008", "keystore unreadable", "The agent could not load its keystore, stash or CRLs. See the reason, fix it and refresh security.") \
+	X(TLS_TIMEOUT,      "CHD4009", "handshake timeout", "The TLS handshake did not finish in time. Check the network and that the peer speaks TLS.") \
+	X(TLS_HANDSHAKE,    "CHD4010", "TLS handshake failed", "The TLS handshake failed for another reason, given in the message (GnuTLS error name).") \
+	X(TLS_BAD_CERT,     "CHD4011", "certificate not acceptable", "The peer's certificate was refused: bad signature, insecure algorithm, wrong key usage or not a CA where one is needed.") \
+	X(TLS_PLAINTEXT,    "CHD4012", "channel not encrypted", "The channel has an empty SSLCIPH and runs over plain TCP. Anyone on the network can read and alter its messages.") \
+	X(TLS_PEER_REFUSED, "CHD4013", "refused by the peer", "The remote end refused the TLS handshake with an alert; its log names the cause.") \
+	X(TLS_SNI,          "CHD4014", "unknown channel in SNI", "The initiator asked for a channel this responder does not define (or sent no channel name).") \
+	X(CH_START,         "CHD5001", "channel started", "The channel completed negotiation and is running.") \
+	X(CH_STOP,          "CHD5002", "channel ended", "The channel ended normally (stop, disconnect interval, or the peer closed).") \
+	X(CH_CONNECT,       "CHD5003", "cannot connect", "The initiator could not open a TCP connection to CONNAME. The channel retries per SHORTRTY/LONGRTY.") \
+	X(CH_UNKNOWN,       "CHD5004", "unknown channel", "The remote end has no channel of that name.") \
+	X(CH_TYPE,          "CHD5005", "wrong channel type", "The two ends' types do not pair (SDR-RCVR, RQSTR-SVR, SVR-RQSTR).") \
+	X(CH_QMGR,          "CHD5006", "queue manager name mismatch", "The transmission header names a queue manager other than the one at the far end.") \
+	X(CH_SEQ,           "CHD5007", "sequence number mismatch", "The two ends disagree on the message sequence number; use reset channel after checking for lost messages.") \
+	X(CH_INDOUBT,       "CHD5008", "channel in doubt", "A batch is in doubt and could not be resolved with the peer; use resolve channel or restart the peer.") \
+	X(CH_PROTOCOL,      "CHD5009", "protocol error", "The peer sent a malformed, oversized or unexpected frame; the channel was closed.") \
+	X(CH_HEARTBEAT,     "CHD5010", "peer not responding", "No data or heartbeat from the peer within the heartbeat timeout; the connection is treated as broken.") \
+	X(CH_RETRYING,      "CHD5011", "channel retrying", "The channel failed and will retry per SHORTRTY/SHORTTMR then LONGRTY/LONGTMR.") \
+	X(CH_STOPPED,       "CHD5012", "channel stopped", "The channel is STOPPED (retries exhausted or stop channel) and stays so until start channel.") \
+	X(CH_DLQ,           "CHD5013", "message put to dead-letter queue", "A message could not be delivered to its target queue and was put to the dead-letter queue with a reason.") \
+	X(CH_NO_DLQ,        "CHD5014", "no usable dead-letter queue", "A message could not be delivered and there is no usable dead-letter queue, so the channel stopped rather than lose it.") \
+	X(CH_VERSION,       "CHD5015", "protocol version mismatch", "The two agents share no channel protocol version.") \
+	X(CH_MAXCHANNELS,   "CHD5016", "too many channels", "limits.max_channels channels are running already.") \
+	X(CH_CLOSED,        "CHD5017", "connection closed", "The connection to the peer closed or broke during the channel.") \
+	X(ADM_REFUSED,      "CHD6001", "admin client refused", "A process whose user is neither the agent's owner nor in the admin group tried to use the admin socket.") \
+	X(ADM_BAD_REQUEST,  "CHD6002", "malformed admin request", "An admin client sent a request that could not be decoded; it was disconnected.") \
+	X(ADM_VERSION,      "CHD6003", "incompatible chanctl and chand", "chanctl and chand speak different admin protocol versions; use matching versions.") \
+	X(ADM_NO_AGENT,     "CHD6004", "no agent at socket", "chanctl found no running chand at the admin socket path.")
+
+enum chd_code_id {
+#define CHD_X_ENUM(id, code, text, help) CHD_##id,
+	CHD_CODES(CHD_X_ENUM)
+#undef CHD_X_ENUM
+	CHD__COUNT
+};
+
+struct chd_code {
+	const char *code;  /* "CHD4001" */
+	const char *text;  /* short text */
+	const char *help;  /* meaning and action */
+};
+
+/* Code string of an id, e.g. code_str(CHD_TLS_NO_CERT) == "CHD4001". */
+const char *code_str(enum chd_code_id id);
+const char *code_text(enum chd_code_id id);
+/* Lookup by "CHD4001" (case-insensitive, "4001" accepted); NULL if unknown. */
+const struct chd_code *code_lookup(const char *code);
+const struct chd_code *code_table(size_t *count);
+
+#endif

@@ -1,0 +1,41 @@
+#!/bin/sh
+# The whole test suite: sets up and builds in build/ (scripts/setup.sh),
+# runs `make check`, then builds again with AddressSanitizer+UBSan in
+# build-asan/ and runs the same tests.  Ends with "N passed, N failed".
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+status=0
+
+sh scripts/setup.sh "$top/build" || exit 1
+make -C build -j2 check || status=1
+
+sh scripts/setup.sh "$top/build-asan" --enable-asan >/dev/null || status=1
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	make -C build-asan -j2 check || status=1
+
+# Totals from every Criterion log of both builds.
+passed=0; failed=0
+for log in $(find build build-asan -name '*.log' ! -name 'test-suite.log' ! -name 'config.log' 2>/dev/null); do
+	line=$(grep -a 'Synthesis:' "$log" | tail -n 1)
+	[ -n "$line" ] || continue
+	p=$(echo "$line" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p')
+	f=$(echo "$line" | sed -n 's/.*Failing: \([0-9]*\).*/\1/p')
+	c=$(echo "$line" | sed -n 's/.*Crashing: \([0-9]*\).*/\1/p')
+	passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0} + ${c:-0}))
+	if [ "${f:-0}" != 0 ] || [ "${c:-0}" != 0 ]; then
+		echo "=== FAILED: $log"; cat "$log"
+	fi
+done
+for log in build/test-suite.log build-asan/test-suite.log; do
+	[ -f "$log" ] || continue
+	if grep -Eq '^# (FAIL|ERROR): *[1-9]' "$log"; then
+		status=1
+		echo "=== $log"; cat "$log"
+	fi
+done
+[ "$passed" -gt 0 ] || status=1
+[ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
+echo "$passed passed, $failed failed"
+exit $status

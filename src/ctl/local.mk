@@ -1,0 +1,1 @@
+# ctl module: chanctl
