@@ -72,6 +72,8 @@
 	X(CH_VERSION,       "CHD5015", "protocol version mismatch", "The two agents share no channel protocol version.") \
 	X(CH_MAXCHANNELS,   "CHD5016", "too many channels", "limits.max_channels channels are running already.") \
 	X(CH_CLOSED,        "CHD5017", "connection closed", "The connection to the peer closed or broke during the channel.") \
+	X(CH_SEQWRAP,       "CHD5018", "SEQWRAP mismatch", "The two ends define different SEQWRAP values for the channel. Set the same SEQWRAP at both ends.") \
+	X(CH_IN_USE,        "CHD5019", "channel in use", "A new connection arrived for a channel whose previous instance did not end in time. Retry; if it persists, stop the channel at this end.") \
 	X(ADM_REFUSED,      "CHD6001", "admin client refused", "A process whose user is neither the agent's owner nor in the admin group tried to use the admin socket.") \
 	X(ADM_BAD_REQUEST,  "CHD6002", "malformed admin request", "An admin client sent a request that could not be decoded; it was disconnected.") \
 	X(ADM_VERSION,      "CHD6003", "incompatible chanctl and chand", "chanctl and chand speak different admin protocol versions; use matching versions.") \

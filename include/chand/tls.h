@@ -31,8 +31,20 @@ struct tls_error {
  * in a new one while running connections keep the old. */
 struct tls_ctx;
 
+/* ks_material_load + tls_ctx_from_material. All-or-nothing: on failure
+ * returns -1 with err (TLS_KEYSTORE; the text names the file and the
+ * keystore's own code, e.g. "CHD3003 wrong keystore password"), *out is
+ * NULL and the caller keeps using its previous context. */
 int tls_ctx_load(struct tls_ctx **out, const char *ks_path, const char *stash_path,
                  struct tls_error *err);
+/* Builds a context from material already in memory (the keystore's, or
+ * PEM files read by a test). Everything is copied: the caller still owns
+ * and frees m. m may be NULL (no trust, no labels). All-or-nothing: on
+ * failure returns -1 with err (TLS_KEYSTORE naming the bad entry: a key
+ * that does not match its certificate, a CRL no trusted CA signed). */
+int tls_ctx_from_material(struct tls_ctx **out, const struct ks_material *m,
+                          struct tls_error *err);
+size_t tls_ctx_label_count(const struct tls_ctx *ctx);
 /* An empty context (no keystore configured): only plain-TCP channels work. */
 struct tls_ctx *tls_ctx_empty(void);
 void tls_ctx_ref(struct tls_ctx *ctx);
@@ -66,19 +78,37 @@ struct tls_info {
 
 struct tls_conn;
 
-/* Initiator. Takes ownership of fd (closed by tls_close). On failure
- * returns -1 with err filled; fd is closed. */
+/* Initiator. Takes ownership of fd (closed by tls_close) and makes it
+ * non-blocking. Empty p->sslciph: a plain-TCP conn (no handshake).
+ * Otherwise SNI carries the channel and our CipherSpec id; our
+ * certificate is sent only if p->label is in ctx (tls_info.local_label
+ * is "" when none was sent). The responder's chain is always verified
+ * (trust, dates, CRLs, serverAuth purpose, --verify-hostname, SSLPEER).
+ * TLS 1.3: a responder that refuses OUR certificate does so after our
+ * handshake returned; the first tls_recv then fails with
+ * TLS_PEER_REFUSED naming the alert. On failure returns -1 with err
+ * filled; fd is closed. */
 int tls_client_open(struct tls_conn **out, int fd, struct tls_ctx *ctx,
                     const struct tls_params *p, int timeout_ms, int cancel_fd,
                     struct tls_error *err);
-/* Responder. Peeks at the first byte: a TLS ClientHello runs the handshake
- * with the channel from SNI; anything else is treated as plain TCP and the
- * channel name is learned later by the caller, which must then check that
- * the channel's SSLCIPH is empty (tls_conn_channel() returns ""). */
+/* Responder. Takes ownership of fd and makes it non-blocking. Peeks at
+ * the first byte: a TLS ClientHello runs the handshake with the channel
+ * from SNI (lookup is called from inside the handshake); anything else is
+ * treated as plain TCP and the channel name is learned later by the
+ * caller, which must then check that the channel's SSLCIPH is empty
+ * (tls_conn_channel() returns ""). Refusals come back as -1 with the
+ * precise code: TLS_SNI, TLS_LABEL, TLS_NO_CERT, TLS_UNTRUSTED,
+ * TLS_EXPIRED, TLS_REVOKED, TLS_BAD_CERT, TLS_SSLPEER, TLS_CIPHER,
+ * TLS_TIMEOUT, TLS_HANDSHAKE; the initiator is sent a matching alert.
+ * On success also check tls_conn_refusal(). */
 int tls_server_open(struct tls_conn **out, int fd, struct tls_ctx *ctx,
                     tls_lookup_fn lookup, void *arg, int timeout_ms, int cancel_fd,
                     struct tls_error *err);
 
+/* Errors of the calls below: CH_HEARTBEAT (timeout), CH_STOP (cancel_fd
+ * became readable), CH_CLOSED (broken link, no close_notify),
+ * TLS_PEER_REFUSED (fatal alert before any data: the peer refused us),
+ * TLS_HANDSHAKE (renegotiation attempt, refused). */
 /* Sends all of buf. 0, or -1 with err (timeout, closed, cancelled). */
 int tls_send_all(struct tls_conn *c, const void *buf, size_t len, int timeout_ms,
                  struct tls_error *err);
@@ -90,15 +120,41 @@ ssize_t tls_recv(struct tls_conn *c, void *buf, size_t len, int timeout_ms,
 /* Reads exactly len bytes (same returns; 0 only if closed before any byte). */
 ssize_t tls_recv_all(struct tls_conn *c, void *buf, size_t len, int timeout_ms,
                      struct tls_error *err);
+/* TLS 1.3 KeyUpdate that also asks the peer to update its keys (the idea
+ * of IBM MQ's SSLRKEYC: call it after every N bytes). A no-op returning 0
+ * on TLS 1.2 and plain TCP. 0, or -1 with err. */
+int tls_key_update(struct tls_conn *c, int timeout_ms, struct tls_error *err);
+/* KeyUpdates this end has sent (for status). */
+unsigned tls_conn_key_updates(const struct tls_conn *c);
 void tls_conn_info(const struct tls_conn *c, struct tls_info *out);
-/* Channel name from SNI ("" for plain TCP). */
+/* Responder: the channel name from SNI ("" for plain TCP).
+ * Initiator: the channel it was opened for. */
 const char *tls_conn_channel(const struct tls_conn *c);
+/* Responder: a refusal decided during the handshake that the handshake
+ * itself does not carry, or NULL. Today: CipherSpec mismatch (TLS_CIPHER,
+ * "CipherSpec mismatch: initiator X, responder Y (channel C)"). The
+ * handshake is completed with the initiator's spec so that the caller can
+ * send this text to the initiator (ERROR frame) and then close: both ends
+ * then name both specs. The caller must not run the channel. */
+const struct tls_error *tls_conn_refusal(const struct tls_conn *c);
 /* Sends close_notify (bounded), closes the socket, frees. */
 void tls_close(struct tls_conn *c);
 
-/* SNI encoding of a channel name into a valid DNS name and back. Channel
- * names are case-sensitive and may hold '/', '%', '_': they are hex
- * encoded in labels of at most 62 characters under ".chl.chand". */
+/* SNI encoding of a channel name (and the initiator's CipherSpec id) into
+ * a valid DNS name and back. Channel names are case-sensitive and may hold
+ * '/', '%', '_', '.': their bytes are hex encoded (lower case) in labels of
+ * at most 62 characters, then an optional "s<id>" label, under
+ * ".chl.chand":  "TO.QM2", id 3 -> "544f2e514d32.s3.chl.chand".
+ * Decoding accepts either hex case and checks the name with name_valid(). */
+#define TLS_SNI_MAX 128        /* longest SNI we produce or accept */
+#define TLS_SNI_SPEC_MAX 65535 /* largest CipherSpec id in an SNI */
+/* spec_id -1: no spec label. Returns 0, or -1 (out = "") for an invalid
+ * channel name, a bad id or a too small buffer (TLS_SNI_MAX + 1 fits all). */
+int tls_sni_encode_spec(const char *channel, int spec_id, char *out, size_t outlen);
+/* Returns 0 with the channel (and the spec id, -1 if the SNI carries none),
+ * or -1 if sni is not a chand channel name. spec_id may be NULL. */
+int tls_sni_decode_spec(const char *sni, char *channel, size_t chlen, int *spec_id);
+/* The same without a spec label / ignoring it. */
 void tls_sni_encode(const char *channel, char *out, size_t outlen);
 int tls_sni_decode(const char *sni, char *channel, size_t chlen);
 

@@ -1,3 +1,37 @@
-# agent module: src/agent/libagent.a (see Makefile.am for the link order)
+# agent module: src/agent/libagent.a and the chand program (see Makefile.am
+# for the link order).  chanctl links the same library for the config
+# loader and the admin frame codec.
 noinst_LIBRARIES += src/agent/libagent.a
-src_agent_libagent_a_SOURCES =
+src_agent_libagent_a_SOURCES = src/agent/agent_int.h src/agent/config.c \
+	src/agent/admin_frame.c src/agent/admin_json.c src/agent/admin_server.c src/agent/admin_queue.c \
+	src/agent/admin_msg.c src/agent/agent.c src/agent/agent_tls.c src/agent/listener.c \
+	src/agent/modules.c
+noinst_HEADERS += include/chand/config.h include/chand/admin.h include/chand/agent.h
+
+sbin_PROGRAMS += chand
+chand_SOURCES = src/agent/chand_main.c
+chand_LDADD = $(CHAND_LIBS)
+
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test_config tests/unit/test_admin
+tests_unit_test_config_SOURCES = tests/unit/test_config.c
+tests_unit_test_config_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_config_LDADD = src/agent/libagent.a src/keystore/libkeystore.a \
+	src/common/libcommon.a $(LIBCONFIG_LIBS) $(GNUTLS_LIBS) $(SQLITE_LIBS) $(CRITERION_LIBS)
+tests_unit_test_admin_SOURCES = tests/unit/test_admin.c
+tests_unit_test_admin_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_admin_LDADD = src/agent/libagent.a src/common/libcommon.a \
+	$(JANSSON_LIBS) $(CRITERION_LIBS)
+
+# Integration suites: real chand and chanctl processes.
+check_PROGRAMS += tests/integ/test_agent tests/integ/test_queues tests/integ/test_messages
+tests_integ_test_agent_SOURCES = tests/integ/test_agent.c
+tests_integ_test_agent_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/tests
+tests_integ_test_agent_LDADD = tests/libtesthelp.a $(TEST_LIBS)
+tests_integ_test_queues_SOURCES = tests/integ/test_queues.c
+tests_integ_test_queues_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/tests
+tests_integ_test_queues_LDADD = tests/libtesthelp.a $(TEST_LIBS)
+tests_integ_test_messages_SOURCES = tests/integ/test_messages.c
+tests_integ_test_messages_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/tests
+tests_integ_test_messages_LDADD = tests/libtesthelp.a $(TEST_LIBS)
+endif

@@ -1,0 +1,51 @@
+/* Channel bookkeeping the store keeps beside the sync records (struct
+ * chan_sync in store.h): which messages form a sender's in-doubt batch,
+ * and whether `reset channel` is waiting to be told to the receiver.
+ *
+ * Why the membership must be durable: after a crash at any moment between
+ * END_BATCH and the deletion of the batch, the restarted sender must
+ * delete exactly the messages the receiver committed, or none.  The
+ * in-memory locks of store_lock are gone by then, and messages of a
+ * higher priority may have arrived in front of them, so the store seqs
+ * (with their msgids, in case a seq is ever reused) are recorded in the
+ * same transaction as the sync record's in-doubt flag.
+ *
+ * Table main.chan_ext (created by store_ext_init, not part of the
+ * versioned schema of store_db.c: CREATE TABLE IF NOT EXISTS). */
+#ifndef CHAND_STORE_EXT_H
+#define CHAND_STORE_EXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chand/message.h"
+#include "chand/store.h"
+
+struct store_member {
+	int64_t seq;                   /* the store's message seq */
+	uint8_t msgid[MSG_ID_LEN];
+};
+
+/* Creates the table if missing. STORE_OK or an error. */
+int store_ext_init(struct store *st);
+
+/* Reads a channel's extras: reset_pending and the in-doubt members
+ * (*members malloc'd, NULL if none). A channel without a row: false, 0. */
+int store_ext_get(struct store *st, const char *channel, bool *reset_pending,
+                  struct store_member **members, size_t *n);
+/* Records the persistent messages of msgs as the in-doubt members
+ * (nonpersistent ones are left out: they do not survive a restart).
+ * Joins the open transaction, if any. */
+int store_ext_set_members(struct store *st, const char *channel, const struct msg_list *msgs);
+int store_ext_clear_members(struct store *st, const char *channel);
+int store_ext_set_reset(struct store *st, const char *channel, bool pending);
+/* Removes the channel's row (delete channel). */
+int store_ext_delete(struct store *st, const char *channel);
+
+/* The members that are still stored with the same msgid, as entries of
+ * out (seq and persistent set, no body) ready for store_confirm(). */
+int store_ext_present(struct store *st, const struct store_member *m, size_t n,
+                      struct msg_list *out);
+
+#endif

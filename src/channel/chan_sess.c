@@ -1,0 +1,330 @@
+/* One connection's protocol machinery: buffered frame reading with
+ * deadlines and wake-ups, sending, failures, and publishing status. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan_int.h"
+#include "chand/log.h"
+
+int64_t chan_t_reply_ms(uint32_t hbint)
+{
+	int64_t h = hbint > 30 ? hbint : 30;
+
+	return (2 * h + 10) * 1000;
+}
+
+int64_t chan_t_dead_ms(uint32_t hbint)
+{
+	return hbint == 0 ? -1 : (2 * (int64_t)hbint + 10) * 1000;
+}
+
+void chan_sess_init(struct chan_sess *s, struct chan_conn *conn)
+{
+	memset(s, 0, sizeof(*s));
+	s->conn = conn;
+	frame_writer_init(&s->w);
+	frame_buf_init(&s->out);
+	s->max_payload = FRAME_CTRL_PAYLOAD_MAX;
+}
+
+void chan_sess_free(struct chan_sess *s)
+{
+	if (s->tc != NULL)
+		tls_close(s->tc);
+	s->tc = NULL;
+	frame_buf_free(&s->out);
+	free(s->rbuf);
+	s->rbuf = NULL;
+}
+
+int chan_fail(struct chan_sess *s, enum chd_code_id code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->end != END_NONE)
+		return -1;
+	s->end = END_ERROR;
+	s->code = code;
+	va_start(ap, fmt);
+	vsnprintf(s->text, sizeof(s->text), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int chan_flush(struct chan_sess *s)
+{
+	struct tls_error err = { 0 };
+	int64_t t = chan_t_reply_ms(s->hbint);
+
+	if (s->out.len == 0)
+		return 0;
+	if (tls_send_all(s->tc, s->out.p, s->out.len, (int)t, &err) != 0) {
+		frame_buf_reset(&s->out);
+		if (err.code == CHD_CH_STOP)
+			return chan_fail(s, CHD_CH_STOP, "channel ended: %s",
+			                 s->conn->stop_why[0] ? s->conn->stop_why : "stopped");
+		return chan_fail(s, err.code, "%s", err.text);
+	}
+	s->bytes_sent += s->out.len;
+	s->last_send_mono = time_mono_ms();
+	frame_buf_reset(&s->out);
+	return 0;
+}
+
+void chan_send_error(struct chan_sess *s, enum chd_code_id code, const char *text)
+{
+	struct frame_buf b;
+	struct tls_error err;
+
+	if (s->tc == NULL || s->error_sent || s->peer_error)
+		return;
+	s->error_sent = true;
+	/* whatever was encoded but not sent is dropped; the frame counter
+	 * must then match what the peer received */
+	if (s->out.len > 0) {
+		/* frames still in out were never sent: rewind the counter */
+		struct frame_header h;
+		size_t off = 0;
+		while (off + FRAME_HEADER_LEN <= s->out.len &&
+		       frame_header_decode(s->out.p + off, s->out.len - off, &h, FRAME_PAYLOAD_MAX,
+		                           NULL) == FRAME_OK) {
+			s->w.counter--;
+			off += FRAME_HEADER_LEN + h.length;
+		}
+		frame_buf_reset(&s->out);
+	}
+	chan_conn_drain(s->conn);
+	frame_buf_init(&b);
+	if (frame_encode_error(&b, &s->w, code_str(code), text) == FRAME_OK)
+		(void)tls_send_all(s->tc, b.p, b.len, 2000, &err);
+	frame_buf_free(&b);
+}
+
+bool chan_frame_buffered(struct chan_sess *s)
+{
+	struct frame_header h;
+	size_t avail = s->rend - s->rstart;
+
+	if (avail < FRAME_HEADER_LEN)
+		return false;
+	if (frame_header_decode(s->rbuf + s->rstart, avail, &h, s->max_payload, NULL) != FRAME_OK)
+		return true; /* let chan_read_frame report it */
+	return avail >= FRAME_HEADER_LEN + (size_t)h.length;
+}
+
+/* Room for need bytes from rstart. */
+static int rbuf_make_room(struct chan_sess *s, size_t need)
+{
+	size_t avail = s->rend - s->rstart;
+
+	if (s->rbuf == NULL) {
+		s->rcap = need > CHAN_RBUF_SIZE ? need : CHAN_RBUF_SIZE;
+		if ((s->rbuf = malloc(s->rcap)) == NULL)
+			return chan_fail(s, CHD_CH_CLOSED, "out of memory for the read buffer");
+		s->rstart = s->rend = 0;
+		return 0;
+	}
+	if (s->rcap - s->rstart >= need && s->rend < s->rcap)
+		return 0;
+	if (s->rstart > 0) {
+		memmove(s->rbuf, s->rbuf + s->rstart, avail);
+		s->rstart = 0;
+		s->rend = avail;
+	}
+	if (s->rcap < need || s->rend == s->rcap) {
+		size_t cap = s->rcap;
+		uint8_t *p;
+		while (cap < need || cap == s->rend)
+			cap *= 2;
+		if ((p = realloc(s->rbuf, cap)) == NULL)
+			return chan_fail(s, CHD_CH_CLOSED, "out of memory for a frame of %zu bytes", need);
+		s->rbuf = p;
+		s->rcap = cap;
+	}
+	return 0;
+}
+
+int chan_read_frame(struct chan_sess *s, int64_t timeout_ms, struct frame *f)
+{
+	int64_t deadline = timeout_ms >= 0 ? time_mono_ms() + timeout_ms : -1;
+	struct frame_err ferr;
+
+	if (s->end != END_NONE)
+		return RD_ERR;
+	for (;;) {
+		size_t avail = s->rend - s->rstart, need = FRAME_HEADER_LEN;
+		struct frame_header h;
+		struct tls_error err = { 0 };
+		int64_t tmo = -1;
+		ssize_t n;
+
+		if (avail >= FRAME_HEADER_LEN) {
+			int rc = frame_header_decode(s->rbuf + s->rstart, avail, &h, s->max_payload, &ferr);
+			if (rc != FRAME_OK) {
+				chan_fail(s, CHD_CH_PROTOCOL, "bad frame from the peer: %s", ferr.why);
+				chan_send_error(s, CHD_CH_PROTOCOL, s->text);
+				return RD_ERR;
+			}
+			need = FRAME_HEADER_LEN + (size_t)h.length;
+			if (avail >= need) {
+				if (h.counter != s->rcounter) {
+					chan_fail(s, CHD_CH_PROTOCOL, "frame counter %u from the peer, expected %u",
+					          h.counter, s->rcounter);
+					chan_send_error(s, CHD_CH_PROTOCOL, s->text);
+					return RD_ERR;
+				}
+				if (s->rversion != 0 && h.type != FRAME_INIT && h.type != FRAME_INIT_ACK &&
+				    h.type != FRAME_ERROR && h.version != s->rversion) {
+					chan_fail(s, CHD_CH_PROTOCOL, "%s frame of version %u, negotiated %u",
+					          frame_type_name(h.type), h.version, s->rversion);
+					chan_send_error(s, CHD_CH_PROTOCOL, s->text);
+					return RD_ERR;
+				}
+				if (frame_decode(&h, s->rbuf + s->rstart + FRAME_HEADER_LEN, h.length, f,
+				                 &ferr) != FRAME_OK) {
+					chan_fail(s, CHD_CH_PROTOCOL, "bad %s frame from the peer: %s",
+					          frame_type_name(h.type), ferr.why);
+					chan_send_error(s, CHD_CH_PROTOCOL, s->text);
+					return RD_ERR;
+				}
+				s->rstart += need;
+				s->rcounter++;
+				s->bytes_received += need;
+				s->last_recv_mono = time_mono_ms();
+				if (s->rstart == s->rend)
+					s->rstart = s->rend = 0;
+				if (h.type == FRAME_ERROR) {
+					s->peer_error = true;
+					chan_fail(s, chan_code_id(f->u.error.code), "peer %s: %s",
+					          s->peer_qmgr[0] ? s->peer_qmgr : "agent", f->u.error.text);
+					if (s->end == END_ERROR && s->code == chan_code_id(f->u.error.code))
+						str_copy(s->peer_code, f->u.error.code, sizeof(s->peer_code));
+					return RD_ERR;
+				}
+				return RD_FRAME;
+			}
+		}
+		if (rbuf_make_room(s, need) != 0)
+			return RD_ERR;
+		if (deadline >= 0) {
+			tmo = deadline - time_mono_ms();
+			if (tmo <= 0)
+				return RD_TIMEOUT;
+		}
+		n = tls_recv(s->tc, s->rbuf + s->rend, s->rcap - s->rend, (int)(tmo > INT32_MAX ? INT32_MAX : tmo),
+		             &err);
+		if (n > 0) {
+			s->rend += (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			chan_fail(s, CHD_CH_CLOSED, "the peer closed the connection");
+			return RD_ERR;
+		}
+		if (err.code == CHD_CH_HEARTBEAT) {
+			if (deadline >= 0 && time_mono_ms() >= deadline)
+				return RD_TIMEOUT;
+			continue;
+		}
+		if (err.code == CHD_CH_STOP) {
+			chan_conn_drain(s->conn);
+			return RD_WOKEN;
+		}
+		chan_fail(s, err.code, "%s", err.text);
+		return RD_ERR;
+	}
+}
+
+enum chd_code_id chan_code_id(const char *code)
+{
+	size_t n;
+	const struct chd_code *t = code_table(&n), *k = code_lookup(code);
+
+	return k != NULL ? (enum chd_code_id)(k - t) : CHD_TLS_PEER_REFUSED;
+}
+
+const char *chan_sess_code(const struct chan_sess *s)
+{
+	return s->peer_code[0] ? s->peer_code : code_str(s->code);
+}
+
+int chan_unexpected(struct chan_sess *s, const struct frame *f, const char *state)
+{
+	chan_fail(s, CHD_CH_PROTOCOL, "unexpected %s in state %s", frame_type_name(f->h.type), state);
+	chan_send_error(s, CHD_CH_PROTOCOL, s->text);
+	return -1;
+}
+
+enum chan_stop chan_stop_req(struct chan_sess *s)
+{
+	enum chan_stop r;
+
+	pthread_mutex_lock(&chan_sup.mtx);
+	r = s->conn->stop;
+	pthread_mutex_unlock(&chan_sup.mtx);
+	return r;
+}
+
+void chan_set_idle(struct chan_sess *s, bool idle, bool sender)
+{
+	pthread_mutex_lock(&chan_sup.mtx);
+	s->conn->idle = idle;
+	s->conn->idle_sender = idle && sender;
+	pthread_mutex_unlock(&chan_sup.mtx);
+	if (!idle)
+		chan_conn_drain(s->conn);
+}
+
+/* ---- status ---- */
+
+void chan_status_state(struct chan_rt *rt, enum chan_state st, const char *substate)
+{
+	if (rt == NULL)
+		return;
+	pthread_mutex_lock(&chan_sup.mtx);
+	rt->st.state = st;
+	str_copy(rt->st.substate, substate ? substate : "", sizeof(rt->st.substate));
+	pthread_mutex_unlock(&chan_sup.mtx);
+}
+
+void chan_status_substate(struct chan_sess *s, const char *substate)
+{
+	if (s->rt == NULL)
+		return;
+	pthread_mutex_lock(&chan_sup.mtx);
+	str_copy(s->rt->st.substate, substate, sizeof(s->rt->st.substate));
+	pthread_mutex_unlock(&chan_sup.mtx);
+}
+
+void chan_status_error(struct chan_rt *rt, enum chd_code_id code, const char *text)
+{
+	if (rt == NULL)
+		return;
+	pthread_mutex_lock(&chan_sup.mtx);
+	str_copy(rt->st.last_error_code, code_str(code), sizeof(rt->st.last_error_code));
+	str_copy(rt->st.last_error, text, sizeof(rt->st.last_error));
+	pthread_mutex_unlock(&chan_sup.mtx);
+}
+
+void chan_status_tls(struct chan_sess *s)
+{
+	struct tls_info ti;
+
+	if (s->rt == NULL || s->tc == NULL)
+		return;
+	tls_conn_info(s->tc, &ti);
+	pthread_mutex_lock(&chan_sup.mtx);
+	s->rt->st.connected = true;
+	s->rt->st.encrypted = ti.encrypted;
+	str_copy(s->rt->st.tls_version, ti.version, sizeof(s->rt->st.tls_version));
+	str_copy(s->rt->st.cipher, ti.cipher, sizeof(s->rt->st.cipher));
+	str_copy(s->rt->st.local_label, ti.local_label, sizeof(s->rt->st.local_label));
+	str_copy(s->rt->st.peer_dn, ti.peer_dn, sizeof(s->rt->st.peer_dn));
+	str_copy(s->rt->st.peer_issuer_dn, ti.peer_issuer_dn, sizeof(s->rt->st.peer_issuer_dn));
+	s->rt->st.peer_not_after_ms = ti.peer_not_after_ms;
+	str_copy(s->rt->st.rqmname, s->peer_qmgr, sizeof(s->rt->st.rqmname));
+	pthread_mutex_unlock(&chan_sup.mtx);
+}

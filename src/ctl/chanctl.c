@@ -1,0 +1,117 @@
+/* chanctl: the operator's command line for chand.
+ *   chanctl [-s SOCKET | -c CONFIG] [--json] COMMAND [ARGS]
+ * Commands that need no agent (keystore, check-peer, explain) run
+ * locally; everything else is one conversation over the admin socket. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "chand/config.h"
+#include "chand/dnfilter.h"
+#include "chand/keystore.h"
+
+static void usage_global(FILE *f)
+{
+	ctl_print_usage(f);
+}
+
+/* The config named by -c, or the default one if it exists. On failure
+ * with an explicit -c the errors are printed and chanctl exits 1; a
+ * missing default config just yields NULL. */
+static struct chand_config *load_config(const char *path, bool explicit_path, bool quiet)
+{
+	static struct chand_config cfg;
+	struct cfg_errors errs;
+
+	if (!explicit_path && access(path, F_OK) != 0)
+		return NULL;
+	if (cfg_load(&cfg, path, 0, &errs) != 0) {
+		if (explicit_path || !quiet) {
+			for (size_t i = 0; i < errs.n; i++)
+				fprintf(stderr, "%s\n", errs.v[i]);
+			cfg_errors_free(&errs);
+			ctl_fail(CHD_CONFIG_ERROR, "cannot use configuration %s", path);
+		}
+		cfg_errors_free(&errs);
+		cfg_free(&cfg);
+		return NULL;
+	}
+	cfg_errors_free(&errs);
+	return &cfg;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl c = { 0 };
+	const char *conf = NULL;
+	int i;
+
+	/* A vanished agent shows up as a failed write, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	for (i = 1; i < argc; i++) {
+		const char *t = argv[i];
+		if (strcmp(t, "-s") == 0 || strcmp(t, "-c") == 0) {
+			if (i + 1 >= argc)
+				ctl_usage_err("option %s needs a value", t);
+			if (t[1] == 's')
+				c.sock = argv[++i];
+			else
+				conf = argv[++i];
+		} else if (strncmp(t, "--socket=", 9) == 0) {
+			c.sock = t + 9;
+		} else if (strcmp(t, "--json") == 0) {
+			c.json = true;
+		} else if (strcmp(t, "-h") == 0 || strcmp(t, "--help") == 0) {
+			usage_global(stdout);
+			return CTL_EXIT_OK;
+		} else if (strcmp(t, "--version") == 0) {
+			printf("chanctl %s (admin protocol %d)\n", PACKAGE_VERSION, ADMIN_PROTOCOL_VERSION);
+			return CTL_EXIT_OK;
+		} else if (t[0] == '-') {
+			ctl_usage_err("unknown option '%s'; valid: -s SOCKET, -c CONFIG, --json, --help, "
+			              "--version", t);
+		} else {
+			break;
+		}
+	}
+	if (c.sock != NULL && conf != NULL)
+		ctl_usage_err("give either -s SOCKET or -c CONFIG, not both");
+	if (i >= argc) {
+		usage_global(stderr);
+		return CTL_EXIT_USAGE;
+	}
+	if (strcmp(argv[i], "help") == 0) {
+		usage_global(stdout);
+		return CTL_EXIT_OK;
+	}
+
+	/* Commands owned by other modules get their own argv. */
+	if (strcmp(argv[i], "keystore") == 0) {
+		struct chand_config *cfg = load_config(conf ? conf : CFG_DEFAULT_PATH, conf != NULL, true);
+		return ks_cli_main(argc - i, argv + i, cfg ? cfg->ks_path : NULL, c.json);
+	}
+	if (strcmp(argv[i], "check-peer") == 0)
+		return dnf_cli_check_peer(argc - i, argv + i);
+
+	struct ctl_args a;
+	ctl_parse(argc - i, argv + i, &a, &c.json);
+	if (!(a.cmd->flags & CTL_NO_AGENT) && c.sock == NULL) {
+		const char *path = conf ? conf : CFG_DEFAULT_PATH;
+		struct chand_config *cfg = load_config(path, conf != NULL, false);
+		if (cfg == NULL)
+			ctl_fail(CHD_ADM_NO_AGENT, "no admin socket: give -s SOCKET or -c CONFIG "
+			         "(%s: %s)", path, strerror(ENOENT));
+		c.sock = cfg->admin_socket;
+	}
+	int rc = a.cmd->fn(&c, &a);
+	if (fflush(stdout) != 0 && rc == CTL_EXIT_OK) {
+		fprintf(stderr, "chanctl: cannot write the output: %s\n", strerror(errno));
+		rc = CTL_EXIT_FAIL;
+	}
+	ctl_close(&c);
+	return rc;
+}

@@ -1,0 +1,225 @@
+/* chanctl: errors, the connection to the agent, tables. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "chand/util.h"
+
+void ctl_usage_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("chanctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(CTL_EXIT_USAGE);
+}
+
+void ctl_fail(enum chd_code_id code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("chanctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (%s)\n", code_str(code));
+	exit(CTL_EXIT_FAIL);
+}
+
+void ctl_check_name(const char *what, const char *name)
+{
+	char why[200];
+
+	if (!name_valid(name, why, sizeof(why)))
+		ctl_fail(CHD_Q_BAD_NAME, "invalid %s: %s", what, why);
+}
+
+void ctl_print_reply_error(const json_t *reply, const char *prefix)
+{
+	const char *code = json_string_value(json_object_get(reply, "code"));
+	const char *err = json_string_value(json_object_get(reply, "error"));
+
+	fflush(stdout);
+	fprintf(stderr, "chanctl: %s%s (%s)\n", prefix ? prefix : "", err ? err : "failed",
+	        code ? code : "CHD0000");
+}
+
+void ctl_connect(struct ctl *c)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(c->sock) >= sizeof(sa.sun_path))
+		ctl_fail(CHD_ADM_NO_AGENT, "admin socket path %s is too long", c->sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		ctl_fail(CHD_ADM_NO_AGENT, "socket: %s", strerror(errno));
+	str_copy(sa.sun_path, c->sock, sizeof(sa.sun_path));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		int e = errno;
+		close(fd);
+		if (e == ENOENT || e == ECONNREFUSED || e == ENOTSOCK)
+			ctl_fail(CHD_ADM_NO_AGENT, "no agent at %s", c->sock);
+		ctl_fail(CHD_ADM_NO_AGENT, "cannot connect to the agent at %s: %s", c->sock, strerror(e));
+	}
+	admin_io_init(&c->io, fd);
+	c->connected = true;
+}
+
+void ctl_close(struct ctl *c)
+{
+	if (c->connected) {
+		close(c->io.fd);
+		admin_io_free(&c->io);
+		c->connected = false;
+	}
+}
+
+int ctl_send(struct ctl *c, json_t *obj)
+{
+	int rc = obj != NULL ? admin_io_write(&c->io, obj) : -1;
+
+	json_decref(obj);
+	return rc;
+}
+
+int ctl_recv(struct ctl *c, json_t **out, char *err, size_t errlen)
+{
+	int rc = admin_io_read(&c->io, out, -1, err, errlen);
+
+	if (rc == ADMIN_IO_OK)
+		return 0;
+	if (rc == ADMIN_IO_EOF)
+		snprintf(err, errlen, "the agent closed the connection");
+	return -1;
+}
+
+int ctl_call(struct ctl *c, json_t *req, ctl_rec_fn on_rec, void *arg, json_t **final)
+{
+	char err[256];
+
+	if (final != NULL)
+		*final = NULL;
+	if (!c->connected)
+		ctl_connect(c);
+	if (ctl_send(c, req) != 0)
+		ctl_fail(CHD_ADM_NO_AGENT, "connection to the agent lost: %s", strerror(errno));
+	for (;;) {
+		json_t *f;
+		if (ctl_recv(c, &f, err, sizeof(err)) != 0)
+			ctl_fail(CHD_ADM_NO_AGENT, "connection to the agent lost: %s", err);
+		json_t *rec = json_object_get(f, "rec");
+		if (rec != NULL) {
+			int stop = on_rec != NULL ? on_rec(arg, rec) : 0;
+			json_decref(f);
+			if (stop)
+				return CTL_EXIT_FAIL;
+			continue;
+		}
+		json_t *ok = json_object_get(f, "ok");
+		if (!json_is_boolean(ok)) {
+			json_decref(f);
+			ctl_fail(CHD_ADM_BAD_REQUEST, "unexpected reply from the agent");
+		}
+		if (json_is_false(ok)) {
+			ctl_print_reply_error(f, NULL);
+			json_decref(f);
+			return CTL_EXIT_FAIL;
+		}
+		if (final != NULL)
+			*final = f;
+		else
+			json_decref(f);
+		return CTL_EXIT_OK;
+	}
+}
+
+int ctl_simple(struct ctl *c, json_t *req, const char *done_text)
+{
+	json_t *f;
+	int rc = ctl_call(c, req, NULL, NULL, &f);
+
+	if (rc != CTL_EXIT_OK)
+		return rc;
+	if (c->json)
+		ctl_json_print(f, stdout);
+	else if (done_text != NULL)
+		printf("%s\n", done_text);
+	json_decref(f);
+	return CTL_EXIT_OK;
+}
+
+void ctl_json_print(const json_t *v, FILE *f)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	if (s != NULL) {
+		fputs(s, f);
+		fputc('\n', f);
+		free(s);
+	}
+}
+
+void ctl_table_init(struct ctl_table *t, const char *const *heads, size_t ncols)
+{
+	memset(t, 0, sizeof(*t));
+	t->heads = heads;
+	t->ncols = ncols;
+}
+
+void ctl_table_add(struct ctl_table *t, const char *const *cells)
+{
+	if (t->nrows == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		char **v = realloc(t->cells, cap * t->ncols * sizeof(*v));
+		if (v == NULL)
+			ctl_fail(CHD_DB_ERROR, "out of memory");
+		t->cells = v;
+		t->cap = cap;
+	}
+	for (size_t i = 0; i < t->ncols; i++)
+		t->cells[t->nrows * t->ncols + i] = strdup(cells[i] && cells[i][0] ? cells[i] : "-");
+	t->nrows++;
+}
+
+void ctl_table_print(struct ctl_table *t, FILE *f)
+{
+	size_t w[32] = { 0 };
+
+	for (size_t i = 0; i < t->ncols && i < 32; i++) {
+		w[i] = strlen(t->heads[i]);
+		for (size_t r = 0; r < t->nrows; r++) {
+			const char *s = t->cells[r * t->ncols + i];
+			if (s != NULL && strlen(s) > w[i])
+				w[i] = strlen(s);
+		}
+	}
+	for (size_t r = 0; r <= t->nrows; r++) {
+		for (size_t i = 0; i < t->ncols; i++) {
+			const char *s = r == 0 ? t->heads[i] : t->cells[(r - 1) * t->ncols + i];
+			if (i + 1 == t->ncols)
+				fprintf(f, "%s\n", s ? s : "-");
+			else
+				fprintf(f, "%-*s  ", (int)w[i], s ? s : "-");
+		}
+	}
+}
+
+void ctl_table_free(struct ctl_table *t)
+{
+	for (size_t i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	memset(t, 0, sizeof(*t));
+}

@@ -1,0 +1,819 @@
+/* Opening the store: files, pragmas, schema migrations, the nonpersistent
+ * database; statement cache, error reporting and write transactions. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chand/codes.h"
+#include "chand/log.h"
+#include "store_int.h"
+
+/* Schema migrations: entry i takes the main database from version i to
+ * i+1 and runs in the same transaction as the user_version update, so a
+ * crash mid-migration leaves the old version intact.  Version 2 is one
+ * more entry; never edit an entry once released. */
+static const char *const store_migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE queues ("
+	" qid INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" name TEXT NOT NULL UNIQUE,"
+	" type INTEGER NOT NULL,"
+	" usage INTEGER NOT NULL DEFAULT 0,"
+	" maxdepth INTEGER NOT NULL,"
+	" maxmsgl INTEGER NOT NULL,"
+	" put_enabled INTEGER NOT NULL,"
+	" get_enabled INTEGER NOT NULL,"
+	" rname TEXT NOT NULL DEFAULT '',"
+	" rqmname TEXT NOT NULL DEFAULT '',"
+	" xmitq TEXT NOT NULL DEFAULT '',"
+	" descr TEXT NOT NULL DEFAULT '',"
+	" created_ms INTEGER NOT NULL,"
+	" altered_ms INTEGER NOT NULL,"
+	" curdepth INTEGER NOT NULL DEFAULT 0);"
+	/* The rowid (pos) is (9 - prio) << 55 | seq: rows sit in the file in
+	 * delivery order, so a batch of gets deletes neighbouring rows even
+	 * when priorities are mixed (about half the pages written, measured),
+	 * and the index on qid alone, implicitly followed by the rowid, is the
+	 * delivery order. */
+	"CREATE TABLE messages ("
+	" pos INTEGER PRIMARY KEY,"
+	" seq INTEGER NOT NULL,"
+	" qid INTEGER NOT NULL,"
+	" prio INTEGER NOT NULL,"
+	" msgid BLOB NOT NULL,"
+	" correlid BLOB,"
+	" put_time INTEGER NOT NULL,"
+	" expiry INTEGER NOT NULL,"
+	" format TEXT, reply_q TEXT, reply_qm TEXT, props TEXT,"
+	" xmit_qm TEXT, xmit_q TEXT,"
+	" body BLOB NOT NULL);"
+	"CREATE INDEX messages_order ON messages(qid);"
+	"CREATE TABLE chandefs ("
+	" name TEXT PRIMARY KEY,"
+	" attrs TEXT NOT NULL,"
+	" created_ms INTEGER NOT NULL,"
+	" altered_ms INTEGER NOT NULL);"
+	"CREATE TABLE chansync ("
+	" name TEXT PRIMARY KEY,"
+	" seq INTEGER NOT NULL,"
+	" batch_id INTEGER NOT NULL,"
+	" indoubt INTEGER NOT NULL,"
+	" indoubt_batch INTEGER NOT NULL,"
+	" indoubt_seq INTEGER NOT NULL,"
+	" indoubt_count INTEGER NOT NULL,"
+	" updated_ms INTEGER NOT NULL);",
+};
+
+/* The nonpersistent database is disposable: a version change simply drops
+ * and recreates it. */
+static const char store_np_schema[] =
+	"CREATE TABLE IF NOT EXISTS np.messages ("
+	" pos INTEGER PRIMARY KEY,"
+	" seq INTEGER NOT NULL,"
+	" qid INTEGER NOT NULL,"
+	" prio INTEGER NOT NULL,"
+	" msgid BLOB NOT NULL,"
+	" correlid BLOB,"
+	" put_time INTEGER NOT NULL,"
+	" expiry INTEGER NOT NULL,"
+	" format TEXT, reply_q TEXT, reply_qm TEXT, props TEXT,"
+	" xmit_qm TEXT, xmit_q TEXT,"
+	" body BLOB NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS np.messages_order ON messages(qid);"
+	"CREATE TABLE IF NOT EXISTS np.depth ("
+	" qid INTEGER PRIMARY KEY,"
+	" curdepth INTEGER NOT NULL);";
+
+#define Q_COLS "q.qid, q.name, q.type, q.usage, q.maxdepth, q.maxmsgl, q.put_enabled," \
+	" q.get_enabled, q.rname, q.rqmname, q.xmitq, q.descr, q.created_ms, q.altered_ms," \
+	" q.curdepth + ifnull((SELECT d.curdepth FROM np.depth d WHERE d.qid = q.qid), 0)"
+#define M_COLS "(seq, qid, prio, msgid, correlid, put_time, expiry, format, reply_q," \
+	" reply_qm, props, xmit_qm, xmit_q, body, pos) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8," \
+	" ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+#define ROW_COLS "prio, msgid, correlid, put_time, expiry, format, reply_q, reply_qm," \
+	" props, xmit_qm, xmit_q, body, seq"
+
+static const char *const store_sql[SQ__COUNT] = {
+	[SQ_Q_GET] = "SELECT " Q_COLS " FROM main.queues q WHERE q.name = ?1",
+	[SQ_Q_INSERT] = "INSERT INTO main.queues (name, type, usage, maxdepth, maxmsgl,"
+		" put_enabled, get_enabled, rname, rqmname, xmitq, descr, created_ms, altered_ms)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+	[SQ_Q_UPDATE] = "UPDATE main.queues SET type = ?2, usage = ?3, maxdepth = ?4,"
+		" maxmsgl = ?5, put_enabled = ?6, get_enabled = ?7, rname = ?8, rqmname = ?9,"
+		" xmitq = ?10, descr = ?11, altered_ms = ?12 WHERE qid = ?1",
+	[SQ_Q_DELETE] = "DELETE FROM main.queues WHERE qid = ?1",
+	[SQ_Q_LIST] = "SELECT " Q_COLS " FROM main.queues q ORDER BY q.name",
+	[SQ_Q_XMITQ_USER] = "SELECT name FROM main.queues WHERE type = 2 AND"
+		" (xmitq = ?1 OR (xmitq = '' AND rqmname = ?1)) ORDER BY name LIMIT 1",
+	[SQ_Q_DEPTH_ADD] = "UPDATE main.queues SET curdepth = curdepth + ?2 WHERE qid = ?1",
+	[SQ_NP_DEPTH_ADD] = "INSERT INTO np.depth (qid, curdepth) VALUES (?1, ?2)"
+		" ON CONFLICT (qid) DO UPDATE SET curdepth = curdepth + excluded.curdepth",
+	[SQ_NP_DEPTH_DEL] = "DELETE FROM np.depth WHERE qid = ?1",
+	[SQ_Q_DEPTH_ZERO] = "UPDATE main.queues SET curdepth = 0 WHERE qid = ?1",
+	[SQ_M_INSERT] = "INSERT INTO main.messages " M_COLS,
+	[SQ_NP_INSERT] = "INSERT INTO np.messages " M_COLS,
+	[SQ_M_ORDER] = "SELECT pos, 0 FROM main.messages WHERE qid = ?1"
+		" UNION ALL SELECT pos, 1 FROM np.messages WHERE qid = ?1 ORDER BY 1",
+	[SQ_M_ROW] = "SELECT " ROW_COLS " FROM main.messages WHERE pos = ?1",
+	[SQ_NP_ROW] = "SELECT " ROW_COLS " FROM np.messages WHERE pos = ?1",
+	[SQ_M_DEL] = "DELETE FROM main.messages WHERE pos = ?1",
+	[SQ_NP_DEL] = "DELETE FROM np.messages WHERE pos = ?1",
+	/* RETURNING costs about 2 us a row: only used when the lock table
+	 * does not know the queue */
+	[SQ_M_DEL_RET] = "DELETE FROM main.messages WHERE pos = ?1 RETURNING qid",
+	[SQ_NP_DEL_RET] = "DELETE FROM np.messages WHERE pos = ?1 RETURNING qid",
+	[SQ_M_HEAD_PRIO] = "SELECT pos FROM main.messages WHERE qid = ?1 AND pos >= ?2"
+		" AND pos < ?3 ORDER BY pos LIMIT 1",
+	[SQ_NP_HEAD_PRIO] = "SELECT pos FROM np.messages WHERE qid = ?1 AND pos >= ?2"
+		" AND pos < ?3 ORDER BY pos LIMIT 1",
+	[SQ_M_PUTTIME] = "SELECT put_time FROM main.messages WHERE pos = ?1",
+	[SQ_NP_PUTTIME] = "SELECT put_time FROM np.messages WHERE pos = ?1",
+	[SQ_M_PURGE] = "DELETE FROM main.messages WHERE qid = ?1",
+	[SQ_NP_PURGE] = "DELETE FROM np.messages WHERE qid = ?1",
+	[SQ_CD_INSERT] = "INSERT INTO main.chandefs (name, attrs, created_ms, altered_ms)"
+		" VALUES (?1, ?2, ?3, ?3)",
+	[SQ_CD_REPLACE] = "INSERT INTO main.chandefs (name, attrs, created_ms, altered_ms)"
+		" VALUES (?1, ?2, ?3, ?3) ON CONFLICT (name) DO UPDATE SET"
+		" attrs = excluded.attrs, altered_ms = excluded.altered_ms",
+	[SQ_CD_GET] = "SELECT attrs FROM main.chandefs WHERE name = ?1",
+	[SQ_CD_DELETE] = "DELETE FROM main.chandefs WHERE name = ?1",
+	[SQ_CD_LIST] = "SELECT name FROM main.chandefs ORDER BY name",
+	[SQ_CS_GET] = "SELECT seq, batch_id, indoubt, indoubt_batch, indoubt_seq,"
+		" indoubt_count, updated_ms FROM main.chansync WHERE name = ?1",
+	[SQ_CS_SET] = "INSERT OR REPLACE INTO main.chansync (name, seq, batch_id, indoubt,"
+		" indoubt_batch, indoubt_seq, indoubt_count, updated_ms)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[SQ_CS_DELETE] = "DELETE FROM main.chansync WHERE name = ?1",
+};
+
+/* ---- registry of database files open in this process ---- */
+
+static pthread_mutex_t reg_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct store_shared *reg_head;
+
+static struct store_shared *reg_acquire(dev_t dev, ino_t ino, bool *first)
+{
+	struct store_shared *sh;
+
+	pthread_mutex_lock(&reg_mtx);
+	for (sh = reg_head; sh != NULL; sh = sh->next)
+		if (sh->dev == dev && sh->ino == ino)
+			break;
+	if (sh == NULL && (sh = calloc(1, sizeof(*sh))) != NULL) {
+		sh->dev = dev;
+		sh->ino = ino;
+		if (pthread_mutex_init(&sh->wmtx, NULL) != 0) {
+			free(sh);
+			sh = NULL;
+		} else {
+			sh->next = reg_head;
+			reg_head = sh;
+		}
+	}
+	if (sh != NULL) {
+		*first = sh->refs == 0;
+		sh->refs++;
+	}
+	pthread_mutex_unlock(&reg_mtx);
+	return sh;
+}
+
+static void reg_release(struct store_shared *sh)
+{
+	struct store_shared **pp;
+
+	if (sh == NULL)
+		return;
+	pthread_mutex_lock(&reg_mtx);
+	if (--sh->refs == 0) {
+		for (pp = &reg_head; *pp != NULL; pp = &(*pp)->next)
+			if (*pp == sh) {
+				*pp = sh->next;
+				break;
+			}
+		pthread_mutex_destroy(&sh->wmtx);
+		free(sh);
+	}
+	pthread_mutex_unlock(&reg_mtx);
+}
+
+/* ---- errors ---- */
+
+int store_fail(struct store *st, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->err, sizeof(st->err), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int store_sqlfail(struct store *st, int sqlrc, const char *what)
+{
+	const char *file = sqlite3_db_filename(st->db, "main");
+
+	st->sqlerr = true;
+	st->sqlrc = STORE_ERR;
+	if ((sqlrc & 0xff) == SQLITE_FULL) {
+		st->sqlrc = STORE_DISK_FULL;
+		snprintf(st->err, sizeof(st->err), "disk full while %s: %s", what,
+		         sqlite3_errmsg(st->db));
+		log_error(code_str(CHD_DISK_FULL), "db=%s op=\"%s\" %s", file ? file : "?", what,
+		          sqlite3_errmsg(st->db));
+		return STORE_DISK_FULL;
+	}
+	snprintf(st->err, sizeof(st->err), "database error while %s: %s (%s)", what,
+	         sqlite3_errmsg(st->db), sqlite3_errstr(sqlrc));
+	log_error(code_str(CHD_DB_ERROR), "db=%s op=\"%s\" %s", file ? file : "?", what,
+	          st->err);
+	return STORE_ERR;
+}
+
+const char *store_errmsg(const struct store *st)
+{
+	if (st == NULL)
+		return "no store handle";
+	return st->err[0] ? st->err : "no error";
+}
+
+int store_schema_version(void)
+{
+	return STORE_SCHEMA_VERSION;
+}
+
+sqlite3 *store_sqlite(struct store *st)
+{
+	return st->db;
+}
+
+int store_stmt_get(struct store *st, enum store_stmt id, sqlite3_stmt **out)
+{
+	int rc;
+
+	if (st->stmt[id] == NULL) {
+		rc = sqlite3_prepare_v3(st->db, store_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+		                        &st->stmt[id], NULL);
+		if (rc != SQLITE_OK) {
+			st->stmt[id] = NULL;
+			*out = NULL;
+			return store_sqlfail(st, rc, "preparing a statement");
+		}
+	}
+	*out = st->stmt[id];
+	return STORE_OK;
+}
+
+/* ---- write transactions ---- */
+
+static int wlock(struct store *st)
+{
+	struct timespec dl;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += STORE_BUSY_MS / 1000;
+	rc = pthread_mutex_timedlock(&st->sh->wmtx, &dl);
+	if (rc != 0)
+		return store_fail(st, STORE_ERR, "database busy: another writer kept it for %d s (%s)",
+		                  STORE_BUSY_MS / 1000, strerror(rc));
+	return STORE_OK;
+}
+
+static void wunlock(struct store *st)
+{
+	pthread_mutex_unlock(&st->sh->wmtx);
+}
+
+static void rollback_raw(struct store *st)
+{
+	int rc;
+
+	/* SQLite rolls back by itself after some errors (SQLITE_FULL, IOERR) */
+	if (sqlite3_get_autocommit(st->db))
+		return;
+	rc = sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		log_error(code_str(CHD_DB_ERROR), "op=rollback %s", sqlite3_errmsg(st->db));
+}
+
+static int begin_raw(struct store *st)
+{
+	int rc = wlock(st);
+
+	if (rc != STORE_OK)
+		return rc;
+	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		wunlock(st);
+		return store_sqlfail(st, rc, "starting a transaction");
+	}
+	return STORE_OK;
+}
+
+/* COMMIT; on failure roll back.  The write mutex is released either way. */
+static int commit_raw(struct store *st)
+{
+	int rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK) {
+		int ret = store_sqlfail(st, rc, "committing");
+		rollback_raw(st);
+		wunlock(st);
+		return ret;
+	}
+	wunlock(st);
+	return STORE_OK;
+}
+
+int store_wbegin(struct store *st, bool *own)
+{
+	int rc;
+
+	st->sqlerr = false;
+	*own = false;
+	if (st->txn == TXN_FAILED)
+		return st->sqlrc; /* st->err still holds the reason */
+	if (st->txn == TXN_OPEN)
+		return STORE_OK;
+	if ((rc = begin_raw(st)) != STORE_OK)
+		return rc;
+	*own = true;
+	return STORE_OK;
+}
+
+static void pend_settle(struct store *st, bool committed)
+{
+	for (size_t i = 0; i < st->npend; i++)
+		if (committed || st->pend[i].always)
+			store_lk_drop(st->pend[i].seq);
+	st->npend = 0;
+}
+
+int store_wend(struct store *st, bool own, bool commit)
+{
+	if (!own) {
+		if (st->sqlerr && st->txn == TXN_OPEN) {
+			/* the caller's transaction is no longer trustworthy */
+			rollback_raw(st);
+			wunlock(st);
+			st->txn = TXN_FAILED;
+			st->txn_put = false;
+			pend_settle(st, false);
+		}
+		return STORE_OK;
+	}
+	if (commit && !st->sqlerr)
+		return commit_raw(st);
+	rollback_raw(st);
+	wunlock(st);
+	return STORE_OK;
+}
+
+int store_pend_add(struct store *st, int64_t seq, bool always)
+{
+	if (st->npend == st->cappend) {
+		size_t cap = st->cappend ? st->cappend * 2 : 64;
+		struct store_pend *p = realloc(st->pend, cap * sizeof(*p));
+		if (p == NULL)
+			return store_fail(st, STORE_ERR, "out of memory");
+		st->pend = p;
+		st->cappend = cap;
+	}
+	st->pend[st->npend].seq = seq;
+	st->pend[st->npend].always = always;
+	st->npend++;
+	return STORE_OK;
+}
+
+int store_begin(struct store *st)
+{
+	int rc;
+
+	if (st->txn != TXN_NONE)
+		return store_fail(st, STORE_BAD_ARG, "a transaction is already open on this handle");
+	st->sqlerr = false;
+	rc = begin_raw(st);
+	if (rc != STORE_OK)
+		return rc;
+	st->txn = TXN_OPEN;
+	st->txn_put = false;
+	st->npend = 0;
+	return STORE_OK;
+}
+
+int store_commit(struct store *st)
+{
+	int rc;
+	bool put = st->txn_put;
+
+	if (st->txn == TXN_FAILED) {
+		st->txn = TXN_NONE;
+		return st->sqlrc; /* already rolled back; st->err says why */
+	}
+	if (st->txn != TXN_OPEN)
+		return store_fail(st, STORE_BAD_ARG, "no transaction is open on this handle");
+	st->txn = TXN_NONE;
+	st->txn_put = false;
+	rc = commit_raw(st);
+	/* after a failed commit the confirmed messages are back, still locked
+	 * by their owner */
+	pend_settle(st, rc == STORE_OK);
+	if (rc == STORE_OK && put)
+		store_notify();
+	return rc;
+}
+
+void store_rollback(struct store *st)
+{
+	if (st == NULL)
+		return;
+	if (st->txn == TXN_OPEN) {
+		rollback_raw(st);
+		wunlock(st);
+	}
+	st->txn = TXN_NONE;
+	st->txn_put = false;
+	pend_settle(st, false);
+}
+
+/* ---- open ---- */
+
+static int exec_sql(struct store *st, const char *sql, const char *what)
+{
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? STORE_OK : store_sqlfail(st, rc, what);
+}
+
+/* Runs a one-value query (pragma) and returns its integer or text. */
+static int query_one(struct store *st, const char *sql, int64_t *ival, char *sval, size_t slen)
+{
+	sqlite3_stmt *s;
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+
+	if (rc != SQLITE_OK)
+		return store_sqlfail(st, rc, sql);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		if (ival != NULL)
+			*ival = sqlite3_column_int64(s, 0);
+		if (sval != NULL) {
+			const char *t = (const char *)sqlite3_column_text(s, 0);
+			str_copy(sval, t ? t : "", slen);
+		}
+		rc = sqlite3_step(s);
+	} else if (rc == SQLITE_DONE) {
+		if (ival != NULL)
+			*ival = 0;
+		if (sval != NULL && slen)
+			sval[0] = '\0';
+	}
+	if (rc != SQLITE_DONE) {
+		int ret = store_sqlfail(st, rc, sql);
+		sqlite3_finalize(s);
+		return ret;
+	}
+	sqlite3_finalize(s);
+	return STORE_OK;
+}
+
+static int set_wal(struct store *st, const char *schema)
+{
+	char sql[64], mode[16];
+	int rc;
+
+	snprintf(sql, sizeof(sql), "PRAGMA %s.journal_mode = WAL", schema);
+	if ((rc = query_one(st, sql, NULL, mode, sizeof(mode))) != STORE_OK)
+		return rc;
+	if (strcmp(mode, "wal") != 0)
+		return store_fail(st, STORE_ERR, "cannot put the %s database in WAL mode"
+		                  " (journal mode stays '%s')", schema, mode);
+	return STORE_OK;
+}
+
+static int migrate_main(struct store *st, const char *path)
+{
+	int64_t ver, ntables;
+	const int target = (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));
+	char sql[64];
+	int rc;
+
+	if ((rc = query_one(st, "PRAGMA main.user_version", &ver, NULL, 0)) != STORE_OK)
+		return rc;
+	if (ver > target)
+		return store_fail(st, STORE_ERR, "%s has schema version %lld, newer than this"
+		                  " chand (%d): use the chand that wrote it", path,
+		                  (long long)ver, target);
+	if (ver == target)
+		return STORE_OK;
+	if (ver == 0) {
+		rc = query_one(st, "SELECT count(*) FROM main.sqlite_schema", &ntables, NULL, 0);
+		if (rc != STORE_OK)
+			return rc;
+		if (ntables != 0)
+			return store_fail(st, STORE_ERR, "%s is not a chand queue database"
+			                  " (it has tables but no chand schema version)", path);
+	}
+	for (int v = (int)ver; v < target; v++)
+		if ((rc = exec_sql(st, store_migrations[v], "migrating the schema")) != STORE_OK)
+			return rc;
+	snprintf(sql, sizeof(sql), "PRAGMA main.user_version = %d", target);
+	if ((rc = exec_sql(st, sql, "setting the schema version")) != STORE_OK)
+		return rc;
+	if (ver > 0)
+		log_info(code_str(CHD_DB_MIGRATED), "db=%s from=%lld to=%d", path,
+		         (long long)ver, target);
+	else
+		log_debug("store: created schema version %d in %s", target, path);
+	return STORE_OK;
+}
+
+static int setup_np(struct store *st, bool wipe)
+{
+	int64_t ver;
+	char sql[64];
+	int rc;
+
+	if ((rc = query_one(st, "PRAGMA np.user_version", &ver, NULL, 0)) != STORE_OK)
+		return rc;
+	if (ver != STORE_NP_SCHEMA_VERSION && ver != 0)
+		wipe = true; /* disposable: an older layout is dropped, not migrated */
+	if (wipe && (rc = exec_sql(st, "DROP TABLE IF EXISTS np.messages;"
+	                               "DROP TABLE IF EXISTS np.depth;",
+	                           "wiping nonpersistent messages")) != STORE_OK)
+		return rc;
+	if ((rc = exec_sql(st, store_np_schema, "creating the nonpersistent schema")) != STORE_OK)
+		return rc;
+	snprintf(sql, sizeof(sql), "PRAGMA np.user_version = %d", STORE_NP_SCHEMA_VERSION);
+	return exec_sql(st, sql, "setting the nonpersistent schema version");
+}
+
+/* The highest seq is the highest pos of one of the ten priority bands:
+ * ten rowid seeks, where max(seq) would read the whole table. */
+static int observe_max_seq(struct store *st)
+{
+	static const char *const sql[2] = {
+		"SELECT pos FROM main.messages WHERE pos >= ?1 AND pos < ?2"
+		" ORDER BY pos DESC LIMIT 1",
+		"SELECT pos FROM np.messages WHERE pos >= ?1 AND pos < ?2"
+		" ORDER BY pos DESC LIMIT 1",
+	};
+
+	for (int t = 0; t < 2; t++) {
+		sqlite3_stmt *s;
+		int rc = sqlite3_prepare_v2(st->db, sql[t], -1, &s, NULL);
+
+		if (rc != SQLITE_OK)
+			return store_sqlfail(st, rc, "reading the arrival sequence");
+		for (int p = 0; p <= MSG_PRIORITY_MAX && rc == SQLITE_OK; p++) {
+			if ((rc = sqlite3_bind_int64(s, 1, store_pos(p, 0))) != SQLITE_OK ||
+			    (rc = sqlite3_bind_int64(s, 2, store_pos(p, 0) + STORE_SEQ_MAX + 1)) != SQLITE_OK)
+				break;
+			if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+				store_seq_observe(sqlite3_column_int64(s, 0) & STORE_SEQ_MAX);
+				rc = sqlite3_step(s);
+			}
+			sqlite3_reset(s);
+			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		}
+		sqlite3_finalize(s);
+		if (rc != SQLITE_OK)
+			return store_sqlfail(st, rc, "reading the arrival sequence");
+	}
+	return STORE_OK;
+}
+
+/* "<qm>.db" -> "<qm>.np.db"; any other name gets ".np.db" appended. */
+static int np_path_of(const char *path, char *out, size_t len)
+{
+	size_t n = strlen(path);
+
+	if (n > 3 && strcmp(path + n - 3, ".db") == 0)
+		n -= 3;
+	if (n + sizeof(".np.db") > len)
+		return -1;
+	memcpy(out, path, n);
+	memcpy(out + n, ".np.db", sizeof(".np.db"));
+	return 0;
+}
+
+/* Creates the file 0600 if missing (SQLite would use 0644 and give the
+ * same mode to -wal and -shm): queue data may be confidential. */
+static int touch_private(const char *path, struct stat *sb, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (sb != NULL && fstat(fd, sb) != 0) {
+		snprintf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int unlink_np(const char *np, char *err, size_t errlen)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	char p[4096];
+
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s%s", np, suffix[i]);
+		if (unlink(p) != 0 && errno != ENOENT) {
+			snprintf(err, errlen, "cannot remove %s: %s", p, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int open_init(struct store *st, const char *path, const char *np, bool wipe)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	sqlite3_extended_result_codes(st->db, 1);
+	if ((rc = sqlite3_busy_timeout(st->db, STORE_BUSY_MS)) != SQLITE_OK)
+		return store_sqlfail(st, rc, "setting the busy timeout");
+	if ((rc = set_wal(st, "main")) != STORE_OK)
+		return rc;
+	/* FULL: the WAL is fsynced at every commit, so a put is on disk when it
+	 * returns even if the machine loses power (NORMAL would only protect
+	 * against a crash of the process).  See doc/STORAGE.md. */
+	if ((rc = exec_sql(st, "PRAGMA main.synchronous = FULL;"
+	                       "PRAGMA main.journal_size_limit = 67108864;"
+	                       "PRAGMA temp_store = MEMORY;"
+	                       "PRAGMA main.wal_autocheckpoint = 4000;",
+	                   "setting pragmas")) != STORE_OK)
+		return rc;
+	if (getenv("XP_PRAGMAS") && (rc = exec_sql(st, getenv("XP_PRAGMAS"), "xp")) != STORE_OK)
+		return rc;
+	rc = sqlite3_prepare_v2(st->db, "ATTACH DATABASE ?1 AS np", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return store_sqlfail(st, rc, "attaching the nonpersistent database");
+	if ((rc = sqlite3_bind_text(s, 1, np, -1, SQLITE_STATIC)) == SQLITE_OK)
+		rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return store_sqlfail(st, rc, "attaching the nonpersistent database");
+	if ((rc = set_wal(st, "np")) != STORE_OK)
+		return rc;
+	/* nonpersistent messages never cost an fsync and die with the agent */
+	if ((rc = exec_sql(st, "PRAGMA np.synchronous = OFF;"
+	                       "PRAGMA np.journal_size_limit = 67108864;",
+	                   "setting pragmas")) != STORE_OK)
+		return rc;
+	if (getenv("XP_PRAGMAS2") && (rc = exec_sql(st, getenv("XP_PRAGMAS2"), "xp")) != STORE_OK)
+		return rc;
+	if ((rc = exec_sql(st, "BEGIN IMMEDIATE", "starting the schema check")) != STORE_OK)
+		return rc;
+	if ((rc = migrate_main(st, path)) == STORE_OK &&
+	    (rc = setup_np(st, wipe)) == STORE_OK &&
+	    (rc = observe_max_seq(st)) == STORE_OK)
+		rc = exec_sql(st, "COMMIT", "committing the schema");
+	if (rc != STORE_OK)
+		rollback_raw(st);
+	return rc;
+}
+
+int store_open(struct store **out, const char *path, const struct store_opts *opts,
+               char *err, size_t errlen)
+{
+	static const struct store_opts defaults;
+	char np[4096], why[128];
+	struct store *st;
+	struct stat sb;
+	bool first = false, wipe = false;
+	int rc;
+
+	*out = NULL;
+	if (opts == NULL)
+		opts = &defaults;
+	if (path == NULL || path[0] == '\0' || np_path_of(path, np, sizeof(np)) != 0) {
+		snprintf(err, errlen, "invalid database path");
+		return STORE_BAD_ARG;
+	}
+	if (opts->qmgr != NULL && opts->qmgr[0] != '\0' && !name_valid(opts->qmgr, why, sizeof(why))) {
+		snprintf(err, errlen, "queue manager %s", why);
+		return STORE_BAD_NAME;
+	}
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return STORE_ERR;
+	}
+	if (opts->qmgr != NULL)
+		str_copy(st->qmgr, opts->qmgr, sizeof(st->qmgr));
+	st->max_msg_length = opts->max_msg_length;
+	if (touch_private(path, &sb, err, errlen) != 0)
+		goto fail_free;
+	if ((st->sh = reg_acquire(sb.st_dev, sb.st_ino, &first)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail_free;
+	}
+	if (opts->reset_np) {
+		/* unlinking is O(1) whatever was left behind, but only safe while
+		 * no other handle of this process has the files open */
+		if (first) {
+			if (unlink_np(np, err, errlen) != 0)
+				goto fail_reg;
+		} else {
+			wipe = true;
+		}
+	}
+	if (touch_private(np, NULL, err, errlen) != 0)
+		goto fail_reg;
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                     SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database %s: %s", path,
+		         st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		goto fail_db;
+	}
+	/* the whole set-up runs under the write mutex: journal mode changes
+	 * and migrations must not race another thread's first open */
+	if (wlock(st) != STORE_OK) {
+		snprintf(err, errlen, "%s", st->err);
+		goto fail_db;
+	}
+	rc = open_init(st, path, np, wipe);
+	wunlock(st);
+	if (rc != STORE_OK) {
+		snprintf(err, errlen, "%s: %s", path, st->err);
+		goto fail_db;
+	}
+	st->err[0] = '\0';
+	*out = st;
+	return STORE_OK;
+
+fail_db:
+	sqlite3_close_v2(st->db);
+fail_reg:
+	reg_release(st->sh);
+fail_free:
+	free(st);
+	return STORE_ERR;
+}
+
+void store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	store_rollback(st);
+	for (int i = 0; i < SQ__COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	if (sqlite3_close(st->db) != SQLITE_OK) {
+		log_error(code_str(CHD_DB_ERROR), "op=close %s", sqlite3_errmsg(st->db));
+		sqlite3_close_v2(st->db);
+	}
+	reg_release(st->sh);
+	free(st->pend);
+	free(st);
+}
+
+/* ---- query-plan check (tests) ---- */
+
+int store_plan_check(struct store *st, char *err, size_t errlen)
+{
+	static const enum store_stmt hot[] = {
+		SQ_Q_GET, SQ_M_ORDER, SQ_M_ROW, SQ_NP_ROW, SQ_M_DEL, SQ_NP_DEL, SQ_M_DEL_RET,
+		SQ_NP_DEL_RET, SQ_M_HEAD_PRIO,
+		SQ_NP_HEAD_PRIO, SQ_M_PUTTIME, SQ_NP_PUTTIME, SQ_M_PURGE, SQ_NP_PURGE,
+		SQ_Q_DEPTH_ADD, SQ_CS_GET, SQ_CD_GET,
+	};
+	char sql[1024];
+
+	for (size_t i = 0; i < sizeof(hot) / sizeof(hot[0]); i++) {
+		sqlite3_stmt *s;
+		int rc;
+
+		snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", store_sql[hot[i]]);
+		if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "%s: %s", store_sql[hot[i]], sqlite3_errmsg(st->db));
+			return -1;
+		}
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			const char *d = (const char *)sqlite3_column_text(s, 3);
+			if (d != NULL && (strncmp(d, "SCAN", 4) == 0 || strstr(d, "TEMP B-TREE"))) {
+				snprintf(err, errlen, "%s: %s", store_sql[hot[i]], d);
+				sqlite3_finalize(s);
+				return -1;
+			}
+		}
+		sqlite3_finalize(s);
+		if (rc != SQLITE_DONE) {
+			snprintf(err, errlen, "%s: %s", store_sql[hot[i]], sqlite3_errstr(rc));
+			return -1;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,143 @@
+/* Internals shared by the store's source files (not part of the contract in
+ * include/chand/store.h).  The unit tests include it to reach the SQLite
+ * handle (disk-full simulation) and the query-plan check. */
+#ifndef CHAND_STORE_INT_H
+#define CHAND_STORE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <sys/types.h>
+
+#include "chand/store.h"
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_NP_SCHEMA_VERSION 1
+#define STORE_BUSY_MS 10000
+#define STORE_MAXDEPTH_MAX 999999999L
+#define STORE_MAXMSGL_MAX 104857600L
+
+/* Messages are stored under pos = (9 - priority) << 55 | seq: file order is
+ * delivery order (see store_db.c).  2^55 sequence numbers last a thousand
+ * years at a million messages a second. */
+#define STORE_SEQ_MAX ((INT64_C(1) << 55) - 1)
+static inline int64_t store_pos(int prio, int64_t seq)
+{
+	return ((int64_t)(MSG_PRIORITY_MAX - prio) << 55) | seq;
+}
+
+/* Cached statements, prepared on first use (see store_sql[] in store_db.c). */
+enum store_stmt {
+	SQ_Q_GET,          /* queue row (+ np depth) by name */
+	SQ_Q_INSERT,
+	SQ_Q_UPDATE,
+	SQ_Q_DELETE,
+	SQ_Q_LIST,
+	SQ_Q_XMITQ_USER,   /* a remote definition that uses a queue as XMITQ */
+	SQ_Q_DEPTH_ADD,
+	SQ_NP_DEPTH_ADD,
+	SQ_NP_DEPTH_DEL,
+	SQ_Q_DEPTH_ZERO,
+	SQ_M_INSERT,
+	SQ_NP_INSERT,
+	SQ_M_ORDER,        /* (prio, seq, np) of a queue in delivery order, both tables */
+	SQ_M_ROW,
+	SQ_NP_ROW,
+	SQ_M_DEL,          /* by seq */
+	SQ_NP_DEL,
+	SQ_M_DEL_RET,      /* by seq, RETURNING qid (message not locked here) */
+	SQ_NP_DEL_RET,
+	SQ_M_HEAD_PRIO,    /* first seq of one priority: oldest-message lookup */
+	SQ_NP_HEAD_PRIO,
+	SQ_M_PUTTIME,
+	SQ_NP_PUTTIME,
+	SQ_M_PURGE,
+	SQ_NP_PURGE,
+	SQ_CD_INSERT,
+	SQ_CD_REPLACE,
+	SQ_CD_GET,
+	SQ_CD_DELETE,
+	SQ_CD_LIST,
+	SQ_CS_GET,
+	SQ_CS_SET,
+	SQ_CS_DELETE,
+	SQ__COUNT
+};
+
+/* One per database file open in this process: handles of the same file
+ * share it.  The write mutex serialises this process's writers before
+ * they reach SQLite, so they queue on a condition variable instead of
+ * SQLite's sleep-and-retry busy handler (which adds up to 100 ms per
+ * retry under contention). */
+struct store_shared {
+	dev_t dev;
+	ino_t ino;
+	pthread_mutex_t wmtx;
+	int refs;
+	struct store_shared *next;
+};
+
+enum store_txn { TXN_NONE, TXN_OPEN, TXN_FAILED };
+
+struct store_pend {
+	int64_t seq;
+	bool always;  /* drop the lock at rollback too (expired messages) */
+};
+
+struct store {
+	sqlite3 *db;
+	struct store_shared *sh;
+	sqlite3_stmt *stmt[SQ__COUNT];
+	char err[512];
+	char qmgr[CHAND_NAME_MAX + 1];
+	long max_msg_length;
+	enum store_txn txn;      /* explicit transaction (store_begin) */
+	bool txn_put;            /* it put something: wake waiters at commit */
+	bool sqlerr;             /* the last failure came from SQLite */
+	int sqlrc;               /* ...and its store code (ERR or DISK_FULL) */
+	struct store_pend *pend; /* messages deleted in the open transaction: */
+	size_t npend, cappend;   /* their locks go at commit */
+};
+
+/* store_db.c */
+int store_stmt_get(struct store *st, enum store_stmt id, sqlite3_stmt **out);
+int store_fail(struct store *st, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int store_sqlfail(struct store *st, int sqlrc, const char *what);
+/* Starts a write transaction (mutex + BEGIN IMMEDIATE) unless the caller
+ * opened one with store_begin(); *own says which. */
+int store_wbegin(struct store *st, bool *own);
+/* Ends what store_wbegin started.  own: COMMIT if commit is true, else
+ * ROLLBACK.  Joined: nothing, unless SQLite failed (st->sqlerr), in which
+ * case the caller's transaction is rolled back and marked failed.
+ * Returns STORE_OK or the commit's error. */
+int store_wend(struct store *st, bool own, bool commit);
+int store_pend_add(struct store *st, int64_t seq, bool always);
+/* EXPLAIN QUERY PLAN over the hot read/delete statements: 0 if all use an
+ * index, else -1 with the offending plan line in err. */
+int store_plan_check(struct store *st, char *err, size_t errlen);
+sqlite3 *store_sqlite(struct store *st);
+
+/* store_queue.c */
+struct store_qrow {
+	int64_t qid;
+	struct queue_def def;
+};
+/* STORE_OK, STORE_UNKNOWN_Q, or a database error. curdepth is filled. */
+int store_qrow_get(struct store *st, const char *name, struct store_qrow *out);
+int store_queue_oldest(struct store *st, int64_t qid, int64_t *put_ms);
+/* True if the fixed-size field holds a terminated string. */
+bool store_fixed_ok(const char *s, size_t size);
+
+/* store_lock.c: process-wide lock table, arrival sequence, notifier */
+/* Claims seq (a message of queue qid in database db) for owner; false if
+ * someone holds it already. */
+bool store_lk_claim(int64_t seq, uint64_t owner, const void *db, int64_t qid);
+/* The queue of a locked message, if it is locked in database db. */
+bool store_lk_qid(int64_t seq, const void *db, int64_t *qid);
+void store_lk_drop(int64_t seq);
+int64_t store_seq_next(void);
+void store_seq_observe(int64_t seq);
+void store_notify(void);
+
+#endif

@@ -1,0 +1,634 @@
+/* Messages: put, browse, lock/confirm, and the expiry sweep done on the way.
+ *
+ * Persistent messages go to main.messages, nonpersistent ones to
+ * np.messages; both take seq from one process-wide counter, and reads
+ * merge the two tables in (priority DESC, seq ASC) order through their
+ * (qid, prio DESC) indexes, whose rowid suffix is seq. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+
+struct mref {
+	int64_t seq, pos;
+	bool np;
+};
+
+struct mrefs {
+	struct mref *v;
+	size_t n, cap;
+};
+
+static int mrefs_add(struct store *st, struct mrefs *l, int64_t pos, bool np)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		struct mref *v = realloc(l->v, cap * sizeof(*v));
+		if (v == NULL)
+			return store_fail(st, STORE_ERR, "out of memory");
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].pos = pos;
+	l->v[l->n].seq = pos & STORE_SEQ_MAX;
+	l->v[l->n].np = np;
+	l->n++;
+	return STORE_OK;
+}
+
+static int check_queue(struct store *st, const char *queue)
+{
+	char why[160];
+
+	if (queue == NULL || !name_valid(queue, why, sizeof(why)))
+		return store_fail(st, STORE_BAD_NAME, "queue: %s", queue ? why : "name is missing");
+	return STORE_OK;
+}
+
+/* ---- put ---- */
+
+static int bind_text_opt(sqlite3_stmt *s, int i, const char *t)
+{
+	return t != NULL && t[0] != '\0' ? sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC)
+	                                 : sqlite3_bind_null(s, i);
+}
+
+static int insert_msg(struct store *st, int64_t qid, const struct chd_msg *m)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = store_stmt_get(st, m->persistent ? SQ_M_INSERT : SQ_NP_INSERT, &s)) != STORE_OK)
+		return rc;
+	if ((rc = sqlite3_bind_int64(s, 1, m->seq)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 2, qid)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int(s, 3, m->priority)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_blob(s, 4, m->msgid, MSG_ID_LEN, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = msg_id_is_zero(m->correlid) ? sqlite3_bind_null(s, 5)
+	          : sqlite3_bind_blob(s, 5, m->correlid, MSG_ID_LEN, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 6, m->put_time_ms)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 7, m->expiry_ms)) != SQLITE_OK ||
+	    (rc = bind_text_opt(s, 8, m->format)) != SQLITE_OK ||
+	    (rc = bind_text_opt(s, 9, m->reply_q)) != SQLITE_OK ||
+	    (rc = bind_text_opt(s, 10, m->reply_qm)) != SQLITE_OK ||
+	    (rc = bind_text_opt(s, 11, m->props)) != SQLITE_OK ||
+	    (rc = bind_text_opt(s, 12, m->xmit_qm)) != SQLITE_OK ||
+	    (rc = bind_text_opt(s, 13, m->xmit_q)) != SQLITE_OK ||
+	    (rc = m->body_len == 0 ? sqlite3_bind_zeroblob(s, 14, 0)
+	          : sqlite3_bind_blob64(s, 14, m->body, m->body_len, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 15, store_pos(m->priority, m->seq))) != SQLITE_OK) {
+		sqlite3_reset(s);
+		return store_sqlfail(st, rc, "putting a message");
+	}
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? STORE_OK : store_sqlfail(st, rc, "putting a message");
+}
+
+static int depth_add(struct store *st, int64_t qid, bool np, int64_t delta)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (delta == 0)
+		return STORE_OK;
+	if ((rc = store_stmt_get(st, np ? SQ_NP_DEPTH_ADD : SQ_Q_DEPTH_ADD, &s)) != STORE_OK)
+		return rc;
+	if ((rc = sqlite3_bind_int64(s, 1, qid)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 2, delta)) != SQLITE_OK) {
+		sqlite3_reset(s);
+		return store_sqlfail(st, rc, "updating a queue depth");
+	}
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? STORE_OK : store_sqlfail(st, rc, "updating a queue depth");
+}
+
+/* Checks one message against the target queue; STORE_OK or why not. */
+static int put_check(struct store *st, const struct store_qrow *q, const struct chd_msg *m,
+                     long depth, bool header_from_resolve)
+{
+	const struct queue_def *d = &q->def;
+
+	if (!d->put_enabled)
+		return store_fail(st, STORE_PUT_INHIBITED, "queue '%s' is PUT(DISABLED)", d->name);
+	if (m->priority < 0 || m->priority > MSG_PRIORITY_MAX)
+		return store_fail(st, STORE_BAD_ARG, "priority %d is out of range (0-%d)",
+		                  m->priority, MSG_PRIORITY_MAX);
+	if (m->body_len > 0 && m->body == NULL)
+		return store_fail(st, STORE_BAD_ARG, "message has a length but no body");
+	if (!store_fixed_ok(m->format, sizeof(m->format)) ||
+	    !store_fixed_ok(m->reply_q, sizeof(m->reply_q)) ||
+	    !store_fixed_ok(m->reply_qm, sizeof(m->reply_qm)) ||
+	    !store_fixed_ok(m->xmit_qm, sizeof(m->xmit_qm)) ||
+	    !store_fixed_ok(m->xmit_q, sizeof(m->xmit_q)))
+		return store_fail(st, STORE_BAD_ARG, "message descriptor has an unterminated field");
+	if (m->body_len > (size_t)d->maxmsgl)
+		return store_fail(st, STORE_TOO_LONG, "message of %zu bytes is longer than MAXMSGL"
+		                  " %ld of queue '%s'", m->body_len, d->maxmsgl, d->name);
+	if (st->max_msg_length > 0 && m->body_len > (size_t)st->max_msg_length)
+		return store_fail(st, STORE_TOO_LONG, "message of %zu bytes is longer than the queue"
+		                  " manager's max_msg_length %ld", m->body_len, st->max_msg_length);
+	if (depth >= d->maxdepth)
+		return store_fail(st, STORE_FULL, "queue '%s' is full (MAXDEPTH %ld)", d->name,
+		                  d->maxdepth);
+	if (d->usage == QUSAGE_XMITQ && !header_from_resolve &&
+	    (m->xmit_qm[0] == '\0' || m->xmit_q[0] == '\0'))
+		return store_fail(st, STORE_BAD_ARG, "'%s' is a transmission queue: put to a remote"
+		                  " queue definition or name the queue manager instead", d->name);
+	return STORE_OK;
+}
+
+int store_put(struct store *st, const char *queue, const char *qmgr,
+              struct chd_msg *msgs, size_t n, size_t *done)
+{
+	char lq[CHAND_NAME_MAX + 1], xqm[CHAND_NAME_MAX + 1], xq[CHAND_NAME_MAX + 1];
+	struct store_qrow q;
+	size_t ndone = 0, dummy;
+	int64_t np_put = 0, p_put = 0;
+	bool own;
+	int rc, erc;
+
+	if (done == NULL)
+		done = &dummy;
+	*done = 0;
+	if (msgs == NULL && n > 0)
+		return store_fail(st, STORE_BAD_ARG, "no messages given");
+	if ((rc = check_queue(st, queue)) != STORE_OK)
+		return rc;
+	if ((rc = store_wbegin(st, &own)) != STORE_OK)
+		return rc;
+	/* resolved inside the transaction: the definitions cannot change
+	 * between the checks and the inserts */
+	if ((rc = store_resolve(st, queue, qmgr, lq, xqm, xq)) != STORE_OK ||
+	    (rc = store_qrow_get(st, lq, &q)) != STORE_OK)
+		goto end;
+	for (; ndone < n; ndone++) {
+		struct chd_msg *m = &msgs[ndone];
+
+		if ((rc = put_check(st, &q, m, q.def.curdepth, xqm[0] != '\0')) != STORE_OK)
+			break;
+		if (xqm[0] != '\0') {
+			str_copy(m->xmit_qm, xqm, sizeof(m->xmit_qm));
+			str_copy(m->xmit_q, xq, sizeof(m->xmit_q));
+		} else if (q.def.usage == QUSAGE_NORMAL) {
+			/* the header only means something on a transmission queue */
+			m->xmit_qm[0] = m->xmit_q[0] = '\0';
+		}
+		if (msg_id_is_zero(m->msgid))
+			msg_new_id(m->msgid);
+		if (m->put_time_ms == 0)
+			m->put_time_ms = time_now_ms();
+		/* allocated under the write mutex, so seq order is commit order */
+		m->seq = store_seq_next();
+		if (m->seq > STORE_SEQ_MAX) {
+			rc = store_fail(st, STORE_ERR, "message sequence numbers are exhausted");
+			break;
+		}
+		if ((rc = insert_msg(st, q.qid, m)) != STORE_OK)
+			break;
+		q.def.curdepth++;
+		if (m->persistent)
+			p_put++;
+		else
+			np_put++;
+	}
+	if (!st->sqlerr && ndone > 0) {
+		int drc;
+		if ((drc = depth_add(st, q.qid, false, p_put)) != STORE_OK ||
+		    (drc = depth_add(st, q.qid, true, np_put)) != STORE_OK)
+			rc = drc;
+	}
+end:
+	if (st->sqlerr) {
+		/* the whole call is undone: report nothing put */
+		store_wend(st, own, false);
+		return rc;
+	}
+	erc = store_wend(st, own, ndone > 0);
+	if (erc != STORE_OK)
+		return erc;
+	*done = ndone;
+	if (ndone > 0) {
+		if (own)
+			store_notify();
+		else
+			st->txn_put = true;
+	}
+	return rc;
+}
+
+/* ---- reading ---- */
+
+static int col_blob_copy(sqlite3_stmt *s, int col, uint8_t *dst, size_t len)
+{
+	const void *b = sqlite3_column_blob(s, col);
+	size_t n = (size_t)sqlite3_column_bytes(s, col);
+
+	memset(dst, 0, len);
+	if (b != NULL)
+		memcpy(dst, b, n < len ? n : len);
+	return 0;
+}
+
+static void col_text_copy(sqlite3_stmt *s, int col, char *dst, size_t len)
+{
+	const char *t = (const char *)sqlite3_column_text(s, col);
+
+	str_copy(dst, t ? t : "", len);
+}
+
+/* Reads the message at pos into *m.  *found false if it is gone. */
+static int fetch_msg(struct store *st, int64_t pos, bool np, struct chd_msg *m, bool *found)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*found = false;
+	if ((rc = store_stmt_get(st, np ? SQ_NP_ROW : SQ_M_ROW, &s)) != STORE_OK)
+		return rc;
+	if ((rc = sqlite3_bind_int64(s, 1, pos)) != SQLITE_OK)
+		return store_sqlfail(st, rc, "reading a message");
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const char *props = (const char *)sqlite3_column_text(s, 8);
+		const void *body = sqlite3_column_blob(s, 11);
+		size_t blen = (size_t)sqlite3_column_bytes(s, 11);
+
+		memset(m, 0, sizeof(*m));
+		m->seq = sqlite3_column_int64(s, 12);
+		m->persistent = !np;
+		m->priority = sqlite3_column_int(s, 0);
+		col_blob_copy(s, 1, m->msgid, sizeof(m->msgid));
+		col_blob_copy(s, 2, m->correlid, sizeof(m->correlid));
+		m->put_time_ms = sqlite3_column_int64(s, 3);
+		m->expiry_ms = sqlite3_column_int64(s, 4);
+		col_text_copy(s, 5, m->format, sizeof(m->format));
+		col_text_copy(s, 6, m->reply_q, sizeof(m->reply_q));
+		col_text_copy(s, 7, m->reply_qm, sizeof(m->reply_qm));
+		col_text_copy(s, 9, m->xmit_qm, sizeof(m->xmit_qm));
+		col_text_copy(s, 10, m->xmit_q, sizeof(m->xmit_q));
+		if (props != NULL && (m->props = strdup(props)) == NULL)
+			goto oom;
+		if ((m->body = malloc(blen ? blen : 1)) == NULL)
+			goto oom;
+		if (blen)
+			memcpy(m->body, body, blen);
+		m->body_len = blen;
+		*found = true;
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? STORE_OK : store_sqlfail(st, rc, "reading a message");
+oom:
+	sqlite3_reset(s);
+	msg_clear(m);
+	return store_fail(st, STORE_ERR, "out of memory");
+}
+
+static bool expired(const struct chd_msg *m, int64_t now)
+{
+	return m->expiry_ms != 0 && m->expiry_ms < now;
+}
+
+struct qdelta {
+	int64_t qid;
+	int64_t n[2]; /* persistent, nonpersistent */
+};
+
+/* Deletes messages by seq in one transaction (the caller's if open) and
+ * adjusts depths.  Their locks are dropped after the commit, never before:
+ * a getter that claimed one in between could still see the row. */
+static int delete_refs(struct store *st, const struct mref *r, size_t n, bool drop_always,
+                       const char *what)
+{
+	struct qdelta *d = NULL;
+	size_t nd = 0;
+	bool own;
+	int rc, erc;
+
+	if (n == 0)
+		return STORE_OK;
+	if ((d = calloc(n, sizeof(*d))) == NULL)
+		return store_fail(st, STORE_ERR, "out of memory");
+	if ((rc = store_wbegin(st, &own)) != STORE_OK) {
+		free(d);
+		return rc;
+	}
+	for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+		sqlite3_stmt *s;
+		int64_t qid = 0;
+		bool known = store_lk_qid(r[i].seq, st->sh, &qid), gone = false;
+		size_t k;
+
+		rc = store_stmt_get(st, r[i].np ? (known ? SQ_NP_DEL : SQ_NP_DEL_RET)
+		                                : (known ? SQ_M_DEL : SQ_M_DEL_RET), &s);
+		if (rc != STORE_OK)
+			break;
+		if ((rc = sqlite3_bind_int64(s, 1, r[i].pos)) != SQLITE_OK) {
+			rc = store_sqlfail(st, rc, what);
+			break;
+		}
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			qid = sqlite3_column_int64(s, 0);
+			gone = true;
+			rc = sqlite3_step(s);
+		} else if (rc == SQLITE_DONE && known) {
+			gone = sqlite3_changes(st->db) > 0;
+		}
+		sqlite3_reset(s);
+		if (rc != SQLITE_DONE) {
+			rc = store_sqlfail(st, rc, what);
+			break;
+		}
+		rc = STORE_OK;
+		if (!gone) /* purged meanwhile, or confirmed twice */
+			continue;
+		for (k = 0; k < nd && d[k].qid != qid; k++)
+			;
+		if (k == nd)
+			d[nd++].qid = qid;
+		d[k].n[r[i].np]++;
+	}
+	for (size_t k = 0; k < nd && rc == STORE_OK; k++)
+		if ((rc = depth_add(st, d[k].qid, false, -d[k].n[0])) == STORE_OK)
+			rc = depth_add(st, d[k].qid, true, -d[k].n[1]);
+	free(d);
+	erc = store_wend(st, own, rc == STORE_OK);
+	if (rc != STORE_OK)
+		return rc;
+	if (erc != STORE_OK)
+		return erc;
+	for (size_t i = 0; i < n; i++) {
+		if (own)
+			store_lk_drop(r[i].seq);
+		else if ((rc = store_pend_add(st, r[i].seq, drop_always)) != STORE_OK)
+			return rc;
+	}
+	return STORE_OK;
+}
+
+/* Getting and browsing need a local queue with GET enabled. */
+static int get_queue(struct store *st, const char *queue, struct store_qrow *q)
+{
+	int rc;
+
+	if ((rc = check_queue(st, queue)) != STORE_OK ||
+	    (rc = store_qrow_get(st, queue, q)) != STORE_OK)
+		return rc;
+	if (q->def.type != QTYPE_LOCAL)
+		return store_fail(st, STORE_BAD_ARG, "'%s' is a remote queue definition: get from a"
+		                  " local queue", queue);
+	if (!q->def.get_enabled)
+		return store_fail(st, STORE_GET_INHIBITED, "queue '%s' is GET(DISABLED)", queue);
+	return STORE_OK;
+}
+
+static int order_bind(struct store *st, int64_t qid, sqlite3_stmt **s)
+{
+	int rc;
+
+	if ((rc = store_stmt_get(st, SQ_M_ORDER, s)) != STORE_OK)
+		return rc;
+	if ((rc = sqlite3_bind_int64(*s, 1, qid)) != SQLITE_OK)
+		return store_sqlfail(st, rc, "reading a queue");
+	return STORE_OK;
+}
+
+/* A read transaction, unless the caller's (write) transaction is open. */
+static int read_begin(struct store *st, bool *own)
+{
+	int rc;
+
+	*own = false;
+	if (st->txn != TXN_NONE)
+		return STORE_OK;
+	if ((rc = sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK)
+		return store_sqlfail(st, rc, "starting a read transaction");
+	*own = true;
+	return STORE_OK;
+}
+
+static void read_end(struct store *st, bool own)
+{
+	if (own && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK &&
+	    !sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static void unclaim(struct mrefs *l, size_t from)
+{
+	for (size_t i = from; i < l->n; i++)
+		store_lk_drop(l->v[i].seq);
+}
+
+int store_browse(struct store *st, const char *queue, size_t max, struct msg_list *out)
+{
+	struct store_qrow q;
+	struct mrefs exp = { 0 };
+	sqlite3_stmt *s;
+	size_t start;
+	int64_t now = time_now_ms();
+	int rc;
+
+	if (out == NULL)
+		return store_fail(st, STORE_BAD_ARG, "no message list given");
+	start = out->n;
+	if ((rc = get_queue(st, queue, &q)) != STORE_OK)
+		return rc;
+	if ((rc = order_bind(st, q.qid, &s)) != STORE_OK)
+		return rc;
+	/* one read transaction for the cursor and the row reads: a consistent
+	 * snapshot, every row seen by the cursor is there */
+	while (out->n - start < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t pos = sqlite3_column_int64(s, 0), seq = pos & STORE_SEQ_MAX;
+		bool np = sqlite3_column_int(s, 1) != 0, found;
+		struct chd_msg *m = msg_list_add(out);
+
+		if (m == NULL) {
+			rc = store_fail(st, STORE_ERR, "out of memory");
+			break;
+		}
+		if ((rc = fetch_msg(st, pos, np, m, &found)) != STORE_OK)
+			break;
+		if (!found) {
+			out->n--;
+			continue;
+		}
+		if (expired(m, now)) {
+			msg_clear(m);
+			out->n--;
+			/* a locked message is its getter's business */
+			if (store_lk_claim(seq, UINT64_MAX, st->sh, q.qid) &&
+			    (rc = mrefs_add(st, &exp, pos, np)) != STORE_OK) {
+				store_lk_drop(seq);
+				break;
+			}
+			continue;
+		}
+		rc = SQLITE_ROW;
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		rc = STORE_OK;
+	else if (rc > 0)
+		rc = store_sqlfail(st, rc, "browsing a queue");
+	if (rc != STORE_OK) {
+		while (out->n > start)
+			msg_clear(&out->v[--out->n]);
+		unclaim(&exp, 0);
+		free(exp.v);
+		return rc;
+	}
+	if (exp.n > 0 && delete_refs(st, exp.v, exp.n, true, "removing expired messages") != STORE_OK)
+		unclaim(&exp, 0); /* they stay, and are skipped again next time */
+	free(exp.v);
+	return out->n > start ? STORE_OK
+	                      : store_fail(st, STORE_NO_MSG, "no message on queue '%s'", queue);
+}
+
+/* Claims up to want messages from the head of the queue that nobody holds.
+ * The cursor's snapshot may be older than a confirm that already dropped
+ * its locks: callers re-read every claimed row in a new read transaction,
+ * which begins after the claim and so sees such a delete. */
+static int claim_head(struct store *st, int64_t qid, size_t want, uint64_t owner,
+                      struct mrefs *c)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = order_bind(st, qid, &s)) != STORE_OK)
+		return rc;
+	while (c->n < want && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t pos = sqlite3_column_int64(s, 0), seq = pos & STORE_SEQ_MAX;
+		bool np = sqlite3_column_int(s, 1) != 0;
+
+		if (!store_lk_claim(seq, owner, st->sh, qid))
+			continue;
+		if ((rc = mrefs_add(st, c, pos, np)) != STORE_OK) {
+			store_lk_drop(seq);
+			break;
+		}
+		rc = SQLITE_ROW;
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return STORE_OK;
+	if (rc > 0)
+		rc = store_sqlfail(st, rc, "reading a queue");
+	unclaim(c, 0);
+	c->n = 0;
+	return rc;
+}
+
+int store_lock(struct store *st, const char *queue, size_t max, uint64_t owner,
+               struct msg_list *out)
+{
+	struct store_qrow q;
+	struct mrefs c = { 0 }, exp = { 0 };
+	size_t start;
+	int64_t now = time_now_ms();
+	int rc;
+
+	if (out == NULL || owner == 0 || owner == UINT64_MAX)
+		return store_fail(st, STORE_BAD_ARG, "store_lock needs a message list and an owner");
+	start = out->n;
+	if ((rc = get_queue(st, queue, &q)) != STORE_OK)
+		return rc;
+	while (out->n - start < max) {
+		bool dropped = false, rtx;
+		size_t i;
+
+		c.n = exp.n = 0;
+		if ((rc = claim_head(st, q.qid, max - (out->n - start), owner, &c)) != STORE_OK)
+			goto fail;
+		if (c.n == 0)
+			break;
+		/* one read transaction for the re-reads (it starts after every
+		 * claim, as it must), instead of one per message */
+		if ((rc = read_begin(st, &rtx)) != STORE_OK) {
+			unclaim(&c, 0);
+			goto fail;
+		}
+		for (i = 0; i < c.n; i++) {
+			struct chd_msg *m = msg_list_add(out);
+			bool found;
+
+			if (m == NULL) {
+				rc = store_fail(st, STORE_ERR, "out of memory");
+				break;
+			}
+			if ((rc = fetch_msg(st, c.v[i].pos, c.v[i].np, m, &found)) != STORE_OK) {
+				out->n--;
+				break;
+			}
+			if (!found || expired(m, now)) {
+				if (found)
+					msg_clear(m);
+				out->n--;
+				dropped = true;
+				if (found && (rc = mrefs_add(st, &exp, c.v[i].pos, c.v[i].np)) != STORE_OK) {
+					store_lk_drop(c.v[i].seq);
+					i++;
+					break;
+				}
+				if (!found) /* confirmed by someone else since the cursor ran */
+					store_lk_drop(c.v[i].seq);
+			}
+		}
+		read_end(st, rtx);
+		if (rc != STORE_OK) {
+			unclaim(&c, i);
+			unclaim(&exp, 0);
+			goto fail;
+		}
+		if (exp.n > 0 &&
+		    delete_refs(st, exp.v, exp.n, true, "removing expired messages") != STORE_OK) {
+			/* leave them for next time rather than loop on them now */
+			unclaim(&exp, 0);
+			break;
+		}
+		if (!dropped)
+			break;
+	}
+	free(c.v);
+	free(exp.v);
+	return out->n > start ? STORE_OK
+	                      : store_fail(st, STORE_NO_MSG, "no message available on queue '%s'", queue);
+fail:
+	while (out->n > start) {
+		store_lk_drop(out->v[out->n - 1].seq);
+		msg_clear(&out->v[--out->n]);
+	}
+	free(c.v);
+	free(exp.v);
+	return rc;
+}
+
+int store_confirm(struct store *st, const struct msg_list *msgs)
+{
+	struct mref *r;
+	size_t n = 0;
+	int rc;
+
+	if (msgs == NULL || msgs->n == 0)
+		return STORE_OK;
+	if ((r = calloc(msgs->n, sizeof(*r))) == NULL)
+		return store_fail(st, STORE_ERR, "out of memory");
+	for (size_t i = 0; i < msgs->n; i++) {
+		const struct chd_msg *m = &msgs->v[i];
+
+		/* not a message from the store: nothing to delete */
+		if (m->seq <= 0 || m->seq > STORE_SEQ_MAX || m->priority < 0 ||
+		    m->priority > MSG_PRIORITY_MAX)
+			continue;
+		r[n].seq = m->seq;
+		r[n].pos = store_pos(m->priority, m->seq);
+		r[n].np = !m->persistent;
+		n++;
+	}
+	rc = delete_refs(st, r, n, false, "confirming messages");
+	free(r);
+	return rc;
+}

@@ -1,0 +1,27 @@
+# Two-agent channel suites: real chand and chanctl processes on 127.0.0.1
+# (tests/integ/chan_helpers.h), with an in-test TCP proxy for cutting
+# connections.  They use only the documented CLI; test_chan_ops also links
+# the frame codec to speak the wire protocol (malformed frames).
+if ENABLE_TESTS
+CHAN_ITEST_SRC = tests/integ/chan_helpers.c tests/integ/chan_helpers.h \
+	tests/integ/tcpproxy.c tests/integ/tcpproxy.h
+CHAN_ITEST_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/tests
+CHAN_ITEST_LIBS = tests/libtesthelp.a $(JANSSON_LIBS) $(CRITERION_LIBS)
+
+check_PROGRAMS += tests/integ/test_chan_basic tests/integ/test_chan_tls \
+	tests/integ/test_chan_crash tests/integ/test_chan_ops
+tests_integ_test_chan_basic_SOURCES = tests/integ/test_chan_basic.c $(CHAN_ITEST_SRC)
+tests_integ_test_chan_basic_CFLAGS = $(CHAN_ITEST_CFLAGS)
+tests_integ_test_chan_basic_LDADD = $(CHAN_ITEST_LIBS)
+tests_integ_test_chan_tls_SOURCES = tests/integ/test_chan_tls.c $(CHAN_ITEST_SRC)
+tests_integ_test_chan_tls_CFLAGS = $(CHAN_ITEST_CFLAGS)
+tests_integ_test_chan_tls_LDADD = $(CHAN_ITEST_LIBS)
+tests_integ_test_chan_crash_SOURCES = tests/integ/test_chan_crash.c $(CHAN_ITEST_SRC)
+tests_integ_test_chan_crash_CFLAGS = $(CHAN_ITEST_CFLAGS)
+tests_integ_test_chan_crash_LDADD = $(CHAN_ITEST_LIBS)
+tests_integ_test_chan_ops_SOURCES = tests/integ/test_chan_ops.c $(CHAN_ITEST_SRC)
+tests_integ_test_chan_ops_CFLAGS = $(CHAN_ITEST_CFLAGS)
+tests_integ_test_chan_ops_LDADD = tests/libtesthelp.a src/proto/libproto.a \
+	src/common/libcommon.a $(JANSSON_LIBS) $(CRITERION_LIBS)
+endif
+EXTRA_DIST += scripts/demo-channels.sh

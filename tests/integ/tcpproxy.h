@@ -1,0 +1,37 @@
+/* A small TCP proxy on 127.0.0.1 that runs inside a test process, for
+ * breaking channel connections at chosen points: it forwards between a
+ * client and a target port and can cut (close both sides of) a connection
+ * after a given number of bytes, or all connections at once. */
+#ifndef CHAND_TESTS_TCPPROXY_H
+#define CHAND_TESTS_TCPPROXY_H
+
+#include <stdbool.h>
+
+struct tcpproxy;
+
+/* Listens on a free 127.0.0.1 port and forwards every accepted
+ * connection to 127.0.0.1:target_port. NULL on failure. */
+struct tcpproxy *tcpproxy_start(int target_port);
+/* The port it listens on. */
+int tcpproxy_port(const struct tcpproxy *p);
+/* The next nconns connections accepted are cut once bytes bytes have
+ * passed through them (both directions counted together). bytes 0
+ * disarms. */
+void tcpproxy_cut_after(struct tcpproxy *p, long bytes, int nconns);
+/* Closes every connection open now (both sides). */
+void tcpproxy_cut_all(struct tcpproxy *p);
+/* Stops forwarding (leaves the bytes unread) client->server (c2s) and/or
+ * server->client (s2c) on every connection, now and later, until called
+ * again with false. The connection stays open: a peer waits for data that
+ * never comes. */
+void tcpproxy_freeze(struct tcpproxy *p, bool c2s, bool s2c);
+/* Refuses (accepts and closes at once) new connections while true. */
+void tcpproxy_refuse(struct tcpproxy *p, bool refuse);
+/* Connections accepted so far, and how many of them were cut by a byte
+ * limit. */
+int tcpproxy_accepted(const struct tcpproxy *p);
+int tcpproxy_cuts(const struct tcpproxy *p);
+/* Stops listening, closes every connection and frees p. */
+void tcpproxy_stop(struct tcpproxy *p);
+
+#endif

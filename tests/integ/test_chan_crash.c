@@ -1,0 +1,375 @@
+/* Exactly once across failures: kill -9 of either agent at random points
+ * of a transfer, connections cut mid-batch by a proxy, sequence number
+ * mismatches fixed with reset, and in-doubt batches settled by hand with
+ * resolve. Every test ends by counting what arrived: each message exactly
+ * once (bodies and message ids), nothing left behind. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <criterion/criterion.h>
+
+#include "chan_helpers.h"
+#include "tcpproxy.h"
+
+static struct chan_qm qm1, qm2;
+static struct tcpproxy *proxy;
+
+static void teardown(void)
+{
+	tcpproxy_stop(proxy);
+	proxy = NULL;
+	chan_pair_finish(&qm1, &qm2);
+}
+
+TestSuite(chan_crash, .fini = teardown, .timeout = 120);
+
+static void dump_both(const char *name)
+{
+	chan_dump(&qm1, name);
+	chan_dump(&qm2, name);
+}
+
+/* Puts n persistent messages "PREFIX-nnnnn" (optionally padded to pad
+ * bytes) to queue on QM1. */
+static void put_n(const char *queue, const char *prefix, int from, int n, int pad)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	cr_assert_not_null(f);
+	for (int i = from; i < from + n; i++) {
+		int w = fprintf(f, "%s-%05d", prefix, i);
+		for (; w < pad; w++)
+			fputc('x', f);
+		fputc('\n', f);
+	}
+	fclose(f);
+	chan_put(&qm1, queue, NULL, text);
+	free(text);
+}
+
+/* Gets everything from QM2's queue and checks it holds prefix-from ..
+ * prefix-(from+n-1) exactly once each, with distinct message ids. */
+static void check_exactly_once(const char *queue, const char *prefix, int from, int n)
+{
+	json_t *msgs = chan_get_msgs(&qm2, queue);
+	size_t got = json_array_size(msgs);
+	char *seen = calloc((size_t)n, 1);
+	int dups = 0, foreign = 0;
+	json_t *ids = json_object();
+
+	for (size_t i = 0; i < got; i++) {
+		json_t *o = json_array_get(msgs, i);
+		const char *b = chan_js(o, "body");
+		int k = -1;
+		size_t pl = strlen(prefix);
+		if (strncmp(b, prefix, pl) == 0 && b[pl] == '-')
+			k = atoi(b + pl + 1) - from;
+		if (k < 0 || k >= n) {
+			foreign++;
+			continue;
+		}
+		if (seen[k])
+			dups++;
+		seen[k] = 1;
+		const char *id = chan_js(o, "msgid");
+		cr_assert_null(json_object_get(ids, id), "msgid %s delivered twice (%s)", id, b);
+		json_object_set_new(ids, id, json_true());
+	}
+	int missing = 0, first_missing = -1;
+	for (int k = 0; k < n; k++) {
+		if (!seen[k]) {
+			missing++;
+			if (first_missing < 0)
+				first_missing = from + k;
+		}
+	}
+	free(seen);
+	json_decref(ids);
+	json_decref(msgs);
+	cr_assert(dups == 0 && missing == 0 && foreign == 0,
+	          "%s: got %zu messages for %d: %d duplicates, %d missing (first %s-%05d), "
+	          "%d unexpected", queue, got, n, dups, missing, prefix, first_missing, foreign);
+}
+
+/* Waits for the channel to run again after an agent restart. The design
+ * says a sender restarts itself when its XMITQ holds messages; if it does
+ * not, say so (the test fails at the end) and start it by hand so the
+ * exactly-once check still runs. */
+static bool auto_restart_ok = true;
+
+static void ensure_running(struct chan_qm *ini, const char *name)
+{
+	if (chan_wait_state(ini, name, "RUNNING", 15000))
+		return;
+	auto_restart_ok = false;
+	cr_log_warn("%s did not restart by itself on %s; starting it by hand", name, ini->name);
+	chan_ctl(ini, NULL, NULL, NULL, "start channel %s", name);
+	if (!chan_wait_state(ini, name, "RUNNING", 20000)) {
+		dump_both(name);
+		cr_assert_fail("%s does not run again after the restart", name);
+	}
+}
+
+#define CRASH_N 3000
+#define CRASH_ROUNDS 5
+
+static void crash_rounds(struct chan_qm *victim)
+{
+	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+	cr_log_info("kill -9 of %s, seed %u", victim->name, seed);
+	srand(seed);
+
+	chan_pair_start(&qm1, &qm2);
+	chan_define_route(&qm1, &qm2, "QM2", "RQ", "Q", 100000);
+	chan_define(&qm1, &qm2, "CRASH", CHAN_SDR_RCVR, "QM2", 0,
+	            CHAN_TLS " --batchsz 20 --shortrty 60 --shorttmr 1", CHAN_TLS);
+	put_n("RQ", "c", 0, CRASH_N, 200);
+	free(chan_ctl_ok(&qm1, NULL, "start channel CRASH"));
+	cr_assert(chan_wait_state(&qm1, "CRASH", "RUNNING", 20000));
+
+	int kills = 0;
+	for (int round = 0; round < CRASH_ROUNDS; round++) {
+		long before = chan_depth(&qm2, "Q");
+		/* Wait until messages are moving, then a random moment more. */
+		long long end = chan_now_ms() + 15000;
+		while (chan_depth(&qm2, "Q") <= before && chan_now_ms() < end)
+			chan_sleep_ms(20);
+		if (chan_depth(&qm1, "QM2") == 0)
+			break;                       /* all sent already */
+		chan_sleep_ms(rand() % 400);
+		th_agent_kill9(&victim->a);
+		kills++;
+		cr_log_info("round %d: killed %s with QM2 depth %ld", round, victim->name,
+		            chan_depth(&qm2, "Q"));
+		chan_sleep_ms(rand() % 300);
+		chan_qm_restart(victim);
+		ensure_running(&qm1, "CRASH");
+	}
+	cr_assert_geq(kills, 2, "the transfer ended before the kills could happen");
+	if (!chan_wait_depth(&qm1, "QM2", 0, 60000) || !chan_wait_depth(&qm2, "Q", CRASH_N, 20000)) {
+		dump_both("CRASH");
+		check_exactly_once("Q", "c", 0, CRASH_N);
+		cr_assert_fail("the transfer did not complete");
+	}
+	check_exactly_once("Q", "c", 0, CRASH_N);
+	cr_assert_eq(chan_depth(&qm2, "DLQ"), 0);
+	cr_expect(auto_restart_ok, "the sender had to be started by hand after a restart");
+}
+
+Test(chan_crash, kill9_sender_agent_at_random_points, .timeout = 180)
+{
+	crash_rounds(&qm1);
+}
+
+Test(chan_crash, kill9_receiver_agent_at_random_points, .timeout = 180)
+{
+	crash_rounds(&qm2);
+}
+
+/* ---- connections cut mid-stream ---- */
+
+Test(chan_crash, connection_cut_mid_batch_by_proxy, .timeout = 120)
+{
+	/* Bytes after which successive connections are cut: inside the TLS
+	 * handshake, inside negotiation or resync, and inside batches. */
+	static const long cuts[] = { 700, 3000, 6500, 40000, 90000, 150000 };
+	const int n = 600;
+
+	chan_pair_start(&qm1, &qm2);
+	proxy = tcpproxy_start(qm2.a.port);
+	cr_assert_not_null(proxy);
+	chan_define_route(&qm1, &qm2, "QM2", "RQ", "Q", 10000);
+	chan_define(&qm1, &qm2, "CUT", CHAN_SDR_RCVR, "QM2", tcpproxy_port(proxy),
+	            CHAN_TLS " --batchsz 50 --shortrty 60 --shorttmr 1", CHAN_TLS);
+	put_n("RQ", "cut", 0, n, 1024);
+
+	tcpproxy_cut_after(proxy, cuts[0], 1);
+	free(chan_ctl_ok(&qm1, NULL, "start channel CUT"));
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		long long end = chan_now_ms() + 20000;
+		while (tcpproxy_cuts(proxy) <= (int)i && chan_now_ms() < end)
+			chan_sleep_ms(5);
+		if (tcpproxy_cuts(proxy) <= (int)i) {
+			dump_both("CUT");
+			cr_assert_fail("cut %zu (%ld bytes) never happened", i, cuts[i]);
+		}
+		if (i + 1 < sizeof(cuts) / sizeof(cuts[0]))
+			tcpproxy_cut_after(proxy, cuts[i + 1], 1);
+		else
+			tcpproxy_cut_after(proxy, 0, 0);
+	}
+	if (!chan_wait_depth(&qm1, "QM2", 0, 60000) || !chan_wait_depth(&qm2, "Q", n, 10000)) {
+		dump_both("CUT");
+		cr_assert_fail("the transfer did not complete after the cuts");
+	}
+	check_exactly_once("Q", "cut", 0, n);
+	cr_assert_geq(tcpproxy_accepted(proxy), 7);
+	/* Each cut was seen as a broken connection. */
+	cr_assert(chan_log_has(&qm1, "CHD5017") || chan_log_has(&qm1, "CHD5011"),
+	          "the sender's log does not mention the broken connections");
+}
+
+/* ---- sequence numbers ---- */
+
+Test(chan_crash, sequence_mismatch_stops_then_reset_fixes)
+{
+	chan_pair_start(&qm1, &qm2);
+	chan_define_route(&qm1, &qm2, "QM2", "RQ", "Q", 0);
+	chan_define(&qm1, &qm2, "SEQ", CHAN_SDR_RCVR, "QM2", 0, CHAN_TLS, CHAN_TLS);
+	put_n("RQ", "s", 0, 12, 0);
+	free(chan_ctl_ok(&qm1, NULL, "start channel SEQ"));
+	cr_assert(chan_wait_depth(&qm2, "Q", 12, 20000));
+	json_t *st = chan_status(&qm1, "SEQ");
+	cr_assert_eq(chan_ji(st, "committed_seq"), 12, "committed_seq %lld",
+	             chan_ji(st, "committed_seq"));
+	json_decref(st);
+	free(chan_ctl_ok(&qm1, NULL, "stop channel SEQ"));
+	cr_assert(chan_wait_state(&qm1, "SEQ", "STOPPED|INACTIVE", 15000));
+	cr_assert(chan_wait_state(&qm2, "SEQ", "STOPPED|INACTIVE", 15000));
+
+	/* Only the receiving end is reset: the two ends now disagree. */
+	free(chan_ctl_ok(&qm2, NULL, "reset channel SEQ --seqnum 500"));
+	put_n("RQ", "s", 12, 3, 0);
+	free(chan_ctl_ok(&qm1, NULL, "start channel SEQ"));
+	json_t *e1 = chan_wait_error(&qm1, "SEQ", "CHD5007", 20000);
+	if (e1 == NULL) {
+		dump_both("SEQ");
+		cr_assert_fail("no CHD5007 at the sender");
+	}
+	const char *why = chan_js(e1, "last_error");
+	cr_assert(strstr(why, "12") && strstr(why, "500"), "reason lacks both numbers: %s", why);
+	json_decref(e1);
+	cr_assert(chan_wait_state(&qm1, "SEQ", "STOPPED", 10000), "a mismatch must stop the channel");
+	cr_assert(chan_wait_log(&qm2, "CHD5007", 5000), "the receiver's log lacks CHD5007");
+	cr_assert_eq(chan_depth(&qm1, "QM2"), 3, "messages moved despite the mismatch");
+
+	/* Resetting the sender (its number is sent and adopted) fixes it. */
+	free(chan_ctl_ok(&qm1, NULL, "reset channel SEQ --seqnum 500"));
+	free(chan_ctl_ok(&qm1, NULL, "start channel SEQ"));
+	if (!chan_wait_depth(&qm1, "QM2", 0, 20000)) {
+		dump_both("SEQ");
+		cr_assert_fail("reset did not fix the channel");
+	}
+	cr_assert(chan_wait_depth(&qm2, "Q", 15, 10000));
+	st = chan_status(&qm1, "SEQ");
+	cr_assert_eq(chan_ji(st, "committed_seq"), 503, "committed_seq after reset %lld",
+	             chan_ji(st, "committed_seq"));
+	cr_assert_str_eq(chan_js(st, "state"), "RUNNING");
+	json_decref(st);
+	check_exactly_once("Q", "s", 0, 15);
+}
+
+/* ---- in-doubt batches resolved by hand ---- */
+
+static bool indoubt_of(const json_t *st)
+{
+	json_t *v = json_object_get(st, "indoubt");
+	if (json_is_true(v))
+		return true;
+	if (json_is_integer(v))
+		return json_integer_value(v) != 0;
+	if (json_is_string(v))
+		return strcasecmp(json_string_value(v), "yes") == 0 ||
+		       strcasecmp(json_string_value(v), "true") == 0;
+	return false;
+}
+
+static void wait_indoubt(const char *name, bool want)
+{
+	long long end = chan_now_ms() + 15000;
+
+	for (;;) {
+		json_t *st = chan_status(&qm1, name);
+		bool d = st != NULL && indoubt_of(st);
+		json_decref(st);
+		if (d == want)
+			return;
+		if (chan_now_ms() > end) {
+			dump_both(name);
+			cr_assert_fail("%s: indoubt never became %s", name, want ? "true" : "false");
+		}
+		chan_sleep_ms(50);
+	}
+}
+
+static void indoubt_setup(void)
+{
+	chan_pair_start(&qm1, &qm2);
+	proxy = tcpproxy_start(qm2.a.port);
+	cr_assert_not_null(proxy);
+	chan_define_route(&qm1, &qm2, "QM2", "RQ", "Q", 0);
+	/* Long heartbeats: the test, not the heartbeat, ends the channel. */
+	chan_define(&qm1, &qm2, "DOUBT", CHAN_SDR_RCVR, "QM2", tcpproxy_port(proxy),
+	            CHAN_TLS " --batchsz 5 --hbint 120", CHAN_TLS " --hbint 120");
+	put_n("RQ", "d", 0, 5, 0);
+	free(chan_ctl_ok(&qm1, NULL, "start channel DOUBT"));
+	cr_assert(chan_wait_depth(&qm2, "Q", 5, 20000));
+	cr_assert(chan_wait_depth(&qm1, "QM2", 0, 10000));
+}
+
+Test(chan_crash, indoubt_resolved_commit_by_hand)
+{
+	indoubt_setup();
+	/* The receiver commits but its CONFIRM never reaches the sender. */
+	tcpproxy_freeze(proxy, false, true);
+	put_n("RQ", "d", 5, 5, 0);
+	cr_assert(chan_wait_depth(&qm2, "Q", 10, 15000), "the receiver did not commit the batch");
+	wait_indoubt("DOUBT", true);
+	free(chan_ctl_ok(&qm1, NULL, "stop channel DOUBT --mode force"));
+	cr_assert(chan_wait_state(&qm1, "DOUBT", "STOPPED", 15000));
+	json_t *st = chan_status(&qm1, "DOUBT");
+	cr_assert(indoubt_of(st), "the in-doubt batch was forgotten by stop --mode force");
+	json_decref(st);
+	cr_assert_eq(chan_depth(&qm1, "QM2"), 5, "the in-doubt batch left the XMITQ");
+	/* The channel is STOPPED and the operator knows QM2 has the batch. */
+	free(chan_ctl_ok(&qm1, NULL, "resolve channel DOUBT --action commit"));
+	cr_assert_eq(chan_depth(&qm1, "QM2"), 0, "resolve commit kept the batch");
+	st = chan_status(&qm1, "DOUBT");
+	cr_assert(!indoubt_of(st));
+	json_decref(st);
+
+	tcpproxy_freeze(proxy, false, false);
+	put_n("RQ", "d", 10, 5, 0);
+	free(chan_ctl_ok(&qm1, NULL, "start channel DOUBT"));
+	if (!chan_wait_depth(&qm1, "QM2", 0, 20000) || !chan_wait_depth(&qm2, "Q", 15, 10000)) {
+		dump_both("DOUBT");
+		cr_assert_fail("the channel did not resume after resolve commit");
+	}
+	check_exactly_once("Q", "d", 0, 15);
+}
+
+Test(chan_crash, indoubt_resolved_backout_by_hand_with_receiver_killed)
+{
+	indoubt_setup();
+	/* The batch never reaches the receiver, the sender waits in doubt. */
+	tcpproxy_freeze(proxy, true, false);
+	put_n("RQ", "d", 5, 5, 0);
+	wait_indoubt("DOUBT", true);
+	free(chan_ctl_ok(&qm1, NULL, "stop channel DOUBT --mode force"));
+	cr_assert(chan_wait_state(&qm1, "DOUBT", "STOPPED", 15000));
+	th_agent_kill9(&qm2.a);
+	cr_assert_eq(chan_depth(&qm1, "QM2"), 5);
+	/* resolve needs an action. */
+	cr_assert_neq(chan_ctl(&qm1, NULL, NULL, NULL, "resolve channel DOUBT"), 0);
+	free(chan_ctl_ok(&qm1, NULL, "resolve channel DOUBT --action backout"));
+	cr_assert_eq(chan_depth(&qm1, "QM2"), 5, "backout must keep the batch for resending");
+	json_t *st = chan_status(&qm1, "DOUBT");
+	cr_assert(!indoubt_of(st));
+	json_decref(st);
+
+	tcpproxy_freeze(proxy, false, false);
+	chan_qm_restart(&qm2);
+	cr_assert_eq(chan_depth(&qm2, "Q"), 5, "the receiver had committed the batch after all");
+	free(chan_ctl_ok(&qm1, NULL, "start channel DOUBT"));
+	if (!chan_wait_depth(&qm1, "QM2", 0, 20000) || !chan_wait_depth(&qm2, "Q", 10, 10000)) {
+		dump_both("DOUBT");
+		cr_assert_fail("the channel did not resume after resolve backout");
+	}
+	check_exactly_once("Q", "d", 0, 10);
+}
