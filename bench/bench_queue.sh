@@ -38,6 +38,8 @@ until "$chanctl" -s "$dir/chand.sock" display queue >/dev/null 2>&1; do
 	sleep 0.1
 done
 "$chanctl" -s "$dir/chand.sock" define qlocal BENCH.Q --maxdepth $((n + 10)) >/dev/null
+sleep 0.5
+rss_idle=$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")
 
 # N distinct lines of exactly SIZE bytes (SIZE-1 characters + newline... the
 # newline is the separator, the body is SIZE bytes).
@@ -47,7 +49,8 @@ awk -v n="$n" -v size="$size" 'BEGIN {
 }' > "$dir/input"
 
 now() { date +%s.%N; }
-rate() { awk -v n="$1" -v t="$2" -v s="$3" 'BEGIN { printf "%d msgs/s, %.1f MB/s (%.2f s)", n / t, n * s / t / 1e6, t }'; }
+# rate N T0 T1 SIZE
+rate() { awk -v n="$1" -v a="$2" -v b="$3" -v s="$4" 'BEGIN { t = b - a; printf "%d msgs/s, %.1f MB/s (%.2f s)", n / t, n * s / t / 1e6, t }'; }
 
 t0=$(now)
 "$chanctl" -s "$dir/chand.sock" put BENCH.Q < "$dir/input"
@@ -66,6 +69,7 @@ rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")
 
 echo "chand queue benchmark: $n persistent messages of $size bytes, one chanctl each way"
 echo "machine: $(nproc) CPU, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-echo "put (stdin, persistent): $(rate "$n" "$(echo "$t1 - $t0" | bc)" "$size")"
-echo "get --all:               $(rate "$n" "$(echo "$t3 - $t2" | bc)" "$size")"
-echo "agent RSS after the run: ${rss} KiB"
+echo "put (stdin, persistent): $(rate "$n" "$t0" "$t1" "$size")"
+echo "get --all:               $(rate "$n" "$t2" "$t3" "$size")"
+echo "agent RSS: idle after start ${rss_idle} KiB, idle after the run ${rss} KiB"
+echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -108,6 +108,8 @@ static int vsh(const char *stdin_data, char **out, char **err, int timeout_s,
 	int pin[2], pout[2], perr[2];
 	pid_t pid;
 
+	/* A child that exits early must not kill the test through its stdin. */
+	signal(SIGPIPE, SIG_IGN);
 	if (vasprintf(&cmd, fmt, ap) < 0)
 		return -1;
 	if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) || pipe2(perr, O_CLOEXEC)) {
@@ -235,7 +237,11 @@ static bool sock_answers(const char *path)
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	bool ok;
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path) >= (int)sizeof(sa.sun_path)) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
 	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 	close(fd);
 	return ok;
@@ -281,6 +287,12 @@ static int spawn(struct th_agent *a)
 
 int th_agent_start(struct th_agent *a, const char *qmgr, const char *dir, const char *extra_conf)
 {
+	return th_agent_start_admin(a, qmgr, dir, NULL, extra_conf);
+}
+
+int th_agent_start_admin(struct th_agent *a, const char *qmgr, const char *dir,
+                         const char *admin_conf, const char *extra_conf)
+{
 	FILE *f;
 
 	memset(a, 0, sizeof(*a));
@@ -303,9 +315,10 @@ int th_agent_start(struct th_agent *a, const char *qmgr, const char *dir, const 
 		return -1;
 	fprintf(f, "qmgr = \"%s\";\ndata_dir = \"%s\";\n"
 	        "listeners = ( { address = \"127.0.0.1\"; port = %d; } );\n"
-	        "admin = { socket = \"%s\"; mode = \"0600\"; };\n"
+	        "admin = { socket = \"%s\"; %s };\n"
 	        "log = { level = \"debug\"; syslog = false; file = \"\"; };\n%s\n",
-	        qmgr, a->dir, a->port, a->sock, extra_conf ? extra_conf : "");
+	        qmgr, a->dir, a->port, a->sock, admin_conf ? admin_conf : "mode = \"0600\";",
+	        extra_conf ? extra_conf : "");
 	fclose(f);
 	return spawn(a);
 }

@@ -30,6 +30,10 @@ int th_free_port(void);
  * dir NULL: a fresh temp dir. Waits up to 10 s for the admin socket to answer.
  * Returns 0, or -1 (the log is printed to stderr). */
 int th_agent_start(struct th_agent *a, const char *qmgr, const char *dir, const char *extra_conf);
+/* The same with the members of the admin group other than socket given
+ * (e.g. "mode = \"0666\"; group = \"nogroup\";"); NULL: mode 0600. */
+int th_agent_start_admin(struct th_agent *a, const char *qmgr, const char *dir,
+                         const char *admin_conf, const char *extra_conf);
 /* Restarts with the same dir and config. */
 int th_agent_restart(struct th_agent *a);
 /* SIGTERM and wait (SIGKILL after 10 s); returns the exit status or -1. */

@@ -1,6 +1,7 @@
 /* Channel bookkeeping the store keeps beside the sync records (struct
  * chan_sync in store.h): which messages form a sender's in-doubt batch,
- * and whether `reset channel` is waiting to be told to the receiver.
+ * whether `reset channel` is waiting to be told to the receiver, and
+ * whether the channel is STOPPED (which outlives an agent restart).
  *
  * Why the membership must be durable: after a crash at any moment between
  * END_BATCH and the deletion of the batch, the restarted sender must
@@ -27,13 +28,21 @@ struct store_member {
 	uint8_t msgid[MSG_ID_LEN];
 };
 
+/* Tunes a handle for a channel thread's hot path: reads through a
+ * memory map (no pread syscall per page) and a larger page cache. */
+int store_ext_tune(struct store *st);
+
 /* Creates the table if missing. STORE_OK or an error. */
 int store_ext_init(struct store *st);
 
 /* Reads a channel's extras: reset_pending and the in-doubt members
- * (*members malloc'd, NULL if none). A channel without a row: false, 0. */
+ * (*members malloc'd, NULL if none; members may be NULL if not wanted).
+ * A channel without a row: false, 0. */
 int store_ext_get(struct store *st, const char *channel, bool *reset_pending,
                   struct store_member **members, size_t *n);
+/* The STOPPED flag. */
+int store_ext_get_stopped(struct store *st, const char *channel, bool *stopped);
+int store_ext_set_stopped(struct store *st, const char *channel, bool stopped);
 /* Records the persistent messages of msgs as the in-doubt members
  * (nonpersistent ones are left out: they do not survive a restart).
  * Joins the open transaction, if any. */

@@ -63,7 +63,9 @@ struct tls_params {
 
 /* Responder: the caller's lookup of a channel's settings by the name that
  * arrived in SNI (or, for plain TCP, in the first frame). Returns 0 if the
- * channel exists here, -1 otherwise. */
+ * channel exists here, -1 otherwise. tls_server_open calls it from inside
+ * the handshake, on the calling thread, at most twice (a TLS 1.3
+ * HelloRetryRequest repeats the hello). */
 typedef int (*tls_lookup_fn)(void *arg, const char *channel, struct tls_params *out);
 
 struct tls_info {
@@ -79,7 +81,8 @@ struct tls_info {
 struct tls_conn;
 
 /* Initiator. Takes ownership of fd (closed by tls_close) and makes it
- * non-blocking. Empty p->sslciph: a plain-TCP conn (no handshake).
+ * non-blocking (and TCP_NODELAY on TCP sockets; both opens do). Empty
+ * p->sslciph: a plain-TCP conn (no handshake), nothing is sent.
  * Otherwise SNI carries the channel and our CipherSpec id; our
  * certificate is sent only if p->label is in ctx (tls_info.local_label
  * is "" when none was sent). The responder's chain is always verified
@@ -104,6 +107,13 @@ int tls_client_open(struct tls_conn **out, int fd, struct tls_ctx *ctx,
 int tls_server_open(struct tls_conn **out, int fd, struct tls_ctx *ctx,
                     tls_lookup_fn lookup, void *arg, int timeout_ms, int cancel_fd,
                     struct tls_error *err);
+
+/* Responder, plain-TCP conn: once the first frame names the channel,
+ * check that the channel really is plain. 0 if its SSLCIPH is empty;
+ * else -1 with TLS_CIPHER "CipherSpec mismatch: initiator none (plain
+ * TCP), responder X (channel C)", which the caller sends to the initiator
+ * (ERROR frame) before closing, as for tls_conn_refusal(). */
+int tls_plain_check(const struct tls_params *p, struct tls_error *err);
 
 /* Errors of the calls below: CH_HEARTBEAT (timeout), CH_STOP (cancel_fd
  * became readable), CH_CLOSED (broken link, no close_notify),

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -675,11 +676,23 @@ static void *conn_main(void *arg)
 		}
 	srv_nconns--;
 	close(c->fd);
+	/* The last client gone: give the pooled handles' page caches and the
+	 * thread's malloc arena back, so an idle agent stays small. */
+	int idle = srv_nconns == 0 ? srv_npool : -1;
+	struct store *drop[ADMIN_POOL_MAX];
+	for (int i = 0; i < idle; i++)
+		drop[i] = srv_pool[i];
+	if (idle > 0)
+		srv_npool = 0;
 	pthread_cond_broadcast(&srv_cond);
 	pthread_mutex_unlock(&srv_mtx);
+	for (int i = 0; i < idle; i++)
+		store_close(drop[i]);
 	json_decref(c->pending);
 	admin_io_free(&c->io);
 	free(c);
+	if (idle >= 0)
+		malloc_trim(0);
 	return NULL;
 }
 

@@ -8,6 +8,9 @@
 
 #include "chand/agent.h"
 
+extern const struct agent_module chan_module;   /* src/agent/admin_channel.c */
+
 const struct agent_module *const agent_modules[] = {
+	&chan_module,
 	NULL,
 };

@@ -32,6 +32,7 @@
 #define CHAN_FLUSH_BYTES (8u * 1024 * 1024)   /* send buffered MSG frames beyond this */
 #define CHAN_ARENA_STREAM (32u * 1024 * 1024) /* receiver: put as they come beyond this */
 #define CHAN_MAX_PINGS 16
+#define CHAN_NP_DELETE_GROUP 200           /* sender: confirmed nonpersistent deletes per txn */
 #define CHAN_WATCH_MIN_MS 10               /* watcher: at most one scan per this */
 
 int64_t chan_t_reply_ms(uint32_t hbint);
@@ -63,6 +64,11 @@ struct chan_rt {
 	long failures;               /* consecutive failed starts (retry schedule) */
 	int64_t retry_at_mono;       /* RETRYING: when to try again (0: none) */
 	bool ran;                    /* st holds the figures of a run since agent start */
+	/* nonpersistent members of the sender's in-doubt batch: they share
+	 * its fate at the next resync of this process (not kept on disk) */
+	int64_t *np_seqs;
+	size_t n_np;
+	uint64_t np_batch;
 	struct chan_status st;
 };
 
@@ -172,6 +178,8 @@ enum chan_rd { RD_FRAME = 1, RD_TIMEOUT = 0, RD_WOKEN = 2, RD_ERR = -1 };
 int chan_read_frame(struct chan_sess *s, int64_t timeout_ms, struct frame *f);
 /* True if a whole frame is already buffered. */
 bool chan_frame_buffered(struct chan_sess *s);
+/* snprintf that may truncate (long names meet short buffers in texts). */
+void chan_sfmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Catalogue id of a code string; CHD4013 if unknown here. */
 enum chd_code_id chan_code_id(const char *code);
 /* The code to show for the session's failure (the peer's own string). */
@@ -190,6 +198,8 @@ void chan_status_tls(struct chan_sess *s);
 
 /* ---- negotiation (chan_connect.c, chan_inbound.c) ---- */
 void chan_params_of(const struct chan_def *d, struct tls_params *p);
+/* TCP_NODELAY and SO_KEEPALIVE on a channel socket. */
+void chan_sock_opts(int fd);
 /* Initiator: connect, TLS, INIT/INIT_ACK. ping: a ping session. 0 or -1. */
 int chan_open_initiator(struct chan_sess *s, bool ping);
 void chan_sup_inbound_thread(int fd, const char *peer_addr);

@@ -9,6 +9,15 @@
 #include "chan_int.h"
 #include "chand/log.h"
 
+void chan_sfmt(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
 int64_t chan_t_reply_ms(uint32_t hbint)
 {
 	int64_t h = hbint > 30 ? hbint : 30;

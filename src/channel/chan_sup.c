@@ -220,6 +220,7 @@ static void *initiator_main(void *arg)
 		s.st = NULL;
 		chan_fail(&s, CHD_DB_ERROR, "cannot open the database: %s", err);
 	} else {
+		(void)store_ext_tune(s.st);
 		s.owner = chan_sup.host.owner_id();
 		if (chan_open_initiator(&s, false) == 0) {
 			if (s.sending)
@@ -308,10 +309,6 @@ void chan_finish(struct chan_sess *s)
 		tls_close(s->tc);
 		s->tc = NULL;
 	}
-	if (s->st != NULL) {
-		store_close(s->st);
-		s->st = NULL;
-	}
 
 	pthread_mutex_lock(&chan_sup.mtx);
 	stop = conn->stop;
@@ -361,6 +358,15 @@ void chan_finish(struct chan_sess *s)
 	enum chan_state final = mine ? rt->st.state : CHS_INACTIVE;
 	long left = mine ? rt->st.retries_left : -1;
 	pthread_mutex_unlock(&chan_sup.mtx);
+	/* STOPPED outlives a restart of the agent */
+	if (mine && final == CHS_STOPPED && s->st != NULL &&
+	    store_ext_set_stopped(s->st, name, true) != STORE_OK)
+		log_error(code_str(CHD_DB_ERROR), "channel=%s cannot record the STOPPED state: %s", name,
+		          store_errmsg(s->st));
+	if (s->st != NULL) {
+		store_close(s->st);
+		s->st = NULL;
+	}
 
 	/* the log line of the end of the run */
 	if (s->end == END_ERROR && !(s->code == CHD_CH_STOP && stop != STOP_NONE)) {
@@ -539,9 +545,17 @@ static int load_definitions(struct store *st)
 		} else if (chan_def_from_text(&d, names[i], text, err, sizeof(err)) != 0) {
 			log_error(code_str(CHD_DB_ERROR), "channel=%s %s", names[i], err);
 		} else {
+			bool stopped = false;
+			struct chan_rt *rt;
+			if (store_ext_get_stopped(st, names[i], &stopped) != STORE_OK)
+				log_error(code_str(CHD_DB_ERROR), "channel=%s %s", names[i], store_errmsg(st));
 			pthread_mutex_lock(&chan_sup.mtx);
-			if (chan_rt_get_or_add(&d) == NULL)
+			if ((rt = chan_rt_get_or_add(&d)) == NULL) {
 				log_error(NULL, "channel=%s out of memory", names[i]);
+			} else if (stopped) {
+				rt->stopped = true;
+				rt->st.state = CHS_STOPPED;
+			}
 			pthread_mutex_unlock(&chan_sup.mtx);
 		}
 		free(text);

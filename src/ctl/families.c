@@ -8,10 +8,12 @@
 extern const struct ctl_family ctl_queue_family;
 extern const struct ctl_family ctl_msg_family;
 extern const struct ctl_family ctl_misc_family;
+extern const struct ctl_family ctl_channel_family;
 
 const struct ctl_family *const ctl_families[] = {
 	&ctl_queue_family,
 	&ctl_msg_family,
+	&ctl_channel_family,
 	&ctl_misc_family,
 	NULL,
 };

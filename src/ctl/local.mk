@@ -7,3 +7,6 @@ chanctl_SOURCES = src/ctl/ctl.h src/ctl/chanctl.c src/ctl/ctl_parse.c src/ctl/ct
 	src/ctl/families.c src/ctl/cmd_queue.c src/ctl/cmd_msg.c src/ctl/cmd_misc.c
 chanctl_LDADD = src/agent/libagent.a src/tls/libtls.a src/keystore/libkeystore.a \
 	src/common/libcommon.a $(GNUTLS_LIBS) $(SQLITE_LIBS) $(LIBCONFIG_LIBS) $(JANSSON_LIBS)
+
+# Channel commands (owned by the channel module).
+chanctl_SOURCES += src/ctl/cmd_channel.c

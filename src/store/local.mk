@@ -17,3 +17,8 @@ tests_unit_test_store_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/src/store
 tests_unit_test_store_LDADD = src/store/libstore.a src/common/libcommon.a \
 	$(SQLITE_LIBS) $(CRITERION_LIBS)
 endif
+
+# Channel bookkeeping beside the sync records (owned by the channel module:
+# in-doubt batch membership, pending reset; include/chand/store_ext.h).
+src_store_libstore_a_SOURCES += src/store/store_chan_ext.c
+noinst_HEADERS += include/chand/store_ext.h

@@ -13,6 +13,7 @@ static const char ext_schema[] =
 	"CREATE TABLE IF NOT EXISTS main.chan_ext ("
 	" name TEXT PRIMARY KEY,"
 	" reset_pending INTEGER NOT NULL DEFAULT 0,"
+	" stopped INTEGER NOT NULL DEFAULT 0,"
 	" members BLOB)";
 
 static int ext_prepare(struct store *st, const char *sql, sqlite3_stmt **s)
@@ -24,6 +25,16 @@ static int ext_prepare(struct store *st, const char *sql, sqlite3_stmt **s)
 		return store_sqlfail(st, rc, "preparing a channel bookkeeping statement");
 	}
 	return STORE_OK;
+}
+
+int store_ext_tune(struct store *st)
+{
+	int rc = sqlite3_exec(st->db, "PRAGMA main.mmap_size = 268435456;"
+	                              "PRAGMA np.mmap_size = 268435456;"
+	                              "PRAGMA main.cache_size = -8192;"
+	                              "PRAGMA np.cache_size = -8192;", NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? STORE_OK : store_sqlfail(st, rc, "tuning a channel's handle");
 }
 
 int store_ext_init(struct store *st)
@@ -179,6 +190,45 @@ int store_ext_set_reset(struct store *st, const char *channel, bool pending)
 		return store_sqlfail(st, rc, "recording a channel reset");
 	}
 	return ext_write(st, s, "recording a channel reset");
+}
+
+int store_ext_get_stopped(struct store *st, const char *channel, bool *stopped)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*stopped = false;
+	if ((rc = ext_prepare(st, "SELECT stopped FROM main.chan_ext WHERE name = ?1", &s)) !=
+	    STORE_OK)
+		return rc;
+	if ((rc = sqlite3_bind_text(s, 1, channel, -1, SQLITE_STATIC)) != SQLITE_OK) {
+		sqlite3_finalize(s);
+		return store_sqlfail(st, rc, "reading channel bookkeeping");
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*stopped = sqlite3_column_int(s, 0) != 0;
+		rc = SQLITE_DONE;
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? STORE_OK : store_sqlfail(st, rc, "reading channel bookkeeping");
+}
+
+int store_ext_set_stopped(struct store *st, const char *channel, bool stopped)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	rc = ext_prepare(st, "INSERT INTO main.chan_ext (name, stopped) VALUES (?1, ?2)"
+	                     " ON CONFLICT (name) DO UPDATE SET stopped = excluded.stopped", &s);
+	if (rc != STORE_OK)
+		return rc;
+	if ((rc = sqlite3_bind_text(s, 1, channel, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int(s, 2, stopped ? 1 : 0)) != SQLITE_OK) {
+		sqlite3_finalize(s);
+		return store_sqlfail(st, rc, "recording a stopped channel");
+	}
+	return ext_write(st, s, "recording a stopped channel");
 }
 
 int store_ext_delete(struct store *st, const char *channel)

@@ -37,7 +37,7 @@ static const char *const store_migrations[] = {
 	" curdepth INTEGER NOT NULL DEFAULT 0);"
 	/* The rowid (pos) is (9 - prio) << 55 | seq: rows sit in the file in
 	 * delivery order, so a batch of gets deletes neighbouring rows even
-	 * when priorities are mixed (about half the pages written, measured),
+	 * when priorities are mixed (see doc/STORAGE.md for the measurements),
 	 * and the index on qid alone, implicitly followed by the rowid, is the
 	 * delivery order. */
 	"CREATE TABLE messages ("
@@ -53,6 +53,8 @@ static const char *const store_migrations[] = {
 	" xmit_qm TEXT, xmit_q TEXT,"
 	" body BLOB NOT NULL);"
 	"CREATE INDEX messages_order ON messages(qid);"
+	/* a message is named by its seq (confirm, in-doubt batches) */
+	"CREATE UNIQUE INDEX messages_seq ON messages(seq);"
 	"CREATE TABLE chandefs ("
 	" name TEXT PRIMARY KEY,"
 	" attrs TEXT NOT NULL,"
@@ -85,6 +87,7 @@ static const char store_np_schema[] =
 	" xmit_qm TEXT, xmit_q TEXT,"
 	" body BLOB NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS np.messages_order ON messages(qid);"
+	"CREATE UNIQUE INDEX IF NOT EXISTS np.messages_seq ON messages(seq);"
 	"CREATE TABLE IF NOT EXISTS np.depth ("
 	" qid INTEGER PRIMARY KEY,"
 	" curdepth INTEGER NOT NULL);";
@@ -121,12 +124,13 @@ static const char *const store_sql[SQ__COUNT] = {
 		" UNION ALL SELECT pos, 1 FROM np.messages WHERE qid = ?1 ORDER BY 1",
 	[SQ_M_ROW] = "SELECT " ROW_COLS " FROM main.messages WHERE pos = ?1",
 	[SQ_NP_ROW] = "SELECT " ROW_COLS " FROM np.messages WHERE pos = ?1",
-	[SQ_M_DEL] = "DELETE FROM main.messages WHERE pos = ?1",
-	[SQ_NP_DEL] = "DELETE FROM np.messages WHERE pos = ?1",
+	/* by seq, not pos: callers may know a message by its seq alone */
+	[SQ_M_DEL] = "DELETE FROM main.messages WHERE seq = ?1",
+	[SQ_NP_DEL] = "DELETE FROM np.messages WHERE seq = ?1",
 	/* RETURNING costs about 2 us a row: only used when the lock table
 	 * does not know the queue */
-	[SQ_M_DEL_RET] = "DELETE FROM main.messages WHERE pos = ?1 RETURNING qid",
-	[SQ_NP_DEL_RET] = "DELETE FROM np.messages WHERE pos = ?1 RETURNING qid",
+	[SQ_M_DEL_RET] = "DELETE FROM main.messages WHERE seq = ?1 RETURNING qid",
+	[SQ_NP_DEL_RET] = "DELETE FROM np.messages WHERE seq = ?1 RETURNING qid",
 	[SQ_M_HEAD_PRIO] = "SELECT pos FROM main.messages WHERE qid = ?1 AND pos >= ?2"
 		" AND pos < ?3 ORDER BY pos LIMIT 1",
 	[SQ_NP_HEAD_PRIO] = "SELECT pos FROM np.messages WHERE qid = ?1 AND pos >= ?2"
@@ -554,38 +558,18 @@ static int setup_np(struct store *st, bool wipe)
 	return exec_sql(st, sql, "setting the nonpersistent schema version");
 }
 
-/* The highest seq is the highest pos of one of the ten priority bands:
- * ten rowid seeks, where max(seq) would read the whole table. */
 static int observe_max_seq(struct store *st)
 {
-	static const char *const sql[2] = {
-		"SELECT pos FROM main.messages WHERE pos >= ?1 AND pos < ?2"
-		" ORDER BY pos DESC LIMIT 1",
-		"SELECT pos FROM np.messages WHERE pos >= ?1 AND pos < ?2"
-		" ORDER BY pos DESC LIMIT 1",
-	};
+	int64_t m;
+	int rc;
 
-	for (int t = 0; t < 2; t++) {
-		sqlite3_stmt *s;
-		int rc = sqlite3_prepare_v2(st->db, sql[t], -1, &s, NULL);
-
-		if (rc != SQLITE_OK)
-			return store_sqlfail(st, rc, "reading the arrival sequence");
-		for (int p = 0; p <= MSG_PRIORITY_MAX && rc == SQLITE_OK; p++) {
-			if ((rc = sqlite3_bind_int64(s, 1, store_pos(p, 0))) != SQLITE_OK ||
-			    (rc = sqlite3_bind_int64(s, 2, store_pos(p, 0) + STORE_SEQ_MAX + 1)) != SQLITE_OK)
-				break;
-			if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-				store_seq_observe(sqlite3_column_int64(s, 0) & STORE_SEQ_MAX);
-				rc = sqlite3_step(s);
-			}
-			sqlite3_reset(s);
-			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-		}
-		sqlite3_finalize(s);
-		if (rc != SQLITE_OK)
-			return store_sqlfail(st, rc, "reading the arrival sequence");
-	}
+	/* both use the unique index on seq: one seek each */
+	if ((rc = query_one(st, "SELECT max(seq) FROM main.messages", &m, NULL, 0)) != STORE_OK)
+		return rc;
+	store_seq_observe(m);
+	if ((rc = query_one(st, "SELECT max(seq) FROM np.messages", &m, NULL, 0)) != STORE_OK)
+		return rc;
+	store_seq_observe(m);
 	return STORE_OK;
 }
 
@@ -656,8 +640,6 @@ static int open_init(struct store *st, const char *path, const char *np, bool wi
 	                       "PRAGMA main.wal_autocheckpoint = 4000;",
 	                   "setting pragmas")) != STORE_OK)
 		return rc;
-	if (getenv("XP_PRAGMAS") && (rc = exec_sql(st, getenv("XP_PRAGMAS"), "xp")) != STORE_OK)
-		return rc;
 	rc = sqlite3_prepare_v2(st->db, "ATTACH DATABASE ?1 AS np", -1, &s, NULL);
 	if (rc != SQLITE_OK)
 		return store_sqlfail(st, rc, "attaching the nonpersistent database");
@@ -672,8 +654,6 @@ static int open_init(struct store *st, const char *path, const char *np, bool wi
 	if ((rc = exec_sql(st, "PRAGMA np.synchronous = OFF;"
 	                       "PRAGMA np.journal_size_limit = 67108864;",
 	                   "setting pragmas")) != STORE_OK)
-		return rc;
-	if (getenv("XP_PRAGMAS2") && (rc = exec_sql(st, getenv("XP_PRAGMAS2"), "xp")) != STORE_OK)
 		return rc;
 	if ((rc = exec_sql(st, "BEGIN IMMEDIATE", "starting the schema check")) != STORE_OK)
 		return rc;
@@ -786,32 +766,39 @@ int store_plan_check(struct store *st, char *err, size_t errlen)
 {
 	static const enum store_stmt hot[] = {
 		SQ_Q_GET, SQ_M_ORDER, SQ_M_ROW, SQ_NP_ROW, SQ_M_DEL, SQ_NP_DEL, SQ_M_DEL_RET,
-		SQ_NP_DEL_RET, SQ_M_HEAD_PRIO,
-		SQ_NP_HEAD_PRIO, SQ_M_PUTTIME, SQ_NP_PUTTIME, SQ_M_PURGE, SQ_NP_PURGE,
-		SQ_Q_DEPTH_ADD, SQ_CS_GET, SQ_CD_GET,
+		SQ_NP_DEL_RET, SQ_M_HEAD_PRIO, SQ_NP_HEAD_PRIO, SQ_M_PUTTIME, SQ_NP_PUTTIME,
+		SQ_M_PURGE, SQ_NP_PURGE, SQ_Q_DEPTH_ADD, SQ_CS_GET, SQ_CD_GET,
 	};
+	/* lookups other files make (store_chan_ext.c, observe_max_seq) */
+	static const char *const other[] = {
+		"SELECT 1 FROM main.messages WHERE seq = ?1 AND msgid = ?2",
+		"SELECT max(seq) FROM main.messages",
+		"SELECT max(seq) FROM np.messages",
+	};
+	const size_t nhot = sizeof(hot) / sizeof(hot[0]);
 	char sql[1024];
 
-	for (size_t i = 0; i < sizeof(hot) / sizeof(hot[0]); i++) {
+	for (size_t i = 0; i < nhot + sizeof(other) / sizeof(other[0]); i++) {
+		const char *q = i < nhot ? store_sql[hot[i]] : other[i - nhot];
 		sqlite3_stmt *s;
 		int rc;
 
-		snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", store_sql[hot[i]]);
+		snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", q);
 		if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-			snprintf(err, errlen, "%s: %s", store_sql[hot[i]], sqlite3_errmsg(st->db));
+			snprintf(err, errlen, "%s: %s", q, sqlite3_errmsg(st->db));
 			return -1;
 		}
 		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 			const char *d = (const char *)sqlite3_column_text(s, 3);
 			if (d != NULL && (strncmp(d, "SCAN", 4) == 0 || strstr(d, "TEMP B-TREE"))) {
-				snprintf(err, errlen, "%s: %s", store_sql[hot[i]], d);
+				snprintf(err, errlen, "%s: %s", q, d);
 				sqlite3_finalize(s);
 				return -1;
 			}
 		}
 		sqlite3_finalize(s);
 		if (rc != SQLITE_DONE) {
-			snprintf(err, errlen, "%s: %s", store_sql[hot[i]], sqlite3_errstr(rc));
+			snprintf(err, errlen, "%s: %s", q, sqlite3_errstr(rc));
 			return -1;
 		}
 	}

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "chand/store.h"
@@ -40,14 +41,14 @@ enum store_stmt {
 	SQ_Q_DEPTH_ZERO,
 	SQ_M_INSERT,
 	SQ_NP_INSERT,
-	SQ_M_ORDER,        /* (prio, seq, np) of a queue in delivery order, both tables */
+	SQ_M_ORDER,        /* (pos, np) of a queue in delivery order, both tables */
 	SQ_M_ROW,
 	SQ_NP_ROW,
 	SQ_M_DEL,          /* by seq */
 	SQ_NP_DEL,
 	SQ_M_DEL_RET,      /* by seq, RETURNING qid (message not locked here) */
 	SQ_NP_DEL_RET,
-	SQ_M_HEAD_PRIO,    /* first seq of one priority: oldest-message lookup */
+	SQ_M_HEAD_PRIO,    /* first pos of one priority band: oldest-message lookup */
 	SQ_NP_HEAD_PRIO,
 	SQ_M_PUTTIME,
 	SQ_NP_PUTTIME,
@@ -138,6 +139,8 @@ bool store_lk_qid(int64_t seq, const void *db, int64_t *qid);
 void store_lk_drop(int64_t seq);
 int64_t store_seq_next(void);
 void store_seq_observe(int64_t seq);
+/* Forgets the sequence, as a new process would (tests). */
+void store_seq_reset(void);
 void store_notify(void);
 
 #endif

@@ -166,6 +166,11 @@ int64_t store_seq_next(void)
 	return atomic_fetch_add(&seq_last, 1) + 1;
 }
 
+void store_seq_reset(void)
+{
+	atomic_store(&seq_last, 0);
+}
+
 void store_seq_observe(int64_t seq)
 {
 	int64_t cur = atomic_load(&seq_last);

@@ -1,9 +1,10 @@
 /* Messages: put, browse, lock/confirm, and the expiry sweep done on the way.
  *
  * Persistent messages go to main.messages, nonpersistent ones to
- * np.messages; both take seq from one process-wide counter, and reads
- * merge the two tables in (priority DESC, seq ASC) order through their
- * (qid, prio DESC) indexes, whose rowid suffix is seq. */
+ * np.messages; both take seq from one process-wide counter and are stored
+ * under pos = (9 - priority) << 55 | seq, so reads merge the two tables in
+ * (priority DESC, seq ASC) order through their (qid) indexes, whose rowid
+ * suffix is pos.  Deletes go by seq (unique index). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,7 +221,7 @@ end:
 
 /* ---- reading ---- */
 
-static int col_blob_copy(sqlite3_stmt *s, int col, uint8_t *dst, size_t len)
+static void col_blob_copy(sqlite3_stmt *s, int col, uint8_t *dst, size_t len)
 {
 	const void *b = sqlite3_column_blob(s, col);
 	size_t n = (size_t)sqlite3_column_bytes(s, col);
@@ -228,7 +229,6 @@ static int col_blob_copy(sqlite3_stmt *s, int col, uint8_t *dst, size_t len)
 	memset(dst, 0, len);
 	if (b != NULL)
 		memcpy(dst, b, n < len ? n : len);
-	return 0;
 }
 
 static void col_text_copy(sqlite3_stmt *s, int col, char *dst, size_t len)
@@ -325,7 +325,7 @@ static int delete_refs(struct store *st, const struct mref *r, size_t n, bool dr
 		                                : (known ? SQ_M_DEL : SQ_M_DEL_RET), &s);
 		if (rc != STORE_OK)
 			break;
-		if ((rc = sqlite3_bind_int64(s, 1, r[i].pos)) != SQLITE_OK) {
+		if ((rc = sqlite3_bind_int64(s, 1, r[i].seq)) != SQLITE_OK) {
 			rc = store_sqlfail(st, rc, what);
 			break;
 		}
@@ -417,6 +417,14 @@ static void read_end(struct store *st, bool own)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* A list we grew but return empty is freed: callers need not free a list
+ * after STORE_NO_MSG. */
+static void empty_free(struct msg_list *l)
+{
+	if (l->n == 0)
+		msg_list_free(l);
+}
+
 static void unclaim(struct mrefs *l, size_t from)
 {
 	for (size_t i = from; i < l->n; i++)
@@ -477,6 +485,7 @@ int store_browse(struct store *st, const char *queue, size_t max, struct msg_lis
 	if (rc != STORE_OK) {
 		while (out->n > start)
 			msg_clear(&out->v[--out->n]);
+		empty_free(out);
 		unclaim(&exp, 0);
 		free(exp.v);
 		return rc;
@@ -484,8 +493,10 @@ int store_browse(struct store *st, const char *queue, size_t max, struct msg_lis
 	if (exp.n > 0 && delete_refs(st, exp.v, exp.n, true, "removing expired messages") != STORE_OK)
 		unclaim(&exp, 0); /* they stay, and are skipped again next time */
 	free(exp.v);
-	return out->n > start ? STORE_OK
-	                      : store_fail(st, STORE_NO_MSG, "no message on queue '%s'", queue);
+	if (out->n > start)
+		return STORE_OK;
+	empty_free(out);
+	return store_fail(st, STORE_NO_MSG, "no message on queue '%s'", queue);
 }
 
 /* Claims up to want messages from the head of the queue that nobody holds.
@@ -594,13 +605,16 @@ int store_lock(struct store *st, const char *queue, size_t max, uint64_t owner,
 	}
 	free(c.v);
 	free(exp.v);
-	return out->n > start ? STORE_OK
-	                      : store_fail(st, STORE_NO_MSG, "no message available on queue '%s'", queue);
+	if (out->n > start)
+		return STORE_OK;
+	empty_free(out);
+	return store_fail(st, STORE_NO_MSG, "no message available on queue '%s'", queue);
 fail:
 	while (out->n > start) {
 		store_lk_drop(out->v[out->n - 1].seq);
 		msg_clear(&out->v[--out->n]);
 	}
+	empty_free(out);
 	free(c.v);
 	free(exp.v);
 	return rc;
@@ -619,12 +633,12 @@ int store_confirm(struct store *st, const struct msg_list *msgs)
 	for (size_t i = 0; i < msgs->n; i++) {
 		const struct chd_msg *m = &msgs->v[i];
 
-		/* not a message from the store: nothing to delete */
-		if (m->seq <= 0 || m->seq > STORE_SEQ_MAX || m->priority < 0 ||
-		    m->priority > MSG_PRIORITY_MAX)
+		/* not a message from the store: nothing to delete (only seq
+		 * and persistent are needed: the channel's in-doubt records
+		 * keep nothing else) */
+		if (m->seq <= 0 || m->seq > STORE_SEQ_MAX)
 			continue;
 		r[n].seq = m->seq;
-		r[n].pos = store_pos(m->priority, m->seq);
 		r[n].np = !m->persistent;
 		n++;
 	}

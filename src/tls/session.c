@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,7 +32,7 @@ static struct tls_conn *sess_new(int fd, struct tls_ctx *ctx, int cancel_fd, boo
                                  struct tls_error *err)
 {
 	struct tls_conn *c;
-	int fl;
+	int fl, one = 1;
 
 	c = calloc(1, sizeof *c);
 	if (c == NULL) {
@@ -45,6 +47,10 @@ static struct tls_conn *sess_new(int fd, struct tls_ctx *ctx, int cancel_fd, boo
 	tls_ctx_ref(ctx);
 	/* GNUTLS_NONBLOCK only tells GnuTLS what to expect: the socket itself
 	 * must not block, or a silent peer would hang us past any deadline. */
+	/* Handshake flights and the channel's small request/answer frames
+	 * would otherwise wait on Nagle + delayed ACK (tens of ms each).
+	 * Fails harmlessly on a non-TCP socket (tests use socketpairs). */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
 		tls_err_set(err, CHD_CH_CLOSED, "cannot make the socket non-blocking: %s",
@@ -444,5 +450,15 @@ int tls_server_open(struct tls_conn **out, int fd, struct tls_ctx *ctx,
 	return 0;
 fail:
 	tls_conn_free(c);
+	return -1;
+}
+
+int tls_plain_check(const struct tls_params *p, struct tls_error *err)
+{
+	if (p->sslciph[0] == '\0')
+		return 0;
+	tls_err_set(err, CHD_TLS_CIPHER,
+	            "CipherSpec mismatch: initiator none (plain TCP), responder %s (channel %s)",
+	            p->sslciph, p->channel);
 	return -1;
 }

@@ -35,7 +35,7 @@ static void vfy_time(time_t t, char *buf, size_t len)
 
 /* Which certificate of the peer's list is outside its dates, for the text
  * of TLS_EXPIRED (GnuTLS only says that one is). */
-static void vfy_dates_text(const struct tls_conn *c, const gnutls_datum_t *certs, unsigned n,
+static void vfy_dates_text(struct tls_conn *c, const gnutls_datum_t *certs, unsigned n,
                            const char *leaf_dn)
 {
 	time_t now = time(NULL);
@@ -43,8 +43,13 @@ static void vfy_dates_text(const struct tls_conn *c, const gnutls_datum_t *certs
 
 	for (i = 0; i < n; i++) {
 		gnutls_x509_crt_t crt;
-		char dn[512], when[40];
+		char dn[512], when[40], who[64];
 		time_t act, exp;
+
+		if (i == 0)
+			snprintf(who, sizeof who, "%s certificate", vfy_peer_role(c));
+		else
+			snprintf(who, sizeof who, "CA certificate in the %s's chain", vfy_peer_role(c));
 
 		if (gnutls_x509_crt_init(&crt) < 0)
 			break;
@@ -58,22 +63,21 @@ static void vfy_dates_text(const struct tls_conn *c, const gnutls_datum_t *certs
 			dnf_crt_dn(crt, dn, sizeof dn);
 			vfy_time(exp, when, sizeof when);
 			gnutls_x509_crt_deinit(crt);
-			tls_conn_fail((struct tls_conn *)c, CHD_TLS_EXPIRED, GNUTLS_A_CERTIFICATE_EXPIRED,
-			              "%s certificate '%s' expired on %s", vfy_peer_role(c), dn, when);
+			tls_conn_fail(c, CHD_TLS_EXPIRED, GNUTLS_A_CERTIFICATE_EXPIRED,
+			              "%s '%s' expired on %s", who, dn, when);
 			return;
 		}
 		if (act != (time_t)-1 && act > now) {
 			dnf_crt_dn(crt, dn, sizeof dn);
 			vfy_time(act, when, sizeof when);
 			gnutls_x509_crt_deinit(crt);
-			tls_conn_fail((struct tls_conn *)c, CHD_TLS_EXPIRED, GNUTLS_A_CERTIFICATE_EXPIRED,
-			              "%s certificate '%s' is not valid before %s", vfy_peer_role(c), dn,
-			              when);
+			tls_conn_fail(c, CHD_TLS_EXPIRED, GNUTLS_A_CERTIFICATE_EXPIRED,
+			              "%s '%s' is not valid before %s", who, dn, when);
 			return;
 		}
 		gnutls_x509_crt_deinit(crt);
 	}
-	tls_conn_fail((struct tls_conn *)c, CHD_TLS_EXPIRED, GNUTLS_A_CERTIFICATE_EXPIRED,
+	tls_conn_fail(c, CHD_TLS_EXPIRED, GNUTLS_A_CERTIFICATE_EXPIRED,
 	              "a CA certificate in the chain of %s certificate '%s' is expired or not yet "
 	              "valid", vfy_peer_role(c), leaf_dn);
 }

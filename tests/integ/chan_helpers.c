@@ -481,7 +481,9 @@ void chan_define(struct chan_qm *snd, struct chan_qm *rcv, const char *name, enu
 	case CHAN_SVR_RQSTR:
 		free(chan_ctl_ok(snd, NULL, "define channel %s --type svr --conname 127.0.0.1:%d "
 		                 "--xmitq %s%s %s", name, port, xmitq, retry, snd_attrs));
-		free(chan_ctl_ok(rcv, NULL, "define channel %s --type rqstr %s", name, rcv_attrs));
+		/* An RQSTR always has a CONNAME, even when the SVR starts it. */
+		free(chan_ctl_ok(rcv, NULL, "define channel %s --type rqstr --conname 127.0.0.1:%d %s",
+		                 name, snd->a.port, rcv_attrs));
 		break;
 	}
 }

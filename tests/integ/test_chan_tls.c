@@ -51,6 +51,8 @@ static void define_ch(const char *name, const char *sdr_attrs, const char *rcv_a
 	snprintf(rq, sizeof(rq), "R.%s", name);
 	chan_define_route(&qm1, &qm2, xq, rq, "Q", 0);
 	chan_define(&qm1, &qm2, name, CHAN_SDR_RCVR, xq, 0, sdr_attrs, rcv_attrs);
+	/* STOPPED, so that the put below does not start it: the test does. */
+	free(chan_ctl_ok(&qm1, NULL, "stop channel %s", name));
 	char m[80];
 	snprintf(m, sizeof(m), "-m hello-from-%s", name);
 	chan_put(&qm1, rq, m, NULL);

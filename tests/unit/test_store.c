@@ -185,6 +185,34 @@ Test(store, schema_version_and_reopen)
 	cr_assert_eq(depth(st, "Q1"), 1);
 }
 
+Test(store, sequence_resumes_above_the_highest_on_disk)
+{
+	int64_t top = 0;
+	struct chd_msg m;
+
+	define_local(st, "Q1", 100, QUSAGE_NORMAL);
+	/* the highest seq sits in a low-priority band: found all the same */
+	for (int p = 9; p >= 0; p--) {
+		cr_assert_eq(put_text(st, "Q1", NULL, "s", p, p % 2 == 0, &m), STORE_OK);
+		top = m.seq;
+		msg_clear(&m);
+	}
+	store_close(st);
+	store_seq_reset(); /* what a restarted agent starts from */
+	st = open_store(false);
+	cr_assert_eq(put_text(st, "Q1", NULL, "after", 5, true, &m), STORE_OK);
+	cr_assert_gt(m.seq, top, "seq %lld reused (highest on disk %lld)", (long long)m.seq,
+	             (long long)top);
+	msg_clear(&m);
+	/* nonpersistent messages are wiped at reset, so only persistent count */
+	store_close(st);
+	store_seq_reset();
+	st = open_store(true);
+	cr_assert_eq(put_text(st, "Q1", NULL, "after2", 5, true, &m), STORE_OK);
+	cr_assert_gt(m.seq, top + 1);
+	msg_clear(&m);
+}
+
 Test(store, reads_use_indexes)
 {
 	char err[512];
@@ -353,6 +381,37 @@ Test(store, lock_skips_other_owner_release_returns_confirm_removes)
 	cr_assert_eq(c.n, 3, "release_owner freed them");
 	store_release(&c);
 	msg_list_free(&c);
+}
+
+/* A restarted channel knows its in-doubt messages by seq alone (no lock,
+ * no priority): confirm must still remove exactly those. */
+Test(store, confirm_by_seq_alone_after_restart)
+{
+	struct chd_msg a, b;
+	struct msg_list l = { 0 };
+	struct chd_msg *x;
+
+	define_local(st, "Q1", 100, QUSAGE_NORMAL);
+	cr_assert_eq(put_text(st, "Q1", NULL, "seven", 7, true, &a), STORE_OK);
+	cr_assert_eq(put_text(st, "Q1", NULL, "np", 2, false, &b), STORE_OK);
+	cr_assert_eq(put_text(st, "Q1", NULL, "stays", 7, true, NULL), STORE_OK);
+	store_close(st);
+	st = open_store(false);
+	x = msg_list_add(&l);
+	x->seq = a.seq;
+	x->persistent = true;
+	x = msg_list_add(&l);
+	x->seq = b.seq;
+	x->persistent = false;
+	cr_assert_eq(store_confirm(st, &l), STORE_OK);
+	msg_list_free(&l);
+	cr_assert_eq(depth(st, "Q1"), 1);
+	cr_assert_eq(store_browse(st, "Q1", 10, &l), STORE_OK);
+	cr_assert_eq(l.n, 1);
+	cr_assert(body_is(&l.v[0], "stays"));
+	msg_list_free(&l);
+	msg_clear(&a);
+	msg_clear(&b);
 }
 
 Test(store, expired_messages_are_removed_and_skipped)

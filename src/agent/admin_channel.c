@@ -1,0 +1,313 @@
+/* The channel module as the agent sees it (struct agent_module) and its
+ * admin commands: define/alter/delete/display channel, start/stop/ping/
+ * reset/resolve channel, status, refresh security.  The work is done by
+ * the channel module (include/chand/channel.h); this file only moves
+ * request fields in and replies out. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent_int.h"
+#include "chand/channel.h"
+#include "chand/log.h"
+#include "chand/tls.h"
+
+static struct chan_host chan_host;
+
+static int host_store_open(void *arg, struct store **out, char *err, size_t errlen)
+{
+	return agent_store_open(arg, out, err, errlen);
+}
+
+static struct tls_ctx *host_tls_get(void *arg)
+{
+	return agent_tls_get(arg);
+}
+
+/* ---- replies ---- */
+
+static int reply_result(struct admin_conn *c, const struct chan_result *r)
+{
+	return admin_reply_err(c, r->code, "%s", r->text);
+}
+
+static int get_name(struct admin_conn *c, json_t *req, const char **name)
+{
+	char why[160];
+
+	if (admin_get_str(c, req, "name", true, name) != 0)
+		return -1;
+	if (!name_valid(*name, why, sizeof(why))) {
+		admin_reply_err(c, CHD_Q_BAD_NAME, "invalid channel name: %s", why);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- commands ---- */
+
+static int cmd_define(struct admin_conn *c, json_t *req)
+{
+	struct chan_result r = { 0 };
+	const char *name;
+	bool replace = false;
+	int rc;
+
+	if ((rc = get_name(c, req, &name)) != 0)
+		return rc < 0 ? -1 : 0;
+	if (admin_get_bool(c, req, "replace", false, &replace, NULL) != 0)
+		return -1;
+	if (chan_op_define(admin_store(c), name, req, replace, &r) != 0)
+		return reply_result(c, &r);
+	return admin_reply_ok(c, NULL);
+}
+
+static int cmd_alter(struct admin_conn *c, json_t *req)
+{
+	struct chan_result r = { 0 };
+	const char *name;
+	int rc;
+
+	if ((rc = get_name(c, req, &name)) != 0)
+		return rc < 0 ? -1 : 0;
+	if (chan_op_alter(admin_store(c), name, req, &r) != 0)
+		return reply_result(c, &r);
+	return admin_reply_ok(c, NULL);
+}
+
+static int cmd_delete(struct admin_conn *c, json_t *req)
+{
+	struct chan_result r = { 0 };
+	const char *name;
+	int rc;
+
+	if ((rc = get_name(c, req, &name)) != 0)
+		return rc < 0 ? -1 : 0;
+	if (chan_op_delete(admin_store(c), name, &r) != 0)
+		return reply_result(c, &r);
+	return admin_reply_ok(c, NULL);
+}
+
+/* Streams the objects of arr as records; a plain name that matches
+ * nothing is an error, a pattern is not. */
+static int send_records(struct admin_conn *c, json_t *arr, const char *pattern)
+{
+	size_t i, n = json_array_size(arr);
+	json_t *v;
+
+	if (n == 0 && strchr(pattern, '*') == NULL) {
+		json_decref(arr);
+		return admin_reply_err(c, CHD_CH_UNKNOWN, "channel %s is not defined", pattern);
+	}
+	json_array_foreach(arr, i, v) {
+		if (admin_send_record(c, json_incref(v)) != 0) {
+			json_decref(arr);
+			return -1;
+		}
+	}
+	json_decref(arr);
+	return admin_reply_ok(c, json_pack("{s:I}", "count", (json_int_t)n));
+}
+
+static int get_pattern(struct admin_conn *c, json_t *req, const char **pattern)
+{
+	if (admin_get_str(c, req, "pattern", false, pattern) != 0)
+		return -1;
+	if (*pattern == NULL || (*pattern)[0] == '\0')
+		*pattern = "*";
+	return 0;
+}
+
+static int cmd_display(struct admin_conn *c, json_t *req)
+{
+	struct chan_result r = { 0 };
+	const char *pattern;
+	json_t *arr = NULL;
+
+	if (get_pattern(c, req, &pattern) != 0)
+		return -1;
+	if (chan_op_display(admin_store(c), pattern, &arr, &r) != 0)
+		return reply_result(c, &r);
+	return send_records(c, arr, pattern);
+}
+
+static int cmd_status(struct admin_conn *c, json_t *req)
+{
+	struct chan_result r = { 0 };
+	const char *pattern;
+	json_t *arr = NULL;
+
+	if (get_pattern(c, req, &pattern) != 0)
+		return -1;
+	if (chan_op_status(admin_store(c), pattern, &arr, &r) != 0)
+		return reply_result(c, &r);
+	return send_records(c, arr, pattern);
+}
+
+static int cmd_start(struct admin_conn *c, json_t *req)
+{
+	struct chan_result r = { 0 };
+	const char *name;
+	int rc;
+
+	if ((rc = get_name(c, req, &name)) != 0)
+		return rc < 0 ? -1 : 0;
+	if (chan_op_start(admin_store(c), name, &r) != 0)
+		return reply_result(c, &r);
+	return admin_reply_ok(c, NULL);
+}
+
+static int cmd_stop(struct admin_conn *c, json_t *req)
+{
+	struct chan_result r = { 0 };
+	const char *name, *mode;
+	bool force = false;
+	int rc;
+
+	if ((rc = get_name(c, req, &name)) != 0)
+		return rc < 0 ? -1 : 0;
+	if (admin_get_str(c, req, "mode", false, &mode) != 0)
+		return -1;
+	if (mode != NULL) {
+		if (strcmp(mode, "force") == 0)
+			force = true;
+		else if (strcmp(mode, "quiesce") != 0)
+			return admin_bad_request(c, "\"mode\" must be \"quiesce\" or \"force\"");
+	}
+	if (chan_op_stop(admin_store(c), name, force, &r) != 0)
+		return reply_result(c, &r);
+	return admin_reply_ok(c, NULL);
+}
+
+static int cmd_ping(struct admin_conn *c, json_t *req)
+{
+	struct chan_result r = { 0 };
+	const char *name;
+	json_t *out = NULL;
+	int rc;
+
+	if ((rc = get_name(c, req, &name)) != 0)
+		return rc < 0 ? -1 : 0;
+	if (chan_op_ping(admin_store(c), name, &out, &r) != 0)
+		return reply_result(c, &r);
+	return admin_reply_ok(c, out);
+}
+
+static int cmd_reset(struct admin_conn *c, json_t *req)
+{
+	struct chan_result r = { 0 };
+	const char *name;
+	long long seq = 1;
+	int rc;
+
+	if ((rc = get_name(c, req, &name)) != 0)
+		return rc < 0 ? -1 : 0;
+	if (admin_get_int(c, req, "seqnum", false, &seq, NULL) != 0)
+		return -1;
+	if (seq < 1 || seq > 999999999)
+		return admin_reply_err(c, CHD_ADM_BAD_REQUEST, "seqnum must be from 1 to 999999999");
+	if (chan_op_reset(admin_store(c), name, (long)seq, &r) != 0)
+		return reply_result(c, &r);
+	return admin_reply_ok(c, json_pack("{s:I}", "seqnum", (json_int_t)seq));
+}
+
+static int cmd_resolve(struct admin_conn *c, json_t *req)
+{
+	struct chan_result r = { 0 };
+	const char *name, *action;
+	bool commit;
+	int rc;
+
+	if ((rc = get_name(c, req, &name)) != 0)
+		return rc < 0 ? -1 : 0;
+	if (admin_get_str(c, req, "action", true, &action) != 0)
+		return -1;
+	if (strcmp(action, "commit") == 0)
+		commit = true;
+	else if (strcmp(action, "backout") == 0)
+		commit = false;
+	else
+		return admin_bad_request(c, "\"action\" must be \"commit\" or \"backout\"");
+	if (chan_op_resolve(admin_store(c), name, commit, &r) != 0)
+		return reply_result(c, &r);
+	return admin_reply_ok(c, json_pack("{s:s,s:I}", "action", action, "deleted",
+	                                   (json_int_t)(commit ? atol(r.text) : 0)));
+}
+
+static int cmd_refresh_security(struct admin_conn *c, json_t *req)
+{
+	struct agent *a = admin_agent(c);
+	const struct chand_config *cfg = a->cfg;
+	struct tls_ctx *ctx = NULL;
+	struct tls_error err = { 0 };
+	size_t labels;
+
+	(void)req;
+	if (tls_ctx_load(&ctx, cfg->ks_path, cfg->ks_stash, &err) != 0) {
+		log_error(code_str(err.code), "refresh security failed, the previous keystore stays in "
+		          "use: %s", err.text);
+		return admin_reply_err(c, err.code, "refresh security failed (the previous keystore "
+		                       "stays in use): %s", err.text);
+	}
+	labels = tls_ctx_label_count(ctx);
+	agent_tls_swap(a, ctx);
+	log_info(NULL, "keystore=%s labels=%zu refresh security: new TLS handshakes use the "
+	         "reloaded keystore; running channels keep theirs", cfg->ks_path, labels);
+	return admin_reply_ok(c, json_pack("{s:s,s:I}", "keystore", cfg->ks_path, "labels",
+	                                   (json_int_t)labels));
+}
+
+static const struct admin_cmd admin_channel_cmds[] = {
+	{ "define channel", cmd_define },
+	{ "alter channel", cmd_alter },
+	{ "delete channel", cmd_delete },
+	{ "display channel", cmd_display },
+	{ "start channel", cmd_start },
+	{ "stop channel", cmd_stop },
+	{ "ping channel", cmd_ping },
+	{ "reset channel", cmd_reset },
+	{ "resolve channel", cmd_resolve },
+	{ "status", cmd_status },
+	{ "refresh security", cmd_refresh_security },
+	{ NULL, NULL },
+};
+
+/* ---- the module ---- */
+
+static int mod_start(struct agent *a)
+{
+	const struct chand_config *cfg = a->cfg;
+
+	memset(&chan_host, 0, sizeof(chan_host));
+	chan_host.arg = a;
+	chan_host.qmgr = cfg->qmgr;
+	chan_host.default_label = cfg->ks_label;
+	chan_host.dlq = cfg->dlq;
+	chan_host.max_channels = cfg->max_channels;
+	chan_host.handshake_timeout_ms = cfg->tls_handshake_timeout > 0
+	                                 ? cfg->tls_handshake_timeout * 1000 : 30000;
+	chan_host.store_open = host_store_open;
+	chan_host.tls_get = host_tls_get;
+	chan_host.owner_id = agent_owner_id;
+	return chan_sup_start(&chan_host);
+}
+
+static void mod_inbound(struct agent *a, int fd, const struct sockaddr_storage *peer,
+                        socklen_t len)
+{
+	(void)a;
+	chan_sup_inbound(fd, peer, len);
+}
+
+static void mod_stop(struct agent *a)
+{
+	(void)a;
+	chan_sup_stop(AGENT_STOP_BOUND_MS - 1000);
+}
+
+const struct agent_module chan_module = {
+	.name = "channel",
+	.admin_cmds = admin_channel_cmds,
+	.start = mod_start,
+	.inbound = mod_inbound,
+	.stop = mod_stop,
+};

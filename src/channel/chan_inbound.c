@@ -1,0 +1,372 @@
+/* The responder's side of a connection: a thread per accepted socket runs
+ * the TLS server handshake (the channel's settings are found by the name
+ * in SNI), waits for INIT, runs the checks of doc/PROTOCOL.md 5.1 in
+ * their order, answers INIT_ACK, and then becomes the channel's instance
+ * (or serves a ping session). */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chan_int.h"
+#include "chand/cipherspec.h"
+#include "chand/log.h"
+
+struct inb {
+	int fd;
+	char addr[80];
+	char sni_channel[CHAND_NAME_MAX + 1];   /* what the handshake asked for */
+};
+
+static int inb_lookup(void *arg, const char *channel, struct tls_params *out)
+{
+	struct inb *ib = arg;
+	struct chan_rt *rt;
+	int rc = -1;
+
+	str_copy(ib->sni_channel, channel, sizeof(ib->sni_channel));
+	pthread_mutex_lock(&chan_sup.mtx);
+	rt = chan_rt_find(channel);
+	if (rt != NULL) {
+		chan_params_of(&rt->def, out);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&chan_sup.mtx);
+	return rc;
+}
+
+/* A refusal: logged, recorded in the channel's status (unless an
+ * instance of it runs), sent as ERROR, and the session ends. */
+static void refuse(struct chan_sess *s, const char *channel, enum chd_code_id code,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void refuse(struct chan_sess *s, const char *channel, enum chd_code_id code,
+                   const char *fmt, ...)
+{
+	va_list ap;
+	char text[640];
+	struct chan_rt *rt;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	chan_fail(s, code, "%s", text);
+	chan_send_error(s, code, text);
+	log_warn(code_str(code), "channel=%s peer=%s refused: %s", channel[0] ? channel : "?",
+	         s->peer_addr, text);
+	pthread_mutex_lock(&chan_sup.mtx);
+	rt = channel[0] ? chan_rt_find(channel) : NULL;
+	if (rt != NULL && rt->conn == NULL) {
+		str_copy(rt->st.last_error_code, code_str(code), sizeof(rt->st.last_error_code));
+		str_copy(rt->st.last_error, text, sizeof(rt->st.last_error));
+	}
+	pthread_mutex_unlock(&chan_sup.mtx);
+}
+
+/* Claims the channel's instance for this connection: an old instance is
+ * ended first (its connection broke without either side noticing).
+ * 0, or -1 after a refusal. */
+static int claim(struct chan_sess *s, const char *name)
+{
+	int64_t deadline = time_mono_ms() + CHAN_T_NEGO_MS;
+	struct chan_rt *rt;
+
+	pthread_mutex_lock(&chan_sup.mtx);
+	for (;;) {
+		rt = chan_rt_find(name);
+		if (rt == NULL)
+			break;
+		if (rt->conn == NULL && !rt->launching)
+			break;
+		if (rt->conn != NULL && rt->conn->stop == STOP_NONE) {
+			rt->conn->stop = STOP_FORCE;
+			str_copy(rt->conn->stop_why, "replaced", sizeof(rt->conn->stop_why));
+			chan_conn_wake(rt->conn);
+			log_info(NULL, "channel=%s peer=%s a new connection replaces the running instance",
+			         name, s->peer_addr);
+		}
+		int64_t left = deadline - time_mono_ms();
+		if (left <= 0) {
+			pthread_mutex_unlock(&chan_sup.mtx);
+			refuse(s, name, CHD_CH_PROTOCOL, "channel %s is still running at %s", name,
+			       chan_sup.host.qmgr);
+			return -1;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&chan_sup.cond, &chan_sup.mtx, &ts);
+	}
+	if (rt == NULL || rt->stopped) {
+		pthread_mutex_unlock(&chan_sup.mtx);
+		if (rt == NULL)
+			refuse(s, name, CHD_CH_UNKNOWN, "channel %s is not defined at %s", name,
+			       chan_sup.host.qmgr);
+		else
+			refuse(s, name, CHD_CH_STOPPED, "channel %s is STOPPED at %s (start channel %s "
+			       "there)", name, chan_sup.host.qmgr, name);
+		return -1;
+	}
+	rt->conn = s->conn;
+	s->conn->rt = rt;
+	s->rt = rt;
+	s->def = rt->def;
+	rt->retry_at_mono = 0;
+	rt->failures = 0;
+	rt->st.retries_left = -1;
+	rt->st.next_retry_ms = 0;
+	rt->st.state = CHS_BINDING;
+	str_copy(rt->st.substate, "RESYNCHING", sizeof(rt->st.substate));
+	pthread_mutex_unlock(&chan_sup.mtx);
+	return 0;
+}
+
+static int count_in(struct chan_sess *s, const char *name)
+{
+	long max = chan_sup.host.max_channels;
+	bool ok;
+
+	pthread_mutex_lock(&chan_sup.mtx);
+	ok = max <= 0 || chan_sup.ncounted < max;
+	if (ok) {
+		chan_sup.ncounted++;
+		s->conn->counted = true;
+	}
+	pthread_mutex_unlock(&chan_sup.mtx);
+	if (!ok)
+		refuse(s, name, CHD_CH_MAXCHANNELS, "channel %s refused: %s runs limits.max_channels "
+		       "(%ld) channels already", name, chan_sup.host.qmgr, max);
+	return ok ? 0 : -1;
+}
+
+static void run_inbound(struct chan_sess *s, struct inb *ib)
+{
+	struct tls_error err = { 0 };
+	struct tls_ctx *ctx;
+	struct frame f;
+	struct frame_init in;
+	struct frame_init_ack ack;
+	struct frame_params fp;
+	struct chan_def d;
+	const struct tls_error *refusal;
+	enum chd_code_id code;
+	char why[512], name[CHAND_NAME_MAX + 1];
+	const char *sni;
+	bool defined;
+	int rd;
+
+	ctx = chan_sup.host.tls_get(chan_sup.host.arg);
+	if (tls_server_open(&s->tc, ib->fd, ctx, inb_lookup, ib, chan_sup.host.handshake_timeout_ms,
+	                    s->conn->wake_fd, &err) != 0) {
+		s->tc = NULL;
+		if (ctx != NULL)
+			tls_ctx_unref(ctx);
+		if (err.code == CHD_CH_STOP)
+			return;
+		chan_fail(s, err.code, "%s", err.text);
+		log_warn(code_str(err.code), "channel=%s peer=%s refused: %s",
+		         ib->sni_channel[0] ? ib->sni_channel : "?", s->peer_addr, err.text);
+		pthread_mutex_lock(&chan_sup.mtx);
+		struct chan_rt *rt = ib->sni_channel[0] ? chan_rt_find(ib->sni_channel) : NULL;
+		if (rt != NULL && rt->conn == NULL) {
+			str_copy(rt->st.last_error_code, code_str(err.code), sizeof(rt->st.last_error_code));
+			str_copy(rt->st.last_error, err.text, sizeof(rt->st.last_error));
+		}
+		pthread_mutex_unlock(&chan_sup.mtx);
+		return;
+	}
+	if (ctx != NULL)
+		tls_ctx_unref(ctx);
+	sni = tls_conn_channel(s->tc);
+	s->encrypted = sni[0] != '\0';
+
+	rd = chan_read_frame(s, CHAN_T_NEGO_MS, &f);
+	if (rd == RD_TIMEOUT) {
+		chan_fail(s, CHD_CH_HEARTBEAT, "no INIT within %d s", CHAN_T_NEGO_MS / 1000);
+		log_warn(code_str(CHD_CH_HEARTBEAT), "channel=%s peer=%s %s", sni[0] ? sni : "?",
+		         s->peer_addr, s->text);
+		return;
+	}
+	if (rd != RD_FRAME) {
+		if (s->end == END_ERROR)
+			log_warn(code_str(s->code), "channel=%s peer=%s %s", sni[0] ? sni : "?",
+			         s->peer_addr, s->text);
+		return;
+	}
+	if (f.h.type != FRAME_INIT) {
+		chan_unexpected(s, &f, "A_WAIT_INIT");
+		log_warn(code_str(s->code), "channel=%s peer=%s %s", sni[0] ? sni : "?", s->peer_addr,
+		         s->text);
+		return;
+	}
+	in = f.u.init;
+	str_copy(name, in.channel, sizeof(name));
+	str_copy(s->peer_qmgr, in.qmgr, sizeof(s->peer_qmgr));
+
+	/* checks in the order of PROTOCOL.md 5.1 */
+	if (in.min_version > FRAME_VERSION_MAX || in.max_version < FRAME_VERSION_MIN) {
+		refuse(s, name, CHD_CH_VERSION, "protocol version mismatch: initiator speaks %u-%u, "
+		       "responder %d-%d", in.min_version, in.max_version, FRAME_VERSION_MIN,
+		       FRAME_VERSION_MAX);
+		return;
+	}
+	pthread_mutex_lock(&chan_sup.mtx);
+	struct chan_rt *rt = chan_rt_find(name);
+	defined = rt != NULL;
+	if (defined)
+		d = rt->def;
+	pthread_mutex_unlock(&chan_sup.mtx);
+	if (!defined) {
+		refuse(s, name, CHD_CH_UNKNOWN, "channel %s is not defined at queue manager %s", name,
+		       chan_sup.host.qmgr);
+		return;
+	}
+	if (s->encrypted && strcmp(sni, name) != 0) {
+		refuse(s, name, CHD_CH_PROTOCOL, "INIT names channel '%s' but the TLS handshake was for "
+		       "channel '%s'", name, sni);
+		return;
+	}
+	if (count_in(s, name) != 0)
+		return;
+	memset(&fp, 0, sizeof(fp));
+	fp.channel = d.name;
+	fp.chtype = d.type;
+	fp.qmgr = chan_sup.host.qmgr;
+	fp.batchsz = (uint32_t)d.batchsz;
+	fp.maxmsgl = (uint32_t)d.maxmsgl;
+	fp.hbint = (uint32_t)d.hbint;
+	fp.seqwrap = (uint32_t)d.seqwrap;
+	if (!frame_negotiate(&in, &fp, &ack, &code, why, sizeof(why))) {
+		refuse(s, name, code, "%s", why);
+		return;
+	}
+	if (s->encrypted) {
+		if ((refusal = tls_conn_refusal(s->tc)) != NULL) {
+			refuse(s, name, refusal->code, "%s", refusal->text);
+			return;
+		}
+		if (in.sslciph[0] == '\0' || d.sslciph[0] == '\0') {
+			refuse(s, name, CHD_TLS_CIPHER, "CipherSpec mismatch: initiator '%s', responder "
+			       "'%s' (channel %s)", in.sslciph[0] ? in.sslciph : "none (plain TCP)",
+			       d.sslciph[0] ? d.sslciph : "none (plain TCP)", name);
+			return;
+		}
+	} else if (in.sslciph[0] != '\0' || d.sslciph[0] != '\0') {
+		refuse(s, name, CHD_TLS_CIPHER, "CipherSpec mismatch: initiator '%s' over plain TCP, "
+		       "responder '%s' (channel %s)", in.sslciph[0] ? in.sslciph : "none (plain TCP)",
+		       d.sslciph[0] ? d.sslciph : "none (plain TCP)", name);
+		return;
+	}
+	s->def = d;
+	if (!in.ping && claim(s, name) != 0)
+		return;
+	if (!s->encrypted)
+		log_warn(code_str(CHD_TLS_PLAINTEXT), "channel=%s peer=%s channel not encrypted: "
+		         "SSLCIPH is empty, messages travel in clear over plain TCP", name, s->peer_addr);
+
+	str_copy(ack.sslciph, d.sslciph, sizeof(ack.sslciph));
+	if (frame_encode_init_ack(&s->out, &s->w, &ack, NULL) != FRAME_OK) {
+		chan_fail(s, CHD_CH_PROTOCOL, "cannot encode INIT_ACK");
+		return;
+	}
+	s->batchsz = ack.batchsz;
+	s->maxmsgl = ack.maxmsgl;
+	s->hbint = ack.hbint;
+	s->seqwrap = ack.seqwrap;
+	if (chan_flush(s) != 0)
+		return;
+	s->w.version = ack.version;
+	s->rversion = ack.version;
+	s->max_payload = frame_max_payload(s->maxmsgl);
+	if (in.ping) {
+		chan_ping_respond(s);
+		return;
+	}
+	frame_chtype_pair(in.chtype, d.type, &s->sending);
+	s->sending = !s->sending; /* the responder sends when the initiator does not */
+	chan_status_tls(s);
+	if (s->sending)
+		chan_run_sender(s);
+	else
+		chan_run_receiver(s);
+}
+
+static void *inbound_main(void *arg)
+{
+	struct inb *ib = arg;
+	struct chan_conn *conn = chan_conn_new();
+	struct chan_sess s;
+	char err[256];
+
+	if (conn == NULL) {
+		close(ib->fd);
+		free(ib);
+		chan_thread_done();
+		return NULL;
+	}
+	chan_sess_init(&s, conn);
+	str_copy(s.peer_addr, ib->addr, sizeof(s.peer_addr));
+	if (chan_sup.host.store_open(chan_sup.host.arg, &s.st, err, sizeof(err)) != STORE_OK) {
+		log_error(code_str(CHD_DB_ERROR), "peer=%s inbound connection closed: cannot open the "
+		          "database: %s", ib->addr, err);
+		close(ib->fd);
+		s.st = NULL;
+	} else {
+		(void)store_ext_tune(s.st);
+		s.owner = chan_sup.host.owner_id();
+		run_inbound(&s, ib);
+	}
+	if (s.rt != NULL) {
+		chan_finish(&s);  /* frees the session and the connection */
+	} else {
+		if (s.end == END_ERROR && s.tc != NULL)
+			chan_send_error(&s, s.code, s.text);
+		chan_sess_free(&s);
+		if (s.st != NULL)
+			store_close(s.st);
+		chan_conn_free(conn);
+	}
+	free(ib);
+	chan_thread_done();
+	return NULL;
+}
+
+void chan_sup_inbound(int fd, const struct sockaddr_storage *peer, socklen_t len)
+{
+	struct inb *ib;
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+
+	(void)len;
+	if (atomic_load(&chan_sup.stopping)) {
+		close(fd);
+		return;
+	}
+	if (peer->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)peer;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		port = ntohs(a->sin_port);
+	} else if (peer->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)peer;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		port = ntohs(a->sin6_port);
+	}
+	if ((ib = calloc(1, sizeof(*ib))) == NULL) {
+		close(fd);
+		return;
+	}
+	ib->fd = fd;
+	snprintf(ib->addr, sizeof(ib->addr), "%s:%d", host, port);
+	chan_sock_opts(fd);
+	if (chan_thread_spawn(inbound_main, ib) != 0) {
+		log_warn(NULL, "peer=%s inbound connection closed: cannot create a thread", ib->addr);
+		close(fd);
+		free(ib);
+	}
+}

@@ -1,0 +1,551 @@
+/* Channel operations between two real agents: retry states, triggering,
+ * DISCINT, heartbeats against a frozen peer, stop modes, ping, and
+ * malformed frames from a raw client speaking the wire protocol
+ * (doc/PROTOCOL.md) over a plain-TCP channel. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "chand/frame.h"
+#include "chan_helpers.h"
+
+static struct chan_qm qm1, qm2;
+
+static void teardown(void)
+{
+	chan_pair_finish(&qm1, &qm2);
+}
+
+TestSuite(chan_ops, .fini = teardown, .timeout = 90);
+
+static void dump_both(const char *name)
+{
+	chan_dump(&qm1, name);
+	chan_dump(&qm2, name);
+}
+
+static void put_n(const char *queue, const char *prefix, int n)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	cr_assert_not_null(f);
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%s-%05d\n", prefix, i);
+	fclose(f);
+	chan_put(&qm1, queue, NULL, text);
+	free(text);
+}
+
+/* ---- retry ---- */
+
+static const json_t *key_like(const json_t *o, const char *part)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)o, k, v) {
+		if (strstr(k, part) != NULL)
+			return v;
+	}
+	return NULL;
+}
+
+Test(chan_ops, retrying_then_stopped_until_started)
+{
+	chan_pair_start(&qm1, &qm2);
+	int dead = th_free_port();
+	chan_define_route(&qm1, &qm2, "XQ", "RQ", "Q", 0);
+	chan_define(&qm1, &qm2, "RETRY", CHAN_SDR_RCVR, "XQ", dead,
+	            CHAN_TLS " --shortrty 2 --shorttmr 1 --longrty 2 --longtmr 3", CHAN_TLS);
+	chan_put(&qm1, "RQ", "-m waiting", NULL);
+	long long t0 = chan_now_ms();
+	free(chan_ctl_ok(&qm1, NULL, "start channel RETRY"));
+
+	json_t *st = chan_wait_error(&qm1, "RETRY", "CHD5003", 10000);
+	cr_assert_not_null(st, "no CHD5003 for a refused connection");
+	json_decref(st);
+	cr_assert(chan_wait_state(&qm1, "RETRY", "RETRYING", 5000));
+	st = chan_status(&qm1, "RETRY");
+	const json_t *left = key_like(st, "retries");
+	const json_t *next = key_like(st, "next_retry");
+	char *dump = json_dumps(st, JSON_COMPACT);
+	cr_assert(left != NULL && (json_is_integer(left) || json_is_string(left)),
+	          "status shows no retries left: %s", dump);
+	cr_assert(next != NULL && !json_is_null(next), "status shows no next retry time: %s", dump);
+	free(dump);
+	json_decref(st);
+	char *txt = chan_ctl_ok(&qm1, NULL, "status RETRY");
+	cr_assert(strcasestr(txt, "retr") != NULL, "text status says nothing of retries:\n%s", txt);
+	free(txt);
+
+	/* 2 short retries every 1 s, then 2 long ones every 3 s: STOPPED
+	 * after about 8 s, not much sooner. */
+	cr_assert(chan_wait_state(&qm1, "RETRY", "STOPPED", 25000), "retries never ran out");
+	long long took = chan_now_ms() - t0;
+	cr_assert_geq(took, 6000, "STOPPED after %lld ms: the retries were not all made", took);
+	cr_assert(chan_wait_log(&qm1, "CHD5011", 1000), "no CHD5011 (retrying) in the log");
+	cr_assert(chan_log_has(&qm1, "CHD5012"), "no CHD5012 (stopped) in the log");
+
+	/* STOPPED stays, even with messages waiting. */
+	chan_put(&qm1, "RQ", "-m more", NULL);
+	chan_sleep_ms(4000);
+	st = chan_status(&qm1, "RETRY");
+	cr_assert_str_eq(chan_js(st, "state"), "STOPPED");
+	json_decref(st);
+
+	char conname[64];
+	snprintf(conname, sizeof(conname), "127.0.0.1:%d", qm2.a.port);
+	free(chan_ctl_ok(&qm1, NULL, "alter channel RETRY --conname %s", conname));
+	free(chan_ctl_ok(&qm1, NULL, "start channel RETRY"));
+	cr_assert(chan_wait_state(&qm1, "RETRY", "RUNNING", 15000));
+	cr_assert(chan_wait_depth(&qm2, "Q", 2, 10000));
+}
+
+/* ---- triggering and DISCINT ---- */
+
+Test(chan_ops, put_starts_an_inactive_sender)
+{
+	chan_pair_start(&qm1, &qm2);
+	chan_define_route(&qm1, &qm2, "XQ", "RQ", "Q", 0);
+	chan_define(&qm1, &qm2, "TRIG", CHAN_SDR_RCVR, "XQ", 0, CHAN_TLS, CHAN_TLS);
+	json_t *st = chan_status(&qm1, "TRIG");
+	cr_assert_not_null(st, "no status for a defined, never started channel");
+	cr_assert_str_eq(chan_js(st, "state"), "INACTIVE");
+	json_decref(st);
+	chan_put(&qm1, "RQ", "-m wake-up", NULL);
+	if (!chan_wait_depth(&qm2, "Q", 1, 20000)) {
+		dump_both("TRIG");
+		cr_assert_fail("a put did not start the inactive sender");
+	}
+	cr_assert(chan_wait_state(&qm1, "TRIG", "RUNNING", 5000));
+}
+
+Test(chan_ops, discint_ends_idle_channel_and_put_restarts_it)
+{
+	chan_pair_start(&qm1, &qm2);
+	chan_define_route(&qm1, &qm2, "XQ", "RQ", "Q", 0);
+	chan_define(&qm1, &qm2, "DISC", CHAN_SDR_RCVR, "XQ", 0, CHAN_TLS " --discint 2", CHAN_TLS);
+	chan_put(&qm1, "RQ", "-m first", NULL);
+	free(chan_ctl_ok(&qm1, NULL, "start channel DISC"));
+	cr_assert(chan_wait_depth(&qm2, "Q", 1, 20000));
+	long long t0 = chan_now_ms();
+	cr_assert(chan_wait_state(&qm1, "DISC", "INACTIVE", 15000), "DISCINT did not end the channel");
+	cr_assert_geq(chan_now_ms() - t0, 1000, "ended before DISCINT");
+	cr_assert(chan_wait_state(&qm2, "DISC", "INACTIVE", 5000), "the receiver did not end");
+	cr_assert(chan_log_has(&qm1, "CHD5002"));
+
+	chan_put(&qm1, "RQ", "-m second", NULL);
+	if (!chan_wait_depth(&qm2, "Q", 2, 20000)) {
+		dump_both("DISC");
+		cr_assert_fail("a put did not restart the sender after DISCINT");
+	}
+	cr_assert(chan_wait_state(&qm1, "DISC", "RUNNING|INACTIVE", 5000));
+}
+
+/* ---- heartbeats ---- */
+
+Test(chan_ops, heartbeat_detects_frozen_receiver, .timeout = 150)
+{
+	const int hb = 2;
+	/* doc/PROTOCOL.md section 8: HB after H s idle, then T_reply =
+	 * 2 x max(H, 30) + 10 s for its HB_ACK. */
+	const int bound_ms = (hb + 2 * 30 + 10) * 1000 + 10000;
+
+	chan_pair_start(&qm1, &qm2);
+	chan_define_route(&qm1, &qm2, "XQ", "RQ", "Q", 0);
+	chan_define(&qm1, &qm2, "HB", CHAN_SDR_RCVR, "XQ", 0, CHAN_TLS " --hbint 2 --shortrty 30",
+	            CHAN_TLS " --hbint 2");
+	chan_put(&qm1, "RQ", "-m before", NULL);
+	free(chan_ctl_ok(&qm1, NULL, "start channel HB"));
+	cr_assert(chan_wait_depth(&qm2, "Q", 1, 20000));
+
+	cr_assert_eq(kill(qm2.a.pid, SIGSTOP), 0);
+	long long t0 = chan_now_ms();
+	json_t *st = chan_wait_error(&qm1, "HB", "CHD5010", bound_ms);
+	long long took = chan_now_ms() - t0;
+	kill(qm2.a.pid, SIGCONT);
+	if (st == NULL) {
+		dump_both("HB");
+		cr_assert_fail("the frozen peer was not declared dead within %d ms", bound_ms);
+	}
+	json_decref(st);
+	cr_log_info("frozen peer detected after %lld ms", took);
+	cr_assert_geq(took, hb * 1000, "declared dead before one heartbeat interval");
+	cr_assert(chan_wait_state(&qm1, "HB", "RETRYING|RUNNING|STARTING|BINDING", 5000));
+
+	/* The peer is back: the channel recovers by itself. */
+	chan_put(&qm1, "RQ", "-m after", NULL);
+	if (!chan_wait_depth(&qm2, "Q", 2, 30000)) {
+		dump_both("HB");
+		cr_assert_fail("the channel did not recover after the peer thawed");
+	}
+}
+
+/* ---- stop modes ---- */
+
+static void start_big_transfer(const char *name, int n)
+{
+	chan_pair_start(&qm1, &qm2);
+	chan_define_route(&qm1, &qm2, "XQ", "RQ", "Q", 100000);
+	chan_define(&qm1, &qm2, name, CHAN_SDR_RCVR, "XQ", 0, CHAN_TLS " --batchsz 10", CHAN_TLS);
+	put_n("RQ", "big", n);
+	free(chan_ctl_ok(&qm1, NULL, "start channel %s", name));
+	long long end = chan_now_ms() + 20000;
+	while (chan_depth(&qm2, "Q") <= 0 && chan_now_ms() < end)
+		chan_sleep_ms(10);
+	cr_assert_gt(chan_depth(&qm2, "Q"), 0, "the transfer did not begin");
+}
+
+static void finish_and_count(const char *name, int n)
+{
+	free(chan_ctl_ok(&qm1, NULL, "start channel %s", name));
+	if (!chan_wait_depth(&qm1, "XQ", 0, 60000) || !chan_wait_depth(&qm2, "Q", n, 10000)) {
+		dump_both(name);
+		cr_assert_fail("the transfer did not complete after restart");
+	}
+	json_t *msgs = chan_get_msgs(&qm2, "Q");
+	cr_assert_eq(json_array_size(msgs), (size_t)n);
+	for (int i = 0; i < n; i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "big-%05d", i);
+		cr_assert_str_eq(chan_js(json_array_get(msgs, (size_t)i), "body"), want);
+	}
+	json_decref(msgs);
+}
+
+Test(chan_ops, stop_quiesce_finishes_the_batch)
+{
+	const int n = 3000;
+
+	start_big_transfer("QUIESCE", n);
+	free(chan_ctl_ok(&qm1, NULL, "stop channel QUIESCE --mode quiesce"));
+	cr_assert(chan_wait_state(&qm1, "QUIESCE", "STOPPED", 15000));
+	json_t *st = chan_status(&qm1, "QUIESCE");
+	json_t *d = json_object_get(st, "indoubt");
+	cr_assert(!json_is_true(d) && !(json_is_integer(d) && json_integer_value(d)) &&
+	          !(json_is_string(d) && strcasecmp(json_string_value(d), "yes") == 0),
+	          "quiesce left a batch in doubt");
+	json_decref(st);
+	/* Nothing in flight: every message is on exactly one side. */
+	long a = chan_depth(&qm1, "XQ"), b = chan_depth(&qm2, "Q");
+	cr_assert_eq(a + b, n, "XQ %ld + Q %ld != %d", a, b, n);
+	cr_assert_gt(a, 0, "quiesce did not stop the transfer (all sent)");
+	cr_assert_eq(b % 10, 0, "a partial batch was committed: %ld", b);
+	chan_sleep_ms(1500);
+	cr_assert_eq(chan_depth(&qm1, "XQ"), a, "messages moved after STOPPED");
+	finish_and_count("QUIESCE", n);
+}
+
+Test(chan_ops, stop_force_then_restart_exactly_once)
+{
+	const int n = 3000;
+
+	start_big_transfer("FORCE", n);
+	free(chan_ctl_ok(&qm1, NULL, "stop channel FORCE --mode force"));
+	cr_assert(chan_wait_state(&qm1, "FORCE", "STOPPED", 10000));
+	cr_assert(chan_wait_state(&qm2, "FORCE", "INACTIVE|STOPPED", 10000));
+	cr_assert_gt(chan_depth(&qm1, "XQ"), 0);
+	finish_and_count("FORCE", n);
+}
+
+/* ---- ping ---- */
+
+Test(chan_ops, ping_channel)
+{
+	chan_pair_start(&qm1, &qm2);
+	chan_define_route(&qm1, &qm2, "XQ", "RQ", "Q", 0);
+	chan_define(&qm1, &qm2, "PING", CHAN_SDR_RCVR, "XQ", 0, CHAN_TLS, CHAN_TLS);
+	chan_put(&qm1, "RQ", "-m stays", NULL);
+	/* An inactive channel: ping proves definitions, certificates and
+	 * CipherSpecs fit, and moves nothing. */
+	char *out = chan_ctl_ok(&qm1, NULL, "ping channel PING");
+	cr_assert(strlen(out) > 0, "ping printed nothing");
+	free(out);
+	out = chan_ctl_ok(&qm1, NULL, "--json ping channel PING");
+	json_error_t je;
+	json_t *pj = json_loads(out, JSON_DECODE_ANY, &je);
+	cr_assert_not_null(pj, "ping --json is not JSON: %s", out);
+	json_decref(pj);
+	free(out);
+	cr_assert_eq(chan_depth(&qm1, "XQ"), 1, "ping moved a message");
+	json_t *st = chan_status(&qm1, "PING");
+	cr_assert_str_neq(chan_js(st, "state"), "RUNNING");
+	json_decref(st);
+
+	/* A running instance is not touched by a ping. */
+	free(chan_ctl_ok(&qm1, NULL, "start channel PING"));
+	cr_assert(chan_wait_depth(&qm2, "Q", 1, 20000));
+	st = chan_status(&qm1, "PING");
+	char *started = strdup(chan_js(st, "start_time"));
+	json_decref(st);
+	free(chan_ctl_ok(&qm1, NULL, "ping channel PING"));
+	st = chan_status(&qm1, "PING");
+	cr_assert_str_eq(chan_js(st, "state"), "RUNNING");
+	cr_assert_str_eq(chan_js(st, "start_time"), started);
+	json_decref(st);
+	free(started);
+
+	/* Failures name their code. */
+	char *err = NULL;
+	chan_define_route(&qm1, &qm2, "XQ2", NULL, NULL, 0);
+	chan_define(&qm1, &qm2, "PINGBAD", CHAN_SDR_RCVR, "XQ2", 0,
+	            "--sslciph TLS_AES_128_GCM_SHA256", "--sslciph TLS_AES_256_GCM_SHA384");
+	cr_assert_neq(chan_ctl(&qm1, NULL, NULL, &err, "ping channel PINGBAD"), 0);
+	cr_assert(err && strstr(err, "CHD4006"), "ping with mismatched specs: %s", err ? err : "");
+	free(err);
+	err = NULL;
+	free(chan_ctl_ok(&qm1, NULL, "alter channel PINGBAD --conname 127.0.0.1:%d",
+	                 th_free_port()));
+	cr_assert_neq(chan_ctl(&qm1, NULL, NULL, &err, "ping channel PINGBAD"), 0);
+	cr_assert(err && strstr(err, "CHD5003"), "ping with nothing listening: %s", err ? err : "");
+	free(err);
+}
+
+/* ---- malformed frames from a raw peer ---- */
+
+static int raw_connect(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static void raw_send(int fd, const void *p, size_t n)
+{
+	const char *b = p;
+
+	while (n > 0) {
+		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;       /* the agent may have closed already */
+		b += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Reads exactly n bytes within timeout_ms; false on close or timeout. */
+static bool raw_read(int fd, uint8_t *p, size_t n, int timeout_ms)
+{
+	long long end = chan_now_ms() + timeout_ms;
+
+	while (n > 0) {
+		long long left = end - chan_now_ms();
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
+			return false;
+		ssize_t r = read(fd, p, n);
+		if (r <= 0)
+			return false;
+		p += r;
+		n -= (size_t)r;
+	}
+	return true;
+}
+
+/* True once the agent has closed fd (EOF or reset) within timeout_ms. */
+static bool raw_closed(int fd, int timeout_ms)
+{
+	long long end = chan_now_ms() + timeout_ms;
+	uint8_t buf[512];
+
+	for (;;) {
+		long long left = end - chan_now_ms();
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		if (left <= 0)
+			return false;
+		if (poll(&pf, 1, (int)left) <= 0)
+			continue;
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r == 0 || (r < 0 && errno != EINTR))
+			return true;
+	}
+}
+
+/* Reads one frame into f (payload kept in buf). false on close/timeout. */
+static bool raw_frame(int fd, struct frame *f, uint8_t *buf, size_t cap)
+{
+	uint8_t hdr[FRAME_HEADER_LEN];
+	struct frame_header h;
+	struct frame_err e;
+
+	if (!raw_read(fd, hdr, sizeof(hdr), 10000))
+		return false;
+	cr_assert_eq(frame_header_decode(hdr, sizeof(hdr), &h, cap, &e), FRAME_OK,
+	             "the agent sent a bad header: %s", e.why);
+	cr_assert(raw_read(fd, buf, h.length, 10000), "short frame from the agent");
+	cr_assert_eq(frame_decode(&h, buf, h.length, f, &e), FRAME_OK,
+	             "the agent sent a bad frame: %s", e.why);
+	return true;
+}
+
+/* Negotiates channel RAW as an SDR named QM9 and resyncs; returns the fd
+ * ready for transfer frames and the frame counter state. */
+static int raw_session(struct frame_writer *w)
+{
+	struct frame_buf b;
+	struct frame_err e;
+	struct frame f;
+	static uint8_t buf[FRAME_CTRL_PAYLOAD_MAX];
+	struct frame_init in = { .min_version = FRAME_VERSION_MIN, .max_version = FRAME_VERSION_MAX,
+		.chtype = FRAME_CH_SDR, .batchsz = 50, .maxmsgl = 4194304, .hbint = 300,
+		.seqwrap = 999999999 };
+
+	snprintf(in.channel, sizeof(in.channel), "RAW");
+	snprintf(in.qmgr, sizeof(in.qmgr), "QM9");
+	int fd = raw_connect(qm2.a.port);
+	frame_buf_init(&b);
+	frame_writer_init(w);
+	cr_assert_eq(frame_encode_init(&b, w, &in, &e), FRAME_OK, "%s", e.why);
+	raw_send(fd, b.p, b.len);
+	cr_assert(raw_frame(fd, &f, buf, sizeof(buf)), "no answer to INIT");
+	if (f.h.type == FRAME_ERROR)
+		cr_assert_fail("INIT refused: %s %s", f.u.error.code, f.u.error.text);
+	cr_assert_eq(f.h.type, FRAME_INIT_ACK);
+	w->version = f.u.init_ack.version;
+	frame_buf_reset(&b);
+	struct frame_resync rs = { 0 };
+	cr_assert_eq(frame_encode_resync(&b, w, &rs, &e), FRAME_OK, "%s", e.why);
+	raw_send(fd, b.p, b.len);
+	cr_assert(raw_frame(fd, &f, buf, sizeof(buf)), "no answer to RESYNC");
+	if (f.h.type == FRAME_ERROR)
+		cr_assert_fail("RESYNC refused: %s %s", f.u.error.code, f.u.error.text);
+	cr_assert_eq(f.h.type, FRAME_RESYNC_ACK);
+	frame_buf_free(&b);
+	return fd;
+}
+
+/* After a bad frame: an ERROR CHD5009 (if anything) and then a close. */
+static void expect_protocol_error(int fd, const char *what)
+{
+	static uint8_t buf[FRAME_CTRL_PAYLOAD_MAX];
+	struct frame f;
+	bool got_error = false;
+
+	while (raw_frame(fd, &f, buf, sizeof(buf))) {
+		if (f.h.type == FRAME_ERROR) {
+			cr_assert_str_eq(f.u.error.code, "CHD5009", "%s: ERROR %s %s", what,
+			                 f.u.error.code, f.u.error.text);
+			got_error = true;
+		}
+	}
+	cr_assert(got_error, "%s: closed without ERROR CHD5009", what);
+	json_t *st = chan_wait_error(&qm2, "RAW", "CHD5009", 10000);
+	cr_assert_not_null(st, "%s: RAW's status lacks CHD5009", what);
+	json_decref(st);
+	cr_assert(chan_wait_state(&qm2, "RAW", "INACTIVE|STOPPED", 10000), "%s", what);
+	close(fd);
+}
+
+static void put_hdr(uint8_t *h, uint8_t version, uint8_t type, uint16_t flags, uint32_t len,
+                    uint32_t counter)
+{
+	memcpy(h, FRAME_MAGIC, 4);
+	h[4] = version;
+	h[5] = type;
+	h[6] = (uint8_t)(flags >> 8);
+	h[7] = (uint8_t)flags;
+	for (int i = 0; i < 4; i++) {
+		h[8 + i] = (uint8_t)(len >> (24 - 8 * i));
+		h[12 + i] = (uint8_t)(counter >> (24 - 8 * i));
+	}
+}
+
+Test(chan_ops, malformed_frames_close_only_that_channel, .timeout = 120)
+{
+	struct frame_writer w;
+	uint8_t hdr[FRAME_HEADER_LEN];
+
+	chan_pair_start(&qm1, &qm2);
+	/* A healthy TLS channel that must not notice anything. */
+	chan_define_route(&qm1, &qm2, "XQ", "RQ", "Q", 0);
+	chan_define(&qm1, &qm2, "GOOD", CHAN_SDR_RCVR, "XQ", 0, CHAN_TLS, CHAN_TLS);
+	chan_put(&qm1, "RQ", "-m one", NULL);
+	free(chan_ctl_ok(&qm1, NULL, "start channel GOOD"));
+	cr_assert(chan_wait_depth(&qm2, "Q", 1, 20000));
+	json_t *st = chan_status(&qm1, "GOOD");
+	char *started = strdup(chan_js(st, "start_time"));
+	json_decref(st);
+	/* The plain-TCP receiver the raw client talks to. */
+	free(chan_ctl_ok(&qm2, NULL, "define channel RAW --type rcvr"));
+
+	/* 1. An unknown frame type. */
+	int fd = raw_session(&w);
+	put_hdr(hdr, w.version, 0x7f, 0, 0, w.counter);
+	raw_send(fd, hdr, sizeof(hdr));
+	expect_protocol_error(fd, "unknown type");
+
+	/* 2. A length far over the limit (nothing may be allocated). */
+	fd = raw_session(&w);
+	put_hdr(hdr, w.version, FRAME_MSG, FRAME_F_MSG_PERSISTENT, 0x7ffffff0u, w.counter);
+	raw_send(fd, hdr, sizeof(hdr));
+	expect_protocol_error(fd, "huge length");
+
+	/* 3. A wrong frame counter. */
+	fd = raw_session(&w);
+	put_hdr(hdr, w.version, FRAME_HB, 0, 0, w.counter + 5);
+	raw_send(fd, hdr, sizeof(hdr));
+	expect_protocol_error(fd, "wrong counter");
+
+	/* 4. A MSG whose payload is garbage. */
+	fd = raw_session(&w);
+	uint8_t junk[200];
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(i * 131 + 7);
+	put_hdr(hdr, w.version, FRAME_MSG, FRAME_F_MSG_PERSISTENT, sizeof(junk), w.counter);
+	raw_send(fd, hdr, sizeof(hdr));
+	raw_send(fd, junk, sizeof(junk));
+	expect_protocol_error(fd, "garbage MSG");
+
+	/* 5. A HB inside an open batch. */
+	fd = raw_session(&w);
+	{
+		struct frame_buf b;
+		struct frame_err e;
+		struct chd_msg m = { .priority = 5, .persistent = true, .body = (uint8_t *)"x",
+		                     .body_len = 1 };
+		msg_new_id(m.msgid);
+		snprintf(m.xmit_qm, sizeof(m.xmit_qm), "QM2");
+		snprintf(m.xmit_q, sizeof(m.xmit_q), "Q");
+		frame_buf_init(&b);
+		cr_assert_eq(frame_encode_msg(&b, &w, 1, 1, &m, 0, &e), FRAME_OK, "%s", e.why);
+		cr_assert_eq(frame_encode_hb(&b, &w), FRAME_OK);
+		raw_send(fd, b.p, b.len);
+		frame_buf_free(&b);
+	}
+	expect_protocol_error(fd, "HB inside a batch");
+	cr_assert_eq(chan_depth(&qm2, "Q"), 1, "the open batch was committed");
+
+	/* 6. Not even the magic: the listener drops it. */
+	fd = raw_connect(qm2.a.port);
+	raw_send(fd, "CHNX\x01\x01\x00\x00\x00\x00\x00\x10\x00\x00\x00\x00", 16);
+	cr_assert(raw_closed(fd, 10000), "a stranger's connection was left open");
+	close(fd);
+
+	cr_assert(chan_log_has(&qm2, "CHD5009"));
+	cr_assert(th_agent_alive(&qm2.a));
+	/* The healthy channel ran on untouched. */
+	st = chan_status(&qm1, "GOOD");
+	cr_assert_str_eq(chan_js(st, "state"), "RUNNING");
+	cr_assert_str_eq(chan_js(st, "start_time"), started, "GOOD was restarted");
+	json_decref(st);
+	free(started);
+	chan_put(&qm1, "RQ", "-m two", NULL);
+	cr_assert(chan_wait_depth(&qm2, "Q", 2, 10000));
+}
