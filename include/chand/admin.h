@@ -1,12 +1,18 @@
 /* The admin protocol between chanctl and chand (doc/ADMIN-PROTOCOL.md)
  * and the agent's admin server.
  *
- * Wire format: a stream of frames over a Unix stream socket, each a
- * 4-byte big-endian length followed by that many bytes of one JSON
- * object (UTF-8).  A request is {"v":ADMIN_PROTOCOL_VERSION,"cmd":"...",
- * ...}.  The agent answers with zero or more records {"rec":{...}} and
- * ends with {"ok":true,...} or {"ok":false,"code":"CHDnnnn","error":"..."}.
- * A connection may carry several requests one after the other.
+ * Wire format: a stream of frames over a Unix stream socket.  A frame is
+ * an 8-byte header (two big-endian 32-bit lengths: the JSON text, then
+ * the attachment), one JSON object (UTF-8) and a raw binary attachment
+ * (often empty).  Bulk bytes, i.e. message bodies, travel in the
+ * attachment; the JSON names them with "blobs": [len, len, ...], the
+ * lengths of consecutive parts that together make up the attachment.
+ * JSON is read and written only with jansson.
+ *
+ * A request is {"v":ADMIN_PROTOCOL_VERSION,"cmd":"...", ...}.  The agent
+ * answers with zero or more records {"rec":{...}} and ends with
+ * {"ok":true,...} or {"ok":false,"code":"CHDnnnn","error":"..."}.  A
+ * connection may carry several requests one after the other.
  *
  * Commands are a table (struct admin_cmd) that any module registers, so
  * a new family of commands lives in its own file: the command function
@@ -24,30 +30,47 @@
 
 /* Bumped on any incompatible change of a command's fields or flow. */
 #define ADMIN_PROTOCOL_VERSION 1
-/* Largest frame either side accepts; checked before allocating. */
+/* Frame header: JSON length, attachment length (big-endian uint32). */
+#define ADMIN_HDR_LEN 8
+/* Largest JSON text of a frame; checked before allocating. */
+#define ADMIN_JSON_MAX (16u * 1024 * 1024)
+/* Largest attachment of a frame; checked before allocating. */
 #define ADMIN_FRAME_MAX (64u * 1024 * 1024)
 /* Once a frame has started, the rest must arrive within this time. */
 #define ADMIN_STALL_MS 30000
 /* Concurrent admin connections the agent serves; more are refused. */
 #define ADMIN_MAX_CONNS 64
+/* Stack of a connection thread: room for jansson's recursive parser at
+ * its deepest nesting (2048 levels take about 170 KiB) plus our frames. */
+#define ADMIN_THREAD_STACK (512 * 1024)
 
 /* ---- frame codec (pure: no I/O) ---- */
 
-void admin_hdr_encode(uint32_t len, uint8_t out[4]);
-/* 0 with *len, or -1 if the length is 0 or above ADMIN_FRAME_MAX. */
-int admin_hdr_decode(const uint8_t in[4], uint32_t *len);
-/* Header + compact JSON of obj, malloc'd; NULL on allocation failure
- * or if it would exceed ADMIN_FRAME_MAX. */
+void admin_hdr_encode(uint32_t json_len, uint32_t att_len, uint8_t out[ADMIN_HDR_LEN]);
+/* 0 with both lengths, or -1 with a reason if the JSON length is 0 or
+ * above ADMIN_JSON_MAX or the attachment is above ADMIN_FRAME_MAX. */
+int admin_hdr_decode(const uint8_t in[ADMIN_HDR_LEN], uint32_t *json_len, uint32_t *att_len,
+                     char *err, size_t errlen);
+/* A whole frame (header, compact JSON of obj, attachment), malloc'd;
+ * NULL on allocation failure, if a length is out of bounds or if obj's
+ * "blobs" do not describe att_len bytes exactly. */
+uint8_t *admin_frame_encode_blob(const json_t *obj, const uint8_t *att, size_t att_len,
+                                 size_t *len);
+/* The same without attachment. */
 uint8_t *admin_frame_encode(const json_t *obj, size_t *len);
-/* The JSON object in a payload, or NULL with a one-line reason. */
+/* The JSON object of a frame's JSON text (jansson; duplicate keys
+ * refused), or NULL with a one-line reason (jansson's, with its line,
+ * column and byte position). */
 json_t *admin_frame_decode(const uint8_t *payload, size_t len, char *err, size_t errlen);
-/* The JSON text of frames (admin_json.c): RFC 8259, strings checked for
- * UTF-8, duplicate keys and nesting deeper than 32 refused; built for
- * throughput on long strings (base64 bodies). */
-json_t *admin_json_load(const char *buf, size_t len, char *err, size_t errlen);
-/* Writes the compact JSON of v at (*buf + off), growing *buf (realloc) and
- * *cap as needed; *len = bytes written. 0, or -1 on allocation failure. */
-int admin_json_dump(const json_t *v, char **buf, size_t *len, size_t *cap, size_t off);
+/* Decodes one complete frame of len bytes: its object (caller
+ * json_decref) with *att / *att_len pointing into frame; NULL with a
+ * reason if truncated, followed by extra bytes, or invalid. */
+json_t *admin_frame_parse(const uint8_t *frame, size_t len, const uint8_t **att,
+                          size_t *att_len, char *err, size_t errlen);
+/* Checks that obj's "blobs" (an array of integer lengths, each >= 0)
+ * cover exactly att_len bytes; no "blobs" is right only for att_len 0.
+ * 0, or -1 with a reason. Every frame read or written passes this. */
+int admin_blobs_check(const json_t *obj, size_t att_len, char *err, size_t errlen);
 /* A new request {"v":ADMIN_PROTOCOL_VERSION,"cmd":cmd}. */
 json_t *admin_request_new(const char *cmd);
 /* Checks a request's envelope. 0 with *cmd (borrowed from req), or -1
@@ -71,20 +94,31 @@ enum admin_io_rc {
 	ADMIN_IO_EOF = 0,        /* peer closed between frames */
 	ADMIN_IO_ERR = -1,       /* read/write error or closed inside a frame */
 	ADMIN_IO_TIMEOUT = -2,
-	ADMIN_IO_BAD = -3,       /* bad length or not a JSON object */
+	ADMIN_IO_BAD = -3,       /* bad length, not a JSON object, bad "blobs" */
 };
 
 void admin_io_init(struct admin_io *io, int fd);
 /* Frees the buffers; does not close fd. */
 void admin_io_free(struct admin_io *io);
-/* Reads one frame into *out. idle_ms bounds the wait for its first byte
- * (-1: forever); the rest must follow within ADMIN_STALL_MS. Returns an
- * enum admin_io_rc; on failure err says why. */
+/* Reads one frame: *out its object, *att its attachment (malloc'd, the
+ * caller frees; NULL when *att_len is 0), already checked against the
+ * object's "blobs". idle_ms bounds the wait for its first byte (-1:
+ * forever); the rest must follow within ADMIN_STALL_MS. Returns an enum
+ * admin_io_rc; on failure err says why. */
+int admin_io_read_blob(struct admin_io *io, json_t **out, uint8_t **att, size_t *att_len,
+                       int idle_ms, char *err, size_t errlen);
+/* The same for frames without attachment: one is ADMIN_IO_BAD. */
 int admin_io_read(struct admin_io *io, json_t **out, int idle_ms, char *err, size_t errlen);
-/* Appends a frame to the write buffer (flushed when it grows large). */
+/* Appends a frame to the write buffer (flushed when it grows large).
+ * obj's "blobs" must describe att_len bytes (admin_blobs_check). A large
+ * attachment is written straight from att, not copied. */
+int admin_io_queue_blob(struct admin_io *io, const json_t *obj, const uint8_t *att,
+                        size_t att_len);
 int admin_io_queue(struct admin_io *io, const json_t *obj);
 int admin_io_flush(struct admin_io *io);
-/* admin_io_queue + admin_io_flush. */
+/* admin_io_queue(_blob) + admin_io_flush. */
+int admin_io_write_blob(struct admin_io *io, const json_t *obj, const uint8_t *att,
+                        size_t att_len);
 int admin_io_write(struct admin_io *io, const json_t *obj);
 /* True if a read would find data at once (buffered or on the socket). */
 bool admin_io_ready(struct admin_io *io);
@@ -104,6 +138,10 @@ struct admin_cmd {
  * Call before the server starts (agent_module.admin_cmds does it). A
  * name registered twice is a programming error (fatalx). */
 void admin_register(const struct admin_cmd *cmds);
+/* The same for commands whose requests may carry an attachment
+ * (admin_req_blob). The agent refuses an attachment on any other command
+ * as a malformed request, before running it. */
+void admin_register_blob(const struct admin_cmd *cmds);
 
 /* ---- replies (inside a command function) ---- */
 
@@ -126,6 +164,9 @@ int admin_bad_request(struct admin_conn *c, const char *fmt, ...)
 /* Streams {"rec":rec} (rec stolen). Buffered: flushed when large, before
  * any admin_recv and with the final reply. 0, or -1 if the client is gone. */
 int admin_send_record(struct admin_conn *c, json_t *rec);
+/* {"rec":rec,"blobs":[len]} with data as the attachment (copied or
+ * written out before returning). */
+int admin_send_record_blob(struct admin_conn *c, json_t *rec, const uint8_t *data, size_t len);
 /* Any other frame (obj stolen), for multi-step commands. */
 int admin_send(struct admin_conn *c, json_t *obj);
 int admin_flush(struct admin_conn *c);
@@ -134,6 +175,11 @@ int admin_flush(struct admin_conn *c);
  * admin_io_rc; *out is the frame on ADMIN_IO_OK (caller json_decref). */
 int admin_recv(struct admin_conn *c, json_t **out, int timeout_ms);
 
+/* The attachment of the request being run (borrowed: valid until the
+ * command function returns; NULL when *len is 0). Already checked
+ * against the request's "blobs". */
+const uint8_t *admin_req_blob(struct admin_conn *c, size_t *len);
+
 /* Pipelining (doc/ADMIN-PROTOCOL.md "Streams"): a client may send
  * requests flagged "stream":true without waiting for each reply.  Once a
  * command calls admin_stream_fail(), later stream requests on that
@@ -141,12 +187,13 @@ int admin_recv(struct admin_conn *c, json_t **out, int timeout_ms);
  * until a request without the flag arrives. */
 void admin_stream_fail(struct admin_conn *c, enum chd_code_id code);
 /* The next request if one has already arrived (buffered or readable now):
- * ADMIN_IO_OK with *out, or 0 if none is ready, or a negative
+ * ADMIN_IO_OK with *out and its attachment (*att malloc'd, caller frees;
+ * NULL when *att_len is 0), or 0 if none is ready, or a negative
  * enum admin_io_rc. For commands that batch pipelined requests. */
-int admin_try_recv(struct admin_conn *c, json_t **out);
-/* Hands a request read with admin_try_recv back to the dispatcher, which
- * runs it next (at most one). */
-void admin_unrecv(struct admin_conn *c, json_t *req);
+int admin_try_recv(struct admin_conn *c, json_t **out, uint8_t **att, size_t *att_len);
+/* Hands a request read with admin_try_recv (and its attachment, both
+ * stolen) back to the dispatcher, which runs it next (at most one). */
+void admin_unrecv(struct admin_conn *c, json_t *req, uint8_t *att, size_t att_len);
 
 /* ---- request fields: each returns 0, or -1 after admin_bad_request ---- */
 

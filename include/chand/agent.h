@@ -57,7 +57,9 @@ struct agent_module {
 	void (*inbound)(struct agent *a, int fd, const struct sockaddr_storage *peer,
 	                socklen_t len);
 	/* Shutdown: stop the module's work (running batches finish or back
-	 * out) and return within AGENT_STOP_BOUND_MS. May be NULL. */
+	 * out). Called on a helper thread: the agent waits at most
+	 * AGENT_STOP_BOUND_MS, then logs it and exits (status 1) without
+	 * freeing anything. May be NULL. */
 	void (*stop)(struct agent *a);
 };
 

@@ -37,6 +37,8 @@ enum store_rc {
 	STORE_NOT_FOUND = -13,     /* channel definition / sync record */
 	STORE_BAD_NAME = -14,
 	STORE_BAD_ARG = -15,
+	STORE_WRONG_TYPE = -16,    /* queue of the wrong type: a direct put to a transmission
+	                            * queue (no header), a get from a remote definition... */
 };
 
 enum queue_type { QTYPE_LOCAL = 1, QTYPE_REMOTE = 2 };

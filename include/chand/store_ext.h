@@ -28,8 +28,8 @@ struct store_member {
 	uint8_t msgid[MSG_ID_LEN];
 };
 
-/* Tunes a handle for a channel thread's hot path: reads through a
- * memory map (no pread syscall per page) and a larger page cache. */
+/* Tunes a handle for a channel thread's hot path: a larger page cache
+ * (grown only as pages are read). */
 int store_ext_tune(struct store *st);
 
 /* Creates the table if missing. STORE_OK or an error. */

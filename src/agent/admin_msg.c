@@ -1,5 +1,10 @@
 /* Admin commands for messages: put and get (doc/ADMIN-PROTOCOL.md).
  *
+ * Bodies travel as the raw attachment of a frame, never inside the JSON:
+ * a put request's "blobs" lists its messages' lengths in order, a message
+ * record's single blob is its body.  The bodies of a put are used where
+ * they arrived (the attachment buffer), not copied.
+ *
  * Durability and speed come from the same choice: a put request carries
  * a batch of messages that goes into the store in one store_put call (one
  * transaction, one fsync), and its reply is only sent once that call has
@@ -27,8 +32,13 @@ static int cmd_put(struct admin_conn *c, json_t *req);
 static int cmd_get(struct admin_conn *c, json_t *req);
 
 const struct admin_cmd admin_msg_cmds[] = {
-	{ "put", cmd_put },
 	{ "get", cmd_get },
+	{ NULL, NULL },
+};
+
+/* Requests that carry bodies in their attachment. */
+static const struct admin_cmd msg_blob_cmds[] = {
+	{ "put", cmd_put },
 	{ NULL, NULL },
 };
 
@@ -36,6 +46,26 @@ void admin_register_builtin(void)
 {
 	admin_register(admin_queue_cmds);
 	admin_register(admin_msg_cmds);
+	admin_register_blob(msg_blob_cmds);
+}
+
+/* A store error in reply. A queue of the wrong type is, for a put, a
+ * direct put to a transmission queue (it has no transmission header)
+ * and, for a get, a remote queue definition (it holds no messages). */
+static int msg_store_error(struct admin_conn *c, int rc, const char *queue, json_t *fields,
+                           bool put)
+{
+	if (rc != STORE_WRONG_TYPE)
+		return admin_store_error_fields(c, rc, queue, fields);
+	return admin_reply_err_fields(c, put ? CHD_Q_BAD_XMITQ : CHD_Q_UNKNOWN, fields, "%s",
+	                              store_errmsg(admin_store(c)));
+}
+
+static enum chd_code_id msg_code(struct admin_conn *c, int rc, bool put)
+{
+	if (rc == STORE_WRONG_TYPE)
+		return put ? CHD_Q_BAD_XMITQ : CHD_Q_UNKNOWN;
+	return admin_code_of_store(rc, store_errmsg(admin_store(c)));
 }
 
 /* ---- put ---- */
@@ -109,9 +139,11 @@ static int put_template(const json_t *req, struct chd_msg *t, enum chd_code_id *
 	return 0;
 }
 
-/* One put request of a group: its messages are msgs[off, off + n). */
+/* One put request of a group: its messages are msgs[off, off + n); their
+ * bodies point into its attachment, freed with the group if own. */
 struct put_req {
 	json_t *req;
+	uint8_t *own;
 	size_t off, n;
 };
 
@@ -122,30 +154,36 @@ struct put_group {
 	size_t n, cap, bytes;
 };
 
+/* The messages' bodies are not theirs to free: only the attachments. */
 static void group_free(struct put_group *g)
 {
-	for (size_t i = 0; i < g->n; i++)
-		msg_clear(&g->msgs[i]);
 	free(g->msgs);
-	for (size_t i = 0; i < g->nreqs; i++)
+	for (size_t i = 0; i < g->nreqs; i++) {
 		json_decref(g->reqs[i].req);
+		free(g->reqs[i].own);
+	}
 }
 
-/* Decodes req's messages onto the group. 0, -1 (connection to close,
- * after a reply), 1 (an error reply was sent). With quiet, nothing is
- * sent: the caller hands the request back to be processed on its own. */
-static int group_add(struct admin_conn *c, struct put_group *g, json_t *req, bool quiet)
+/* Adds req's messages to the group, their bodies the consecutive parts
+ * of att named by "blobs" (already checked to cover att exactly). own is
+ * att if the group is to free it, else NULL. 0 (own is the group's now),
+ * -1 (connection to close, after a reply), 1 (an error reply was sent).
+ * With quiet, nothing is sent: the caller hands the request back to be
+ * processed on its own. */
+static int group_add(struct admin_conn *c, struct put_group *g, json_t *req,
+                     const uint8_t *att, uint8_t *own, bool quiet)
 {
-	const json_t *bodies = json_object_get(req, "bodies");
+	const json_t *blobs = json_object_get(req, "blobs");
 	struct chd_msg tmpl;
 	enum chd_code_id code;
 	char err[256];
-	size_t n;
+	size_t n, off = 0;
 
-	if (!json_is_array(bodies) || json_array_size(bodies) == 0) {
+	if (!json_is_array(blobs) || json_array_size(blobs) == 0) {
 		if (quiet)
 			return 1;
-		return admin_bad_request(c, "\"bodies\" must be a non-empty array of base64 strings");
+		return admin_bad_request(c, "\"blobs\" must list the lengths of the message bodies "
+		                         "(at least one)");
 	}
 	if (put_template(req, &tmpl, &code, err, sizeof(err)) != 0) {
 		if (quiet)
@@ -155,7 +193,7 @@ static int group_add(struct admin_conn *c, struct put_group *g, json_t *req, boo
 		admin_reply_err(c, code, "%s", err);
 		return 1;
 	}
-	n = json_array_size(bodies);
+	n = json_array_size(blobs);
 	if (g->cap - g->n < n) {
 		size_t cap = g->cap ? g->cap : 256;
 		while (cap - g->n < n)
@@ -171,22 +209,15 @@ static int group_add(struct admin_conn *c, struct put_group *g, json_t *req, boo
 		g->cap = cap;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const json_t *b = json_array_get(bodies, i);
 		struct chd_msg *m = &g->msgs[g->n + i];
-		size_t len = 0;
+		size_t len = (size_t)json_integer_value(json_array_get(blobs, i));
 		*m = tmpl;
-		if (!json_is_string(b) ||
-		    (m->body = b64_decode(json_string_value(b), json_string_length(b), &len)) == NULL) {
-			for (size_t k = 0; k < i; k++)
-				msg_clear(&g->msgs[g->n + k]);
-			if (quiet)
-				return 1;
-			return admin_bad_request(c, "bodies[%zu] is not valid base64", i);
-		}
+		m->body = len > 0 ? (uint8_t *)att + off : NULL;
 		m->body_len = len;
-		g->bytes += len;
+		off += len;
 	}
-	g->reqs[g->nreqs++] = (struct put_req){ json_incref(req), g->n, n };
+	g->bytes += off;
+	g->reqs[g->nreqs++] = (struct put_req){ json_incref(req), own, g->n, n };
 	g->n += n;
 	return 0;
 }
@@ -208,11 +239,13 @@ static void group_gather(struct admin_conn *c, struct put_group *g, json_t *firs
 {
 	while (g->nreqs < PUT_GROUP_MAX && g->n < PUT_GROUP_MSGS && g->bytes < PUT_GROUP_BYTES) {
 		json_t *next;
+		uint8_t *att;
+		size_t att_len;
 		const char *cmd;
 		enum chd_code_id code;
 		char err[256];
 
-		if (admin_try_recv(c, &next) != ADMIN_IO_OK)
+		if (admin_try_recv(c, &next, &att, &att_len) != ADMIN_IO_OK)
 			return;
 		if (admin_request_check(next, &cmd, &code, err, sizeof(err)) != 0 ||
 		    strcmp(cmd, "put") != 0 || !json_is_true(json_object_get(next, "stream")) ||
@@ -221,8 +254,8 @@ static void group_gather(struct admin_conn *c, struct put_group *g, json_t *firs
 		    !same_str(json_object_get(first, "qmgr"), json_object_get(next, "qmgr")) ||
 		    (json_object_get(next, "qmgr") != NULL &&
 		     !json_is_string(json_object_get(next, "qmgr"))) ||
-		    group_add(c, g, next, true) != 0) {
-			admin_unrecv(c, next);
+		    group_add(c, g, next, att, att, true) != 0) {
+			admin_unrecv(c, next, att, att_len);
 			return;
 		}
 		json_decref(next);
@@ -245,13 +278,16 @@ static int cmd_put(struct admin_conn *c, json_t *req)
 {
 	struct put_group g = { .nreqs = 0 };
 	const char *queue, *qmgr;
-	size_t done = 0;
+	size_t done = 0, att_len;
+	const uint8_t *att = admin_req_blob(c, &att_len);
 	int rc;
 
 	if (admin_get_str(c, req, "queue", true, &queue) != 0 ||
 	    admin_get_str(c, req, "qmgr", false, &qmgr) != 0)
 		return -1;
-	if ((rc = group_add(c, &g, req, false)) != 0) {
+	/* This request's attachment stays the dispatcher's (borrowed until
+	 * we return); gathered ones become the group's. */
+	if ((rc = group_add(c, &g, req, att, NULL, false)) != 0) {
 		group_free(&g);
 		return rc < 0 ? -1 : 0;
 	}
@@ -270,12 +306,12 @@ static int cmd_put(struct admin_conn *c, json_t *req)
 		} else if (done >= r->off) {
 			/* The request holding the failed message: its count and the
 			 * reason; the rest of the stream is skipped. */
-			wrc = admin_store_error_fields(c, rc, queue,
-			                               json_pack("{s:I,s:o}", "put", (json_int_t)(done - r->off),
-			                                         "msgids", ids_json(&g, r->off, done)));
-			admin_stream_fail(c, admin_code_of_store(rc, store_errmsg(admin_store(c))));
+			wrc = msg_store_error(c, rc, queue,
+			                      json_pack("{s:I,s:o}", "put", (json_int_t)(done - r->off),
+			                                "msgids", ids_json(&g, r->off, done)), true);
+			admin_stream_fail(c, msg_code(c, rc, true));
 		} else {
-			wrc = admin_reply_err_fields(c, admin_code_of_store(rc, store_errmsg(admin_store(c))),
+			wrc = admin_reply_err_fields(c, msg_code(c, rc, true),
 			                             json_pack("{s:b}", "skipped", 1),
 			                             "skipped: an earlier request of this stream failed");
 		}
@@ -290,20 +326,16 @@ static int cmd_put(struct admin_conn *c, json_t *req)
 
 /* ---- get ---- */
 
-/* The record of a message. Built with the _nocheck setters: keys are
- * literals, ids are hex, times ISO digits, names restricted to ASCII and
- * base64 is ASCII, so jansson's UTF-8 checks would only cost time. */
+/* The record of a message (its body goes as the frame's attachment).
+ * Built with the _nocheck setters where the text is known ASCII: keys
+ * are literals, ids hex, times ISO digits, names restricted to ASCII. */
 static json_t *msg_json(const struct chd_msg *m)
 {
 	char hex[2 * MSG_ID_LEN + 1], ts[40];
 	json_t *o = json_object();
-	char *b64 = b64_encode(m->body, m->body_len);
 
-	if (o == NULL || b64 == NULL) {
-		json_decref(o);
-		free(b64);
+	if (o == NULL)
 		return NULL;
-	}
 	hex_encode(m->msgid, MSG_ID_LEN, hex);
 	json_object_set_new_nocheck(o, "msgid", json_string_nocheck(hex));
 	if (!msg_id_is_zero(m->correlid)) {
@@ -331,8 +363,6 @@ static json_t *msg_json(const struct chd_msg *m)
 	}
 	if (m->props != NULL)
 		json_object_set_new_nocheck(o, "props", json_string(m->props));
-	json_object_set_new_nocheck(o, "body_base64", json_string_nocheck(b64));
-	free(b64);
 	return o;
 }
 
@@ -371,7 +401,7 @@ static int get_browse(struct admin_conn *c, const char *queue, long long max, in
 		if (rc == STORE_OK)
 			break;
 		if (rc != STORE_NO_MSG)
-			return admin_store_error(c, rc, queue);
+			return msg_store_error(c, rc, queue, NULL, false);
 		enum wait_rc w = wait_put(c, &gen, deadline);
 		if (w == WAIT_GONE)
 			return -1;
@@ -384,7 +414,7 @@ static int get_browse(struct admin_conn *c, const char *queue, long long max, in
 		}
 	}
 	for (size_t i = 0; i < l.n; i++) {
-		if (admin_send_record(c, msg_json(&l.v[i])) != 0) {
+		if (admin_send_record_blob(c, msg_json(&l.v[i]), l.v[i].body, l.v[i].body_len) != 0) {
 			msg_list_free(&l);
 			return -1;
 		}
@@ -399,7 +429,7 @@ static int get_browse(struct admin_conn *c, const char *queue, long long max, in
 static int send_step(struct admin_conn *c, const struct msg_list *l, size_t confirmed)
 {
 	for (size_t i = 0; i < l->n; i++)
-		if (admin_send_record(c, msg_json(&l->v[i])) != 0)
+		if (admin_send_record_blob(c, msg_json(&l->v[i]), l->v[i].body, l->v[i].body_len) != 0)
 			return -1;
 	if (admin_send(c, json_pack("{s:I,s:I}", "confirm", (json_int_t)l->n, "confirmed",
 	                            (json_int_t)confirmed)) != 0)
@@ -433,7 +463,7 @@ static int finish_step(struct admin_conn *c, const char *queue, struct msg_list 
 	json_decref(ack);
 	rc = store_confirm(admin_store(c), l);
 	if (rc != STORE_OK) {
-		admin_store_error_fields(c, rc, queue, json_pack("{s:I}", "count", (json_int_t)confirmed));
+		msg_store_error(c, rc, queue, json_pack("{s:I}", "count", (json_int_t)confirmed), false);
 		return 1;
 	}
 	return 0;
@@ -496,8 +526,8 @@ static int get_destructive(struct admin_conn *c, const char *queue, long long ma
 				total += prev.n;
 				msg_list_free(&prev);
 			}
-			return admin_store_error_fields(c, rc, queue,
-			                                json_pack("{s:I}", "count", (json_int_t)total));
+			return msg_store_error(c, rc, queue, json_pack("{s:I}", "count", (json_int_t)total),
+			                       false);
 		}
 		if (send_step(c, &cur, total) != 0) {
 			rc = -1;
@@ -561,7 +591,7 @@ static int cmd_get(struct admin_conn *c, json_t *req)
 
 	rc = store_queue_get(admin_store(c), queue, &q);
 	if (rc != STORE_OK)
-		return admin_store_error(c, rc, queue);
+		return msg_store_error(c, rc, queue, NULL, false);
 	if (q.type != QTYPE_LOCAL)
 		return admin_reply_err(c, CHD_Q_UNKNOWN, "'%s' is a remote queue definition: "
 		                       "get from a local queue", queue);

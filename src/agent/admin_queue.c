@@ -229,6 +229,9 @@ static int cmd_define(struct admin_conn *c, json_t *req)
 	if (t == QTYPE_REMOTE && (q.rname[0] == '\0' || q.rqmname[0] == '\0'))
 		return admin_bad_request(c, "a remote queue needs \"rname\" and \"rqmname\"");
 	rc = store_queue_define(admin_store(c), &q, replace);
+	if (rc == STORE_EXISTS)
+		return admin_reply_err(c, CHD_Q_EXISTS, "queue '%s' already exists (use --replace to "
+		                       "redefine it)", q.name);
 	if (rc != STORE_OK)
 		return admin_store_error(c, rc, q.name);
 	long uid, pid;
@@ -279,6 +282,10 @@ static int cmd_delete(struct admin_conn *c, json_t *req)
 	rc = store_queue_get(admin_store(c), name, &q);
 	if (rc == STORE_OK)
 		rc = store_queue_delete(admin_store(c), name, purge);
+	if (rc == STORE_NOT_EMPTY)
+		return admin_reply_err(c, CHD_Q_NOT_EMPTY, "queue '%s' holds %ld message%s (use --purge "
+		                       "to delete it with them)", name, q.curdepth,
+		                       q.curdepth == 1 ? "" : "s");
 	if (rc != STORE_OK)
 		return admin_store_error(c, rc, name);
 	log_info(NULL, "queue=%s deleted%s", name, purge && q.curdepth > 0 ? " (purged)" : "");

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -40,7 +41,12 @@ struct admin_conn {
 	pid_t pid;
 	bool replied;               /* the current request got its final reply */
 	bool gone;                  /* a write failed: the client left */
+	uint8_t *att;               /* the current request's attachment */
+	size_t att_len;
 	json_t *pending;            /* a request handed back with admin_unrecv */
+	uint8_t *pending_att;       /* and its attachment */
+	size_t pending_att_len;
+	bool broken;                /* admin_try_recv hit a bad frame or EOF: close after this command */
 	bool stream_failed;
 	enum chd_code_id stream_code;
 	struct admin_conn *next;
@@ -53,6 +59,7 @@ static int srv_nconns;
 static struct store *srv_pool[ADMIN_POOL_MAX];
 static int srv_npool;
 static const struct admin_cmd *srv_tables[ADMIN_MAX_TABLES];
+static bool srv_table_blob[ADMIN_MAX_TABLES];   /* its requests may carry an attachment */
 static int srv_ntables;
 static char *srv_path;
 
@@ -60,37 +67,57 @@ static void *conn_main(void *arg);
 
 /* ---- registration ---- */
 
-static const struct admin_cmd *cmd_find(const char *name)
+static const struct admin_cmd *cmd_find(const char *name, bool *blob)
 {
 	for (int t = 0; t < srv_ntables; t++)
 		for (const struct admin_cmd *c = srv_tables[t]; c->name != NULL; c++)
-			if (strcmp(c->name, name) == 0)
+			if (strcmp(c->name, name) == 0) {
+				*blob = srv_table_blob[t];
 				return c;
+			}
 	return NULL;
+}
+
+static void register_table(const struct admin_cmd *cmds, bool blob)
+{
+	bool b;
+
+	if (srv_ntables == ADMIN_MAX_TABLES)
+		fatalx("admin_register: more than %d command tables", ADMIN_MAX_TABLES);
+	for (const struct admin_cmd *c = cmds; c->name != NULL; c++)
+		if (cmd_find(c->name, &b) != NULL)
+			fatalx("admin_register: command '%s' registered twice", c->name);
+	srv_table_blob[srv_ntables] = blob;
+	srv_tables[srv_ntables++] = cmds;
 }
 
 void admin_register(const struct admin_cmd *cmds)
 {
-	if (srv_ntables == ADMIN_MAX_TABLES)
-		fatalx("admin_register: more than %d command tables", ADMIN_MAX_TABLES);
-	for (const struct admin_cmd *c = cmds; c->name != NULL; c++)
-		if (cmd_find(c->name) != NULL)
-			fatalx("admin_register: command '%s' registered twice", c->name);
-	srv_tables[srv_ntables++] = cmds;
+	register_table(cmds, false);
+}
+
+void admin_register_blob(const struct admin_cmd *cmds)
+{
+	register_table(cmds, true);
 }
 
 /* ---- replies ---- */
 
-static int conn_send(struct admin_conn *c, json_t *obj)
+static int conn_send_blob(struct admin_conn *c, json_t *obj, const uint8_t *att, size_t len)
 {
 	int rc = -1;
 
 	if (obj != NULL && !c->gone)
-		rc = admin_io_queue(&c->io, obj);
+		rc = admin_io_queue_blob(&c->io, obj, att, len);
 	json_decref(obj);
 	if (rc != 0)
 		c->gone = true;
 	return rc;
+}
+
+static int conn_send(struct admin_conn *c, json_t *obj)
+{
+	return conn_send_blob(c, obj, NULL, 0);
 }
 
 int admin_flush(struct admin_conn *c)
@@ -118,6 +145,22 @@ int admin_send_record(struct admin_conn *c, json_t *rec)
 	}
 	json_object_set_new(o, "rec", rec);
 	return conn_send(c, o);
+}
+
+int admin_send_record_blob(struct admin_conn *c, json_t *rec, const uint8_t *data, size_t len)
+{
+	json_t *o = json_object(), *blobs = json_array();
+
+	if (o == NULL || blobs == NULL || rec == NULL ||
+	    json_array_append_new(blobs, json_integer((json_int_t)len)) != 0) {
+		json_decref(o);
+		json_decref(blobs);
+		json_decref(rec);
+		return -1;
+	}
+	json_object_set_new_nocheck(o, "rec", rec);
+	json_object_set_new_nocheck(o, "blobs", blobs);
+	return conn_send_blob(c, o, data, len);
 }
 
 int admin_reply_ok(struct admin_conn *c, json_t *fields)
@@ -212,31 +255,47 @@ void admin_stream_fail(struct admin_conn *c, enum chd_code_id code)
 	c->stream_code = code;
 }
 
-int admin_try_recv(struct admin_conn *c, json_t **out)
+const uint8_t *admin_req_blob(struct admin_conn *c, size_t *len)
+{
+	*len = c->att_len;
+	return c->att;
+}
+
+int admin_try_recv(struct admin_conn *c, json_t **out, uint8_t **att, size_t *att_len)
 {
 	char err[256];
 	int rc;
 
 	*out = NULL;
+	*att = NULL;
+	*att_len = 0;
 	if (c->pending != NULL) {
 		*out = c->pending;
+		*att = c->pending_att;
+		*att_len = c->pending_att_len;
 		c->pending = NULL;
+		c->pending_att = NULL;
+		c->pending_att_len = 0;
 		return ADMIN_IO_OK;
 	}
 	if (!admin_io_ready(&c->io))
 		return 0;
-	rc = admin_io_read(&c->io, out, ADMIN_STALL_MS, err, sizeof(err));
+	rc = admin_io_read_blob(&c->io, out, att, att_len, ADMIN_STALL_MS, err, sizeof(err));
 	if (rc == ADMIN_IO_BAD)
 		log_warn(code_str(CHD_ADM_BAD_REQUEST), "conn=%llu uid=%ld pid=%ld malformed frame: %s",
 		         (unsigned long long)c->id, (long)c->uid, (long)c->pid, err);
+	if (rc != ADMIN_IO_OK)
+		c->broken = true;
 	return rc == ADMIN_IO_EOF ? ADMIN_IO_ERR : rc;
 }
 
-void admin_unrecv(struct admin_conn *c, json_t *req)
+void admin_unrecv(struct admin_conn *c, json_t *req, uint8_t *att, size_t att_len)
 {
 	if (c->pending != NULL)
 		fatalx("admin_unrecv: a request is already pending");
 	c->pending = req;
+	c->pending_att = att;
+	c->pending_att_len = att_len;
 }
 
 /* ---- request fields ---- */
@@ -460,20 +519,75 @@ static bool peer_allowed(const struct agent *a, const struct ucred *cr)
 	return cr->gid == a->cfg->admin_gid || proc_has_group(cr->pid, a->cfg->admin_gid);
 }
 
+/* Refused clients being told why, each by a short-lived thread. */
+#define ADMIN_MAX_REFUSALS 16
+#define ADMIN_REFUSE_LINGER_MS 1000
+static _Atomic int srv_refusing;
+
+struct refusal {
+	int fd;
+	uint8_t *frame;
+	size_t len;
+};
+
+/* Sends the refusal, then reads and discards what the client sends until
+ * it closes (at most ADMIN_REFUSE_LINGER_MS): closing a Unix socket with
+ * unread data would make the client's read fail with ECONNRESET before it
+ * sees the reason. */
+static void *refuse_thread(void *arg)
+{
+	struct refusal *r = arg;
+	struct timeval tv = { 0, ADMIN_REFUSE_LINGER_MS * 1000 };
+	char sink[4096];
+	int64_t end = time_mono_ms() + ADMIN_REFUSE_LINGER_MS;
+
+	setsockopt(r->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (send(r->fd, r->frame, r->len, MSG_NOSIGNAL) == (ssize_t)r->len)
+		shutdown(r->fd, SHUT_WR);
+	while (time_mono_ms() < end && recv(r->fd, sink, sizeof(sink), 0) > 0)
+		;
+	close(r->fd);
+	free(r->frame);
+	free(r);
+	atomic_fetch_sub(&srv_refusing, 1);
+	return NULL;
+}
+
 /* Tells a refused client why, without ever blocking the main loop. */
 static void refuse(int fd, enum chd_code_id code, const char *text)
 {
 	json_t *o = json_pack("{s:b,s:s,s:s}", "ok", 0, "code", code_str(code), "error", text);
-	size_t len;
-	uint8_t *f = o ? admin_frame_encode(o, &len) : NULL;
+	struct refusal *r = calloc(1, sizeof(*r));
+	pthread_t t;
+	pthread_attr_t attr;
 
-	if (f != NULL) {
-		ssize_t w = send(fd, f, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		(void)w;
-	}
-	free(f);
+	if (o != NULL && r != NULL)
+		r->frame = admin_frame_encode(o, &r->len);
 	json_decref(o);
+	if (r == NULL || r->frame == NULL) {
+		if (r != NULL)
+			free(r);
+		close(fd);
+		return;
+	}
+	r->fd = fd;
+	if (atomic_fetch_add(&srv_refusing, 1) < ADMIN_MAX_REFUSALS) {
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&attr, 64 * 1024);
+		int rc = pthread_create(&t, &attr, refuse_thread, r);
+		pthread_attr_destroy(&attr);
+		if (rc == 0)
+			return;
+	}
+	/* Too many at once: best effort, never waiting. */
+	atomic_fetch_sub(&srv_refusing, 1);
+	ssize_t w = send(fd, r->frame, r->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)w;
 	close(fd);
+	free(r->frame);
+	free(r);
 }
 
 int admin_accept(struct agent *a, int lfd)
@@ -548,7 +662,7 @@ int admin_accept(struct agent *a, int lfd)
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		/* Commands keep their data on the heap; a small stack keeps many
 		 * clients cheap. */
-		pthread_attr_setstacksize(&attr, 256 * 1024);
+		pthread_attr_setstacksize(&attr, ADMIN_THREAD_STACK);
 		int rc = pthread_create(&t, &attr, conn_main, c);
 		pthread_attr_destroy(&attr);
 		if (rc != 0) {
@@ -584,14 +698,22 @@ static void conn_dispatch(struct admin_conn *c)
 		json_t *req = NULL;
 		const char *name;
 		enum chd_code_id code;
+		bool blob = false;
 		int rc;
 
+		free(c->att);
+		c->att = NULL;
+		c->att_len = 0;
 		if (c->pending != NULL) {
 			req = c->pending;
+			c->att = c->pending_att;
+			c->att_len = c->pending_att_len;
 			c->pending = NULL;
+			c->pending_att = NULL;
+			c->pending_att_len = 0;
 			rc = ADMIN_IO_OK;
 		} else {
-			rc = admin_io_read(&c->io, &req, -1, err, sizeof(err));
+			rc = admin_io_read_blob(&c->io, &req, &c->att, &c->att_len, -1, err, sizeof(err));
 		}
 
 		if (rc == ADMIN_IO_EOF)
@@ -633,11 +755,17 @@ static void conn_dispatch(struct admin_conn *c)
 		} else {
 			c->stream_failed = false;
 		}
-		const struct admin_cmd *cmd = cmd_find(name);
+		const struct admin_cmd *cmd = cmd_find(name, &blob);
 		if (cmd == NULL) {
 			admin_reply_err(c, CHD_ADM_BAD_REQUEST, "unknown command \"%s\"", name);
 			json_decref(req);
 			continue;
+		}
+		if (c->att_len > 0 && !blob) {
+			admin_bad_request(c, "command \"%s\" takes no attachment (got %zu bytes)", name,
+			                  c->att_len);
+			json_decref(req);
+			return;
 		}
 		log_debug("admin conn=%llu uid=%ld pid=%ld cmd=\"%s\"",
 		          (unsigned long long)c->id, (long)c->uid, (long)c->pid, name);
@@ -646,7 +774,7 @@ static void conn_dispatch(struct admin_conn *c)
 		json_decref(req);
 		if (rc == 0 && !c->replied)
 			fatalx("admin command '%s' returned without a reply", name);
-		if (admin_flush(c) != 0 || rc != 0)
+		if (admin_flush(c) != 0 || rc != 0 || c->broken)
 			return;
 	}
 }
@@ -689,6 +817,8 @@ static void *conn_main(void *arg)
 	for (int i = 0; i < idle; i++)
 		store_close(drop[i]);
 	json_decref(c->pending);
+	free(c->pending_att);
+	free(c->att);
 	admin_io_free(&c->io);
 	free(c);
 	if (idle >= 0)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent_int.h"
@@ -128,6 +129,49 @@ static void check_dlq(struct store *st, const struct chand_config *cfg)
 		log_warn(code_str(CHD_Q_UNKNOWN), "dead_letter_queue %s is not a local queue", cfg->dlq);
 }
 
+struct stop_call {
+	struct agent *a;
+	const struct agent_module *m;
+};
+
+static void *stop_thread(void *arg)
+{
+	struct stop_call *sc = arg;
+	sc->m->stop(sc->a);
+	return NULL;
+}
+
+/* Calls a module's stop() but waits at most AGENT_STOP_BOUND_MS: a module
+ * stuck on a dead peer must not keep the agent from exiting (its threads
+ * end with the process; every commit they made is already durable). */
+static bool stop_module(struct agent *a, const struct agent_module *m)
+{
+	/* On the heap: a stuck call may outlive this frame. */
+	struct stop_call *sc = malloc(sizeof(*sc));
+	struct timespec ts;
+	pthread_t t;
+
+	if (sc != NULL) {
+		sc->a = a;
+		sc->m = m;
+	}
+	if (sc == NULL || pthread_create(&t, NULL, stop_thread, sc) != 0) {
+		free(sc);
+		m->stop(a);
+		return true;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += AGENT_STOP_BOUND_MS / 1000;
+	if (pthread_timedjoin_np(t, NULL, &ts) != 0) {
+		log_warn(NULL, "module %s did not stop within %d ms; exiting anyway", m->name,
+		         AGENT_STOP_BOUND_MS);
+		pthread_detach(t);
+		return false;
+	}
+	free(sc);
+	return true;
+}
+
 /* Runs until a stop signal. Returns 0, or 1 if shutdown was forced. */
 static int main_loop(struct agent *a, int sfd, int afd, const struct agent_listeners *ls,
                      bool to_stderr)
@@ -184,7 +228,7 @@ int agent_run(const struct chand_config *cfg, agent_ready_fn ready, void *arg)
 	int lockfd = -1, sfd = -1, afd = -1, rc = 1;
 	size_t started = 0;
 	char err[512];
-	bool to_stderr = ready == NULL;
+	bool to_stderr = ready == NULL, forced = false;
 
 	memset(&a, 0, sizeof(a));
 	a.cfg = cfg;
@@ -261,8 +305,8 @@ out:
 	 * finish or back out inside stop(). */
 	while (started > 0) {
 		const struct agent_module *m = agent_modules[--started];
-		if (m->stop != NULL)
-			m->stop(&a);
+		if (m->stop != NULL && !stop_module(&a, m))
+			forced = true;
 	}
 	if (afd >= 0)
 		admin_shutdown(&a, AGENT_ADMIN_STOP_MS);
@@ -276,6 +320,12 @@ out:
 	}
 	if (sfd >= 0)
 		close(sfd);
+	if (forced) {
+		/* A module thread may still run on the agent's memory: leave
+		 * without freeing anything under it. */
+		log_close();
+		_exit(1);
+	}
 	free(a.db_path);
 	pthread_mutex_destroy(&a.tls_mtx);
 	return rc;

@@ -3,10 +3,13 @@
 # loader and the admin frame codec.
 noinst_LIBRARIES += src/agent/libagent.a
 src_agent_libagent_a_SOURCES = src/agent/agent_int.h src/agent/config.c \
-	src/agent/admin_frame.c src/agent/admin_json.c src/agent/admin_server.c src/agent/admin_queue.c \
+	src/agent/admin_frame.c src/agent/admin_server.c src/agent/admin_queue.c \
 	src/agent/admin_msg.c src/agent/agent.c src/agent/agent_tls.c src/agent/listener.c \
 	src/agent/modules.c
 noinst_HEADERS += include/chand/config.h include/chand/admin.h include/chand/agent.h
+
+# bench/bench_queue.sh measures the admin path (doc/PERFORMANCE.md).
+EXTRA_DIST += bench/bench_queue.sh
 
 sbin_PROGRAMS += chand
 chand_SOURCES = src/agent/chand_main.c

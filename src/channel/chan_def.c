@@ -224,9 +224,9 @@ int chan_def_validate(const struct chan_def *d, char *err, size_t errlen)
 	if (d->sslpeer[0] != '\0') {
 		struct dnf_filter *f = NULL;
 		size_t pos = 0;
+		/* the parser's reason names the position of the error */
 		if (dnf_parse(d->sslpeer, &f, &pos, why, sizeof(why)) != 0)
-			return def_err(err, errlen, "channel %s: SSLPEER error at position %zu: %s",
-			               d->name, pos, why);
+			return def_err(err, errlen, "channel %s: SSLPEER: %s", d->name, why);
 		dnf_free(f);
 	}
 	if (d->sslcauth != SSLCAUTH_REQUIRED && d->sslcauth != SSLCAUTH_OPTIONAL)

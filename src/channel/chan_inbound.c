@@ -302,7 +302,6 @@ static void *inbound_main(void *arg)
 	struct inb *ib = arg;
 	struct chan_conn *conn = chan_conn_new();
 	struct chan_sess s;
-	char err[256];
 
 	if (conn == NULL) {
 		close(ib->fd);
@@ -312,16 +311,8 @@ static void *inbound_main(void *arg)
 	}
 	chan_sess_init(&s, conn);
 	str_copy(s.peer_addr, ib->addr, sizeof(s.peer_addr));
-	if (chan_sup.host.store_open(chan_sup.host.arg, &s.st, err, sizeof(err)) != STORE_OK) {
-		log_error(code_str(CHD_DB_ERROR), "peer=%s inbound connection closed: cannot open the "
-		          "database: %s", ib->addr, err);
-		close(ib->fd);
-		s.st = NULL;
-	} else {
-		(void)store_ext_tune(s.st);
-		s.owner = chan_sup.host.owner_id();
-		run_inbound(&s, ib);
-	}
+	s.owner = chan_sup.host.owner_id();
+	run_inbound(&s, ib);
 	if (s.rt != NULL) {
 		chan_finish(&s);  /* frees the session and the connection */
 	} else {
@@ -345,6 +336,18 @@ void chan_sup_inbound(int fd, const struct sockaddr_storage *peer, socklen_t len
 
 	(void)len;
 	if (atomic_load(&chan_sup.stopping)) {
+		close(fd);
+		return;
+	}
+	/* a flood of connections must not become a flood of threads: the
+	 * channels that may run, plus room for handshakes and pings */
+	pthread_mutex_lock(&chan_sup.mtx);
+	int nthreads = chan_sup.nthreads;
+	pthread_mutex_unlock(&chan_sup.mtx);
+	if (nthreads >= (chan_sup.host.max_channels > 0 ? chan_sup.host.max_channels : 1000) +
+	                CHAN_INBOUND_SPARE) {
+		log_warn(code_str(CHD_CH_MAXCHANNELS), "inbound connection closed at once: %d "
+		         "connection threads already", nthreads);
 		close(fd);
 		return;
 	}

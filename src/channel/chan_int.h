@@ -31,7 +31,12 @@
 #define CHAN_RBUF_SIZE (256 * 1024)
 #define CHAN_FLUSH_BYTES (8u * 1024 * 1024)   /* send buffered MSG frames beyond this */
 #define CHAN_ARENA_STREAM (32u * 1024 * 1024) /* receiver: put as they come beyond this */
+#define CHAN_TXN_HOLD_MS 200                /* receiver: longest hold of the write lock mid-batch */
 #define CHAN_MAX_PINGS 16
+#define CHAN_INBOUND_SPARE 64              /* connection threads beyond max_channels */
+/* A channel idle this long gives its store handle back (about 200 KiB
+ * of SQLite caches each); it is opened again when work comes. */
+#define CHAN_STORE_IDLE_MS 5000
 #define CHAN_NP_DELETE_GROUP 200           /* sender: confirmed nonpersistent deletes per txn */
 #define CHAN_WATCH_MIN_MS 10               /* watcher: at most one scan per this */
 
@@ -102,7 +107,8 @@ void chan_thread_done(void);
 struct chan_conn *chan_conn_new(void);                   /* registered; NULL on failure */
 void chan_conn_free(struct chan_conn *c);                /* unregisters */
 void chan_conn_wake(struct chan_conn *c);                /* writes the eventfd */
-void chan_conn_drain(struct chan_conn *c);               /* reads it empty */
+void chan_conn_drain(struct chan_conn *c);               /* reads it empty (a force stop stays) */
+void chan_conn_drain_all(struct chan_conn *c);           /* reads it empty */
 void chan_kick_watcher(void);
 
 /* ---- one connection's protocol machinery (chan_sess.c) ---- */
@@ -120,7 +126,8 @@ struct chan_sess {
 	struct chan_conn *conn;
 	struct chan_rt *rt;          /* NULL for pings and unclaimed inbound */
 	struct chan_def def;         /* snapshot taken at start */
-	struct store *st;
+	struct store *st;            /* opened on demand: use chan_store() */
+	int64_t work_mono;           /* last batch (0: none yet): the handle's idle clock */
 	struct tls_conn *tc;
 	char peer_addr[80];
 	bool initiator;
@@ -186,6 +193,10 @@ enum chd_code_id chan_code_id(const char *code);
 const char *chan_sess_code(const struct chan_sess *s);
 /* Fails the session with CHD5009 "unexpected TYPE in state STATE". */
 int chan_unexpected(struct chan_sess *s, const struct frame *f, const char *state);
+/* The session's store handle, opened if needed (NULL after a failure,
+ * recorded); and its release when unused for CHAN_STORE_IDLE_MS. */
+struct store *chan_store(struct chan_sess *s);
+void chan_store_idle(struct chan_sess *s);
 /* Reads the stop request of the session's connection (mtx taken). */
 enum chan_stop chan_stop_req(struct chan_sess *s);
 void chan_set_idle(struct chan_sess *s, bool idle, bool sender);

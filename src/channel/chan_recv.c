@@ -1,13 +1,16 @@
 /* The receiving end of a channel (doc/PROTOCOL.md 6, 7, 8, 10).
  *
- * A batch is collected in memory (one arena, reused) and put at
- * END_BATCH: its messages, the dead-letter copies of what cannot be
- * delivered and the sync record (batch id, last seq) in ONE store
- * transaction, then CONFIRM.  Collecting first keeps the database's
- * single write lock away from the network: a peer that stalls in the
- * middle of a batch must not stall every other writer of this queue
- * manager.  Only a batch larger than CHAN_ARENA_STREAM is put as it
- * arrives (the transaction is then open while the rest comes). */
+ * A batch's messages, the dead-letter copies of what cannot be delivered
+ * and the sync record (batch id, last seq) go in ONE store transaction,
+ * committed before CONFIRM.  The messages are kept in memory (one arena,
+ * reused) as they arrive and put as soon as the input runs dry, so the
+ * work overlaps the sender recording the batch in doubt before its
+ * END_BATCH.  The transaction holds the database's single write lock, so
+ * if END_BATCH is not there within CHAN_TXN_HOLD_MS it is rolled back
+ * and everything is put again at END_BATCH: a peer that stalls in the
+ * middle of a batch never stalls the other writers of this queue
+ * manager.  Only a batch larger than CHAN_ARENA_STREAM keeps its
+ * transaction open until END_BATCH. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +35,8 @@ struct receiver {
 	uint8_t *arena;
 	size_t alen, acap;
 	bool txn;                 /* a store transaction is open */
+	int64_t txn_since;        /* mono ms it was opened (early puts) */
+	bool huge;                /* the batch outgrew the arena: no going back */
 	size_t dlq_count;
 	char dlq[CHAND_NAME_MAX + 1];
 };
@@ -95,6 +100,8 @@ static int put_range(struct receiver *x, size_t upto)
 
 	if (upto <= i)
 		return 0;
+	if (chan_store(s) == NULL)
+		return -1;
 	if (!x->txn) {
 		if (store_begin(s->st) != STORE_OK)
 			return db_fail(x, "starting a batch");
@@ -175,6 +182,7 @@ static void batch_reset(struct receiver *x)
 	x->put = 0;
 	x->alen = 0;
 	x->dlq_count = 0;
+	x->huge = false;
 }
 
 /* Takes one MSG of the open batch. */
@@ -245,11 +253,13 @@ static int add_msg(struct receiver *x, const struct frame_msg *fm, uint32_t *seq
 	str_copy(r->m.xmit_q, fm->xmit_q, sizeof(r->m.xmit_q));
 	r->m.body_len = fm->body_len;
 	x->n++;
-	/* a huge batch: put what came so far, free the arena for the rest */
+	/* a huge batch: put what came so far, free the arena for the rest;
+	 * from now on the transaction stays open until END_BATCH */
 	if (x->alen >= CHAN_ARENA_STREAM) {
 		if (put_range(x, x->n) != 0)
 			return -1;
 		x->alen = 0;
+		x->huge = true;
 	}
 	return 0;
 }
@@ -277,8 +287,31 @@ static int batch(struct receiver *x, const struct frame *first)
 			chan_unexpected(s, &f, "R_BATCH");
 			goto fail;
 		}
+		/* Nothing more buffered: the rest of the batch (END_BATCH comes
+		 * once the sender has recorded it in doubt, an fsync away) is
+		 * not here yet.  Put what came meanwhile, but hold the write
+		 * lock only CHAN_TXN_HOLD_MS: a peer that stalls mid-batch
+		 * must not stall this queue manager's other writers. */
+		if (!x->huge && x->put < x->n && !chan_frame_buffered(s)) {
+			if (put_range(x, x->n) != 0)
+				goto fail;
+			x->txn_since = time_mono_ms();
+		}
+		int64_t deadline = time_mono_ms() + t_reply;
 		for (;;) {
-			rd = chan_read_frame(s, t_reply, &f);
+			int64_t now = time_mono_ms(), w = deadline - now;
+			bool hold = x->txn && !x->huge;
+			if (hold && x->txn_since + CHAN_TXN_HOLD_MS - now < w)
+				w = x->txn_since + CHAN_TXN_HOLD_MS - now;
+			rd = chan_read_frame(s, w > 0 ? w : 0, &f);
+			if (rd == RD_TIMEOUT && hold && time_mono_ms() < deadline) {
+				/* give the lock back; everything is put again at END_BATCH */
+				store_rollback(s->st);
+				x->txn = false;
+				x->put = 0;
+				x->dlq_count = 0;
+				continue;
+			}
 			if (rd != RD_WOKEN)
 				break;
 			if (chan_stop_req(s) == STOP_FORCE) {
@@ -307,6 +340,7 @@ static int batch(struct receiver *x, const struct frame *first)
 	struct frame_batch conf = f.u.batch;
 
 	chan_status_substate(s, "COMMITTING");
+	s->work_mono = time_mono_ms();
 	if (put_range(x, x->n) != 0)
 		goto fail;
 	if (has_p) {
@@ -408,6 +442,10 @@ static int resync(struct receiver *x)
 		return -1;
 	if (f.h.type != FRAME_RESYNC)
 		return chan_unexpected(s, &f, "R_WAIT_RESYNC");
+	if (chan_store(s) == NULL) {
+		chan_send_error(s, s->code, s->text);
+		return -1;
+	}
 	rc = store_sync_get(s->st, s->def.name, &cs);
 	if (rc != STORE_OK && rc != STORE_NOT_FOUND) {
 		chan_fail(s, CHD_DB_ERROR, "reading the sync record: %s", store_errmsg(s->st));
@@ -500,10 +538,23 @@ int chan_run_receiver(struct chan_sess *s)
 			chan_status_substate(s, "STOPPING");
 		}
 		tmo = s->stop_sent ? chan_t_reply_ms(s->hbint) : chan_t_dead_ms(s->hbint);
+		/* T_dead counts from the last frame received */
+		int64_t dead_at = tmo < 0 ? -1 : s->last_recv_mono + tmo, now = time_mono_ms(), w;
+		w = dead_at < 0 ? -1 : dead_at - now;
+		if (s->st != NULL) {
+			int64_t rel = s->work_mono + CHAN_STORE_IDLE_MS - now;
+			if (rel < 1)
+				rel = 1;
+			if (w < 0 || rel < w)
+				w = rel;
+		}
 		chan_set_idle(s, true, false);
-		rd = chan_read_frame(s, tmo, &f);
+		rd = chan_read_frame(s, w < 0 && dead_at >= 0 ? 0 : w, &f);
 		chan_set_idle(s, false, false);
+		chan_store_idle(s);
 		if (rd == RD_WOKEN)
+			continue;
+		if (rd == RD_TIMEOUT && (dead_at < 0 || time_mono_ms() < dead_at))
 			continue;
 		if (rd == RD_TIMEOUT) {
 			if (s->stop_sent)
@@ -523,6 +574,12 @@ int chan_run_receiver(struct chan_sess *s)
 		case FRAME_HB:
 			if (frame_encode_hb_ack(&s->out, &s->w) != FRAME_OK || chan_flush(s) != 0)
 				goto out;
+			pthread_mutex_lock(&chan_sup.mtx);
+			if (s->rt != NULL) {
+				s->rt->st.bytes_sent = s->bytes_sent;
+				s->rt->st.bytes_received = s->bytes_received;
+			}
+			pthread_mutex_unlock(&chan_sup.mtx);
 			break;
 		case FRAME_STOP:
 			s->peer_stop = true;

@@ -41,8 +41,11 @@ struct sender {
 	 * are grouped (CHAN_NP_DELETE_GROUP messages per transaction); they
 	 * stay locked, so they are never sent again */
 	struct msg_list pend;
+	bool maybe_work;          /* woken: look at the queue even without a handle */
 	char dlq[CHAND_NAME_MAX + 1];
 };
+
+static int flush_pending(struct sender *x);
 
 static void batch_clear(struct batch *b)
 {
@@ -184,6 +187,8 @@ static int resync(struct sender *x)
 	int rc, rd;
 
 	chan_status_substate(s, "RESYNCHING");
+	if (chan_store(s) == NULL)
+		return -1;
 	rc = store_sync_get(s->st, s->def.name, &cs);
 	if (rc != STORE_OK && rc != STORE_NOT_FOUND)
 		return db_fail(x, "reading the sync record");
@@ -355,6 +360,8 @@ static int take(struct sender *x, struct batch *b, size_t want)
 
 	if (want == 0)
 		return 0;
+	if (chan_store(s) == NULL)
+		return -1;
 	rc = store_lock(s->st, s->def.xmitq, want, s->owner, &b->m);
 	if (rc == STORE_NO_MSG)
 		return 0;
@@ -445,6 +452,8 @@ static int record_indoubt(struct sender *x, struct batch *b)
 
 	if (!b->has_p || b->durable)
 		return 0;
+	if (chan_store(s) == NULL)
+		return -1;
 	sync_fill(x, &cs, x->c_batch, x->c_seq);
 	sync_indoubt(&cs, b);
 	if (store_begin(s->st) != STORE_OK ||
@@ -561,6 +570,8 @@ static int flush_pending(struct sender *x)
 
 	if (x->pend.n == 0)
 		return 0;
+	if (chan_store(s) == NULL)
+		return -1;
 	if (store_confirm(s->st, &x->pend) != STORE_OK)
 		return db_fail(x, "deleting confirmed nonpersistent messages");
 	msg_list_free(&x->pend);
@@ -593,6 +604,9 @@ static int commit_batch(struct sender *x, struct batch *b, struct batch *ahead)
 	size_t count = b->m.n;
 
 	chan_status_substate(s, "COMMITTING");
+	s->work_mono = time_mono_ms();
+	if (chan_store(s) == NULL)
+		return -1;
 	if (!b->has_p && ahead == NULL) {
 		if (pend_add(x, b) != 0)
 			return -1;
@@ -666,10 +680,13 @@ static int settle_and_pipeline(struct sender *x)
 		return commit_batch(x, b, NULL);
 	if (batch_number(x, n, b->has_p ? b->id : x->c_batch, b->has_p ? b->last_seq : x->c_seq) != 0)
 		return -1;
-	if (send_msgs(x, n) != 0)
+	/* b is confirmed: it is deleted even if sending n fails */
+	if (send_msgs(x, n) != 0 || (!n->has_p && send_end(x, n) != 0)) {
+		(void)commit_batch(x, b, NULL);
 		return -1;
+	}
 	if (!n->has_p)
-		return send_end(x, n) == 0 ? commit_batch(x, b, NULL) : -1;
+		return commit_batch(x, b, NULL);
 	if (commit_batch(x, b, n) != 0)
 		return -1;
 	return send_end(x, n);
@@ -741,6 +758,12 @@ static int heartbeat(struct sender *x)
 		}
 		if (f.h.type != FRAME_HB_ACK)
 			return chan_unexpected(s, &f, "S_WAIT_HB_ACK");
+		pthread_mutex_lock(&chan_sup.mtx);
+		if (s->rt != NULL) {
+			s->rt->st.bytes_sent = s->bytes_sent;
+			s->rt->st.bytes_received = s->bytes_received;
+		}
+		pthread_mutex_unlock(&chan_sup.mtx);
 		return 0;
 	}
 }
@@ -755,7 +778,12 @@ static int idle(struct sender *x, int *stop_reason)
 	int64_t now, tmo = -1, hb_at = 0, disc_at = 0;
 
 	chan_set_idle(s, true, true);
-	got = take(x, &x->cur, s->batchsz);
+	/* With the store handle given back, look only when the watcher says
+	 * the queue has messages (or after a wake-up of any kind). */
+	got = 0;
+	if (s->st != NULL || x->maybe_work)
+		got = take(x, &x->cur, s->batchsz);
+	x->maybe_work = false;
 	if (got != 0) {
 		chan_set_idle(s, false, true);
 		return got < 0 ? -1 : 1;
@@ -776,10 +804,20 @@ static int idle(struct sender *x, int *stop_reason)
 	}
 	if (tmo < 0 && (s->hbint > 0 || s->def.discint > 0))
 		tmo = 0;
+	if (s->st != NULL) {
+		int64_t rel = s->work_mono + CHAN_STORE_IDLE_MS - now;
+		if (rel < 1)
+			rel = 1;
+		if (tmo < 0 || rel < tmo)
+			tmo = rel;
+	}
 	rd = chan_read_frame(s, tmo, &f);
 	chan_set_idle(s, false, true);
-	if (rd == RD_WOKEN)
+	chan_store_idle(s);
+	if (rd == RD_WOKEN) {
+		x->maybe_work = true;
 		return 0;
+	}
 	if (rd == RD_FRAME) {
 		if (f.h.type != FRAME_STOP)
 			return chan_unexpected(s, &f, "S_IDLE");
@@ -837,6 +875,7 @@ int chan_run_sender(struct chan_sess *s)
 	         chan_type_name(s->def.type), s->peer_addr, s->peer_qmgr, s->batchsz, s->maxmsgl,
 	         s->hbint, x.c_seq, s->encrypted ? "yes" : "no");
 	x.last_msg = time_mono_ms();
+	x.maybe_work = true;
 
 	for (;;) {
 		/* a batch already sent (pipelined) is always seen through */
@@ -887,7 +926,7 @@ int chan_run_sender(struct chan_sess *s)
 	}
 out:
 	/* confirmed ones must not be released and sent again */
-	if (x.pend.n > 0 && store_confirm(s->st, &x.pend) != STORE_OK)
+	if (x.pend.n > 0 && (chan_store(s) == NULL || store_confirm(s->st, &x.pend) != STORE_OK))
 		log_error(code_str(CHD_DB_ERROR), "channel=%s cannot delete %zu confirmed "
 		          "nonpersistent messages (they may be sent again): %s", s->def.name, x.pend.n,
 		          store_errmsg(s->st));

@@ -1,6 +1,7 @@
 /* One connection's protocol machinery: buffered frame reading with
  * deadlines and wake-ups, sending, failures, and publishing status. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,11 +106,36 @@ void chan_send_error(struct chan_sess *s, enum chd_code_id code, const char *tex
 		}
 		frame_buf_reset(&s->out);
 	}
-	chan_conn_drain(s->conn);
+	chan_conn_drain_all(s->conn);
 	frame_buf_init(&b);
 	if (frame_encode_error(&b, &s->w, code_str(code), text) == FRAME_OK)
 		(void)tls_send_all(s->tc, b.p, b.len, 2000, &err);
 	frame_buf_free(&b);
+}
+
+struct store *chan_store(struct chan_sess *s)
+{
+	char err[256];
+
+	if (s->st == NULL) {
+		if (chan_sup.host.store_open(chan_sup.host.arg, &s->st, err, sizeof(err)) != STORE_OK) {
+			s->st = NULL;
+			chan_fail(s, CHD_DB_ERROR, "cannot open the database: %s", err);
+			return NULL;
+		}
+		(void)store_ext_tune(s->st);
+	}
+	return s->st;
+}
+
+void chan_store_idle(struct chan_sess *s)
+{
+	if (s->st != NULL && time_mono_ms() - s->work_mono >= CHAN_STORE_IDLE_MS) {
+		store_close(s->st);
+		s->st = NULL;
+		/* glibc keeps freed memory in the thread's arena: give it back */
+		malloc_trim(0);
+	}
 }
 
 bool chan_frame_buffered(struct chan_sess *s)
@@ -291,12 +317,20 @@ void chan_set_idle(struct chan_sess *s, bool idle, bool sender)
 
 void chan_status_state(struct chan_rt *rt, enum chan_state st, const char *substate)
 {
+	enum chan_state old;
+	char name[CHAND_NAME_MAX + 1];
+
 	if (rt == NULL)
 		return;
 	pthread_mutex_lock(&chan_sup.mtx);
+	str_copy(name, rt->def.name, sizeof(name));
+	old = rt->st.state;
 	rt->st.state = st;
 	str_copy(rt->st.substate, substate ? substate : "", sizeof(rt->st.substate));
 	pthread_mutex_unlock(&chan_sup.mtx);
+	if (old != st)
+		log_debug("channel=%s state %s -> %s", name, chan_state_name(old),
+		          chan_state_name(st));
 }
 
 void chan_status_substate(struct chan_sess *s, const char *substate)

@@ -145,12 +145,25 @@ void chan_conn_wake(struct chan_conn *c)
 		log_debug("channel wake: %s", strerror(errno));
 }
 
-void chan_conn_drain(struct chan_conn *c)
+void chan_conn_drain_all(struct chan_conn *c)
 {
 	uint64_t v;
 
 	while (read(c->wake_fd, &v, sizeof(v)) > 0)
 		;
+}
+
+/* A force stop stays armed: every later blocking call must see it. */
+void chan_conn_drain(struct chan_conn *c)
+{
+	bool force;
+
+	chan_conn_drain_all(c);
+	pthread_mutex_lock(&chan_sup.mtx);
+	force = c->stop == STOP_FORCE;
+	pthread_mutex_unlock(&chan_sup.mtx);
+	if (force)
+		chan_conn_wake(c);
 }
 
 /* ---- threads ---- */
@@ -207,7 +220,6 @@ static void *initiator_main(void *arg)
 {
 	struct chan_conn *conn = arg;
 	struct chan_sess s;
-	char err[256];
 
 	chan_sess_init(&s, conn);
 	pthread_mutex_lock(&chan_sup.mtx);
@@ -216,18 +228,12 @@ static void *initiator_main(void *arg)
 	pthread_mutex_unlock(&chan_sup.mtx);
 	s.initiator = true;
 	s.sending = chan_def_sends(&s.def);
-	if (chan_sup.host.store_open(chan_sup.host.arg, &s.st, err, sizeof(err)) != STORE_OK) {
-		s.st = NULL;
-		chan_fail(&s, CHD_DB_ERROR, "cannot open the database: %s", err);
-	} else {
-		(void)store_ext_tune(s.st);
-		s.owner = chan_sup.host.owner_id();
-		if (chan_open_initiator(&s, false) == 0) {
-			if (s.sending)
-				chan_run_sender(&s);
-			else
-				chan_run_receiver(&s);
-		}
+	s.owner = chan_sup.host.owner_id();
+	if (chan_open_initiator(&s, false) == 0) {
+		if (s.sending)
+			chan_run_sender(&s);
+		else
+			chan_run_receiver(&s);
 	}
 	chan_finish(&s);
 	chan_thread_done();
@@ -341,6 +347,13 @@ void chan_finish(struct chan_sess *s)
 		} else if (s->initiator && (s->end == END_ERROR || s->end == END_PEER_STOP)) {
 			int64_t delay;
 			long left;
+			if (s->end == END_PEER_STOP) {
+				str_copy(st->last_error_code, code_str(CHD_CH_STOP), sizeof(st->last_error_code));
+				chan_sfmt(st->last_error, sizeof(st->last_error), "channel ended by %s: %s",
+				          s->peer_qmgr[0] ? s->peer_qmgr : "the peer",
+				          s->peer_stop_reason == FRAME_STOP_SHUTDOWN ? "its queue manager is ending"
+				                                                     : "stopped by its operator");
+			}
 			rt->failures++;
 			if (chan_retry_next(&rt->def, rt->failures, &delay, &left)) {
 				st->state = CHS_RETRYING;
@@ -359,10 +372,15 @@ void chan_finish(struct chan_sess *s)
 	long left = mine ? rt->st.retries_left : -1;
 	pthread_mutex_unlock(&chan_sup.mtx);
 	/* STOPPED outlives a restart of the agent */
-	if (mine && final == CHS_STOPPED && s->st != NULL &&
-	    store_ext_set_stopped(s->st, name, true) != STORE_OK)
-		log_error(code_str(CHD_DB_ERROR), "channel=%s cannot record the STOPPED state: %s", name,
-		          store_errmsg(s->st));
+	if (mine && final == CHS_STOPPED) {
+		char err[256] = "";
+		if (s->st == NULL &&
+		    chan_sup.host.store_open(chan_sup.host.arg, &s->st, err, sizeof(err)) != STORE_OK)
+			s->st = NULL;
+		if (s->st == NULL || store_ext_set_stopped(s->st, name, true) != STORE_OK)
+			log_error(code_str(CHD_DB_ERROR), "channel=%s cannot record the STOPPED state: %s",
+			          name, s->st != NULL ? store_errmsg(s->st) : err);
+	}
 	if (s->st != NULL) {
 		store_close(s->st);
 		s->st = NULL;
@@ -402,6 +420,8 @@ void chan_finish(struct chan_sess *s)
 struct cand {
 	struct chan_rt *rt;
 	char xmitq[CHAND_NAME_MAX + 1];
+	bool idle;           /* a running sender waiting for work */
+	long depth;
 };
 
 static void watch_scan(struct store *st, bool changed, bool first)
@@ -411,16 +431,27 @@ static void watch_scan(struct store *st, bool changed, bool first)
 	int64_t now = time_mono_ms();
 	struct chan_result r;
 
+	size_t n0;
+
 	pthread_mutex_lock(&chan_sup.mtx);
-	if (chan_sup.n > 0)
-		c = calloc(chan_sup.n, sizeof(*c));
-	for (size_t i = 0; i < chan_sup.n; i++) {
+	/* chan_launch lets go of mtx: a define meanwhile may add entries
+	 * (appended, never moved), which the next scan sees */
+	n0 = chan_sup.n;
+	if (n0 > 0)
+		c = calloc(n0, sizeof(*c));
+	for (size_t i = 0; i < n0; i++) {
 		struct chan_rt *rt = chan_sup.v[i];
 		if (!rt->defined)
 			continue;
 		if (rt->conn != NULL) {
-			if (changed && rt->conn->idle_sender)
-				chan_conn_wake(rt->conn);
+			/* only if its queue has messages: a put anywhere must not
+			 * wake every idle sender */
+			if (changed && rt->conn->idle_sender && c != NULL) {
+				c[nc].rt = rt;
+				c[nc].idle = true;
+				str_copy(c[nc].xmitq, rt->def.xmitq, sizeof(c[nc].xmitq));
+				nc++;
+			}
 			continue;
 		}
 		if (rt->launching || rt->stopped)
@@ -448,6 +479,7 @@ static void watch_scan(struct store *st, bool changed, bool first)
 		if ((changed || first) && c != NULL && chan_def_triggers(&rt->def) &&
 		    rt->st.state == CHS_INACTIVE) {
 			c[nc].rt = rt;
+			c[nc].idle = false;
 			str_copy(c[nc].xmitq, rt->def.xmitq, sizeof(c[nc].xmitq));
 			nc++;
 		}
@@ -456,15 +488,32 @@ static void watch_scan(struct store *st, bool changed, bool first)
 
 	for (size_t i = 0; i < nc && st != NULL; i++) {
 		struct queue_def q;
-		if (store_queue_get(st, c[i].xmitq, &q) != STORE_OK || q.curdepth <= 0)
+		size_t j;
+		/* one query per queue, however many channels serve it */
+		for (j = 0; j < i && strcmp(c[j].xmitq, c[i].xmitq) != 0; j++)
+			;
+		if (j < i) {
+			c[i].depth = c[j].depth;
+		} else {
+			c[i].depth = 0;
+			if (store_queue_get(st, c[i].xmitq, &q) == STORE_OK)
+				c[i].depth = q.curdepth;
+		}
+		if (c[i].depth <= 0)
 			continue;
 		pthread_mutex_lock(&chan_sup.mtx);
 		struct chan_rt *rt = c[i].rt;
+		if (c[i].idle) {
+			if (rt->conn != NULL && rt->conn->idle_sender)
+				chan_conn_wake(rt->conn);
+			pthread_mutex_unlock(&chan_sup.mtx);
+			continue;
+		}
 		if (rt->defined && rt->conn == NULL && !rt->launching && !rt->stopped &&
 		    rt->retry_at_mono == 0 && rt->st.state == CHS_INACTIVE &&
 		    strcmp(rt->def.xmitq, c[i].xmitq) == 0) {
 			log_info(NULL, "channel=%s xmitq=%s depth=%ld starting: messages waiting",
-			         rt->def.name, c[i].xmitq, q.curdepth);
+			         rt->def.name, c[i].xmitq, c[i].depth);
 			if (chan_launch(rt, &r) != 0)
 				log_warn(code_str(r.code), "channel=%s %s", rt->def.name, r.text);
 		}

@@ -11,14 +11,25 @@ noinst_HEADERS += include/chand/chandef.h include/chand/channel.h
 dist_doc_DATA += doc/CHANNELS.md
 
 if ENABLE_TESTS
-check_PROGRAMS += tests/unit/test_channel_def tests/unit/test_channel_status
-# The pure parts only: definitions, CONNAME, retry schedule, status JSON.
+check_PROGRAMS += tests/unit/test_channel_def tests/unit/test_channel_status \
+	tests/unit/test_channel_dlq tests/unit/test_channel_store
+# Pure parts: definitions, CONNAME, retry schedule, status JSON, the DLQ
+# header; and the in-doubt bookkeeping the store keeps for channels.
 tests_unit_test_channel_def_SOURCES = tests/unit/test_channel_def.c
 tests_unit_test_channel_def_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_channel_def_LDADD = src/channel/libchannel.a src/tls/libtls.a \
 	src/common/libcommon.a $(GNUTLS_LIBS) $(JANSSON_LIBS) $(CRITERION_LIBS)
 tests_unit_test_channel_status_SOURCES = tests/unit/test_channel_status.c
 tests_unit_test_channel_status_CFLAGS = $(TEST_CFLAGS)
-tests_unit_test_channel_status_LDADD = src/channel/libchannel.a src/common/libcommon.a \
+tests_unit_test_channel_status_LDADD = src/channel/libchannel.a src/tls/libtls.a \
+	src/common/libcommon.a $(GNUTLS_LIBS) $(JANSSON_LIBS) $(CRITERION_LIBS)
+tests_unit_test_channel_dlq_SOURCES = tests/unit/test_channel_dlq.c
+tests_unit_test_channel_dlq_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/src/channel
+tests_unit_test_channel_dlq_LDADD = src/channel/libchannel.a src/tls/libtls.a \
+	src/store/libstore.a src/common/libcommon.a $(GNUTLS_LIBS) $(SQLITE_LIBS) \
 	$(JANSSON_LIBS) $(CRITERION_LIBS)
+tests_unit_test_channel_store_SOURCES = tests/unit/test_channel_store.c
+tests_unit_test_channel_store_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_channel_store_LDADD = src/store/libstore.a src/common/libcommon.a \
+	$(SQLITE_LIBS) $(CRITERION_LIBS)
 endif

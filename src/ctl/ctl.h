@@ -103,9 +103,16 @@ void ctl_connect(struct ctl *c);
 void ctl_close(struct ctl *c);
 /* Sends a frame (obj stolen). Returns 0 or -1 if the connection broke. */
 int ctl_send(struct ctl *c, json_t *obj);
+/* The same with an attachment (obj's "blobs" must describe its len
+ * bytes exactly). */
+int ctl_send_blob(struct ctl *c, json_t *obj, const uint8_t *att, size_t len);
 /* Reads a frame: 0 with *out, or -1 if the connection broke (with a
- * reason in err). */
+ * reason in err). A frame with an attachment is refused here. */
 int ctl_recv(struct ctl *c, json_t **out, char *err, size_t errlen);
+/* The same, frames with an attachment allowed: *att malloc'd (caller
+ * frees; NULL when *att_len is 0). */
+int ctl_recv_blob(struct ctl *c, json_t **out, uint8_t **att, size_t *att_len, char *err,
+                  size_t errlen);
 
 typedef int (*ctl_rec_fn)(void *arg, json_t *rec);
 /* Sends req (stolen) and reads records until the final reply. on_rec may

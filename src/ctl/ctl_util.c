@@ -94,15 +94,29 @@ int ctl_send(struct ctl *c, json_t *obj)
 	return rc;
 }
 
-int ctl_recv(struct ctl *c, json_t **out, char *err, size_t errlen)
+int ctl_send_blob(struct ctl *c, json_t *obj, const uint8_t *att, size_t len)
 {
-	int rc = admin_io_read(&c->io, out, -1, err, errlen);
+	int rc = obj != NULL ? admin_io_write_blob(&c->io, obj, att, len) : -1;
+
+	json_decref(obj);
+	return rc;
+}
+
+int ctl_recv_blob(struct ctl *c, json_t **out, uint8_t **att, size_t *att_len, char *err,
+                  size_t errlen)
+{
+	int rc = admin_io_read_blob(&c->io, out, att, att_len, -1, err, errlen);
 
 	if (rc == ADMIN_IO_OK)
 		return 0;
 	if (rc == ADMIN_IO_EOF)
 		snprintf(err, errlen, "the agent closed the connection");
 	return -1;
+}
+
+int ctl_recv(struct ctl *c, json_t **out, char *err, size_t errlen)
+{
+	return ctl_recv_blob(c, out, NULL, NULL, err, errlen);
 }
 
 int ctl_call(struct ctl *c, json_t *req, ctl_rec_fn on_rec, void *arg, json_t **final)

@@ -4,7 +4,7 @@
 # from their modules.
 bin_PROGRAMS += chanctl
 chanctl_SOURCES = src/ctl/ctl.h src/ctl/chanctl.c src/ctl/ctl_parse.c src/ctl/ctl_util.c \
-	src/ctl/families.c src/ctl/cmd_queue.c src/ctl/cmd_msg.c src/ctl/cmd_misc.c
+	src/ctl/families.c src/ctl/cmd_queue.c src/ctl/cmd_msg.c
 chanctl_LDADD = src/agent/libagent.a src/tls/libtls.a src/keystore/libkeystore.a \
 	src/common/libcommon.a $(GNUTLS_LIBS) $(SQLITE_LIBS) $(LIBCONFIG_LIBS) $(JANSSON_LIBS)
 

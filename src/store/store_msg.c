@@ -135,7 +135,7 @@ static int put_check(struct store *st, const struct store_qrow *q, const struct 
 		                  d->maxdepth);
 	if (d->usage == QUSAGE_XMITQ && !header_from_resolve &&
 	    (m->xmit_qm[0] == '\0' || m->xmit_q[0] == '\0'))
-		return store_fail(st, STORE_BAD_ARG, "'%s' is a transmission queue: put to a remote"
+		return store_fail(st, STORE_WRONG_TYPE, "'%s' is a transmission queue: put to a remote"
 		                  " queue definition or name the queue manager instead", d->name);
 	return STORE_OK;
 }
@@ -378,7 +378,7 @@ static int get_queue(struct store *st, const char *queue, struct store_qrow *q)
 	    (rc = store_qrow_get(st, queue, q)) != STORE_OK)
 		return rc;
 	if (q->def.type != QTYPE_LOCAL)
-		return store_fail(st, STORE_BAD_ARG, "'%s' is a remote queue definition: get from a"
+		return store_fail(st, STORE_WRONG_TYPE, "'%s' is a remote queue definition: get from a"
 		                  " local queue", queue);
 	if (!q->def.get_enabled)
 		return store_fail(st, STORE_GET_INHIBITED, "queue '%s' is GET(DISABLED)", queue);

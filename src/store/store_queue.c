@@ -294,7 +294,7 @@ int store_purge(struct store *st, const char *queue, long *n)
 		return rc;
 	if ((rc = store_qrow_get(st, queue, &r)) == STORE_OK) {
 		if (r.def.type != QTYPE_LOCAL)
-			rc = store_fail(st, STORE_BAD_ARG, "'%s' is a remote queue definition: it holds"
+			rc = store_fail(st, STORE_WRONG_TYPE, "'%s' is a remote queue definition: it holds"
 			                " no messages", queue);
 		else
 			rc = purge_in_txn(st, r.qid, n);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tcpproxy.h"
@@ -31,6 +32,8 @@ struct tcpproxy {
 	pthread_mutex_t mu;
 	long cut_bytes;
 	int cut_n;
+	long plan[16];
+	int plan_n, plan_next;
 	bool refuse, stopping;
 	bool freeze_c2s, freeze_s2c;
 	int accepted, cuts;
@@ -192,7 +195,9 @@ static void *tp_accept_main(void *arg)
 				c = &p->conns[i];
 		if (c != NULL) {
 			*c = (struct tp_conn){ .p = p, .cfd = cfd, .sfd = sfd, .used = true };
-			if (p->cut_n > 0 && p->cut_bytes > 0) {
+			if (p->plan_next < p->plan_n) {
+				c->limit = p->plan[p->plan_next++];
+			} else if (p->cut_n > 0 && p->cut_bytes > 0) {
 				c->limit = p->cut_bytes;
 				p->cut_n--;
 			}
@@ -254,6 +259,18 @@ void tcpproxy_cut_after(struct tcpproxy *p, long bytes, int nconns)
 	pthread_mutex_unlock(&p->mu);
 }
 
+void tcpproxy_cut_plan(struct tcpproxy *p, const long *limits, int n)
+{
+	pthread_mutex_lock(&p->mu);
+	if (n > 16)
+		n = 16;
+	for (int i = 0; i < n; i++)
+		p->plan[i] = limits[i];
+	p->plan_n = n;
+	p->plan_next = 0;
+	pthread_mutex_unlock(&p->mu);
+}
+
 void tcpproxy_cut_all(struct tcpproxy *p)
 {
 	pthread_mutex_lock(&p->mu);
@@ -269,6 +286,12 @@ void tcpproxy_freeze(struct tcpproxy *p, bool c2s, bool s2c)
 	p->freeze_c2s = c2s;
 	p->freeze_s2c = s2c;
 	pthread_mutex_unlock(&p->mu);
+	/* Connection threads look at the flags before each poll (at most
+	 * 100 ms apart): once this returns, no byte crosses a frozen
+	 * direction. */
+	struct timespec ts = { 0, 300 * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
 }
 
 void tcpproxy_refuse(struct tcpproxy *p, bool refuse)

@@ -18,12 +18,17 @@ int tcpproxy_port(const struct tcpproxy *p);
  * passed through them (both directions counted together). bytes 0
  * disarms. */
 void tcpproxy_cut_after(struct tcpproxy *p, long bytes, int nconns);
+/* The next n connections accepted get limits[0..n-1] in order (at most
+ * 16; 0: not cut), as if tcpproxy_cut_after(limits[i], 1) were called
+ * just before each is accepted. Armed in advance, so a peer that
+ * reconnects at once cannot slip through between two cuts. */
+void tcpproxy_cut_plan(struct tcpproxy *p, const long *limits, int n);
 /* Closes every connection open now (both sides). */
 void tcpproxy_cut_all(struct tcpproxy *p);
 /* Stops forwarding (leaves the bytes unread) client->server (c2s) and/or
  * server->client (s2c) on every connection, now and later, until called
  * again with false. The connection stays open: a peer waits for data that
- * never comes. */
+ * never comes. Takes effect before it returns (it waits 300 ms). */
 void tcpproxy_freeze(struct tcpproxy *p, bool c2s, bool s2c);
 /* Refuses (accepts and closes at once) new connections while true. */
 void tcpproxy_refuse(struct tcpproxy *p, bool refuse);

@@ -25,7 +25,9 @@ static void teardown(void)
 	chan_pair_finish(&qm1, &qm2);
 }
 
-TestSuite(chan_crash, .fini = teardown, .timeout = 120);
+/* One timeout per suite: Criterion 2.4 leaks a little in its parallel
+ * runner when a test overrides it (seen under ASan). */
+TestSuite(chan_crash, .fini = teardown, .timeout = 180);
 
 static void dump_both(const char *name)
 {
@@ -97,84 +99,90 @@ static void check_exactly_once(const char *queue, const char *prefix, int from, 
 	          "%d unexpected", queue, got, n, dups, missing, prefix, first_missing, foreign);
 }
 
-/* Waits for the channel to run again after an agent restart. The design
- * says a sender restarts itself when its XMITQ holds messages; if it does
- * not, say so (the test fails at the end) and start it by hand so the
- * exactly-once check still runs. */
+/* After an agent restart: a sender whose XMITQ holds messages must run
+ * again by itself (trigger, or the retry of a broken connection). If it
+ * does not, say so (the test fails at the end) and start it by hand so
+ * the exactly-once check still runs. */
 static bool auto_restart_ok = true;
 
-static void ensure_running(struct chan_qm *ini, const char *name)
+static void ensure_running(struct chan_qm *ini, const char *name, const char *xmitq)
 {
-	if (chan_wait_state(ini, name, "RUNNING", 15000))
+	if (chan_depth(&qm1, xmitq) == 0)
+		return;
+	if (chan_wait_state(ini, name, "RUNNING", 15000) || chan_depth(&qm1, xmitq) == 0)
 		return;
 	auto_restart_ok = false;
 	cr_log_warn("%s did not restart by itself on %s; starting it by hand", name, ini->name);
 	chan_ctl(ini, NULL, NULL, NULL, "start channel %s", name);
-	if (!chan_wait_state(ini, name, "RUNNING", 20000)) {
+	if (!chan_wait_state(ini, name, "RUNNING", 20000) && chan_depth(&qm1, xmitq) > 0) {
 		dump_both(name);
 		cr_assert_fail("%s does not run again after the restart", name);
 	}
 }
 
-#define CRASH_N 3000
+#define CRASH_CHUNK 4000
 #define CRASH_ROUNDS 5
 
+/* Each round: make sure a few thousand messages wait on the XMITQ, wait
+ * until they are moving (the receiver's depth grows), let a random moment
+ * pass, kill -9 the victim, restart it at once or after a pause. */
 static void crash_rounds(struct chan_qm *victim)
 {
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
-	cr_log_info("kill -9 of %s, seed %u", victim->name, seed);
-	srand(seed);
+	int total = 0, mid_transfer = 0;
 
 	chan_pair_start(&qm1, &qm2);
+	cr_log_info("kill -9 of %s, seed %u", victim->name, seed);
+	srand(seed);
 	chan_define_route(&qm1, &qm2, "QM2", "RQ", "Q", 100000);
 	chan_define(&qm1, &qm2, "CRASH", CHAN_SDR_RCVR, "QM2", 0,
 	            CHAN_TLS " --batchsz 20 --shortrty 60 --shorttmr 1", CHAN_TLS);
-	put_n("RQ", "c", 0, CRASH_N, 200);
-	free(chan_ctl_ok(&qm1, NULL, "start channel CRASH"));
-	cr_assert(chan_wait_state(&qm1, "CRASH", "RUNNING", 20000));
 
-	int kills = 0;
 	for (int round = 0; round < CRASH_ROUNDS; round++) {
 		long before = chan_depth(&qm2, "Q");
-		/* Wait until messages are moving, then a random moment more. */
+		if (chan_depth(&qm1, "QM2") < CRASH_CHUNK / 2) {
+			/* The put starts (triggers) the sender if it is idle. */
+			put_n("RQ", "c", total, CRASH_CHUNK, 200);
+			total += CRASH_CHUNK;
+		}
 		long long end = chan_now_ms() + 15000;
 		while (chan_depth(&qm2, "Q") <= before && chan_now_ms() < end)
-			chan_sleep_ms(20);
-		if (chan_depth(&qm1, "QM2") == 0)
-			break;                       /* all sent already */
-		chan_sleep_ms(rand() % 400);
+			chan_sleep_ms(5);
+		chan_sleep_ms(rand() % 120);
+		long left = chan_depth(&qm1, "QM2");
 		th_agent_kill9(&victim->a);
-		kills++;
-		cr_log_info("round %d: killed %s with QM2 depth %ld", round, victim->name,
-		            chan_depth(&qm2, "Q"));
-		chan_sleep_ms(rand() % 300);
+		mid_transfer += left > 0;
+		cr_log_info("round %d: killed %s with %ld messages on the XMITQ", round, victim->name,
+		            left);
+		chan_sleep_ms(rand() % 2 ? 0 : rand() % 1500);
 		chan_qm_restart(victim);
-		ensure_running(&qm1, "CRASH");
+		ensure_running(&qm1, "CRASH", "QM2");
 	}
-	cr_assert_geq(kills, 2, "the transfer ended before the kills could happen");
-	if (!chan_wait_depth(&qm1, "QM2", 0, 60000) || !chan_wait_depth(&qm2, "Q", CRASH_N, 20000)) {
+	cr_assert_geq(mid_transfer, 3, "only %d kills happened while messages were moving",
+	              mid_transfer);
+	if (!chan_wait_depth(&qm1, "QM2", 0, 60000) || !chan_wait_depth(&qm2, "Q", total, 20000)) {
 		dump_both("CRASH");
-		check_exactly_once("Q", "c", 0, CRASH_N);
+		check_exactly_once("Q", "c", 0, total);
 		cr_assert_fail("the transfer did not complete");
 	}
-	check_exactly_once("Q", "c", 0, CRASH_N);
+	check_exactly_once("Q", "c", 0, total);
 	cr_assert_eq(chan_depth(&qm2, "DLQ"), 0);
 	cr_expect(auto_restart_ok, "the sender had to be started by hand after a restart");
 }
 
-Test(chan_crash, kill9_sender_agent_at_random_points, .timeout = 180)
+Test(chan_crash, kill9_sender_agent_at_random_points)
 {
 	crash_rounds(&qm1);
 }
 
-Test(chan_crash, kill9_receiver_agent_at_random_points, .timeout = 180)
+Test(chan_crash, kill9_receiver_agent_at_random_points)
 {
 	crash_rounds(&qm2);
 }
 
 /* ---- connections cut mid-stream ---- */
 
-Test(chan_crash, connection_cut_mid_batch_by_proxy, .timeout = 120)
+Test(chan_crash, connection_cut_mid_batch_by_proxy)
 {
 	/* Bytes after which successive connections are cut: inside the TLS
 	 * handshake, inside negotiation or resync, and inside batches. */
@@ -189,20 +197,16 @@ Test(chan_crash, connection_cut_mid_batch_by_proxy, .timeout = 120)
 	            CHAN_TLS " --batchsz 50 --shortrty 60 --shorttmr 1", CHAN_TLS);
 	put_n("RQ", "cut", 0, n, 1024);
 
-	tcpproxy_cut_after(proxy, cuts[0], 1);
+	const int ncuts = (int)(sizeof(cuts) / sizeof(cuts[0]));
+	tcpproxy_cut_plan(proxy, cuts, ncuts);
 	free(chan_ctl_ok(&qm1, NULL, "start channel CUT"));
-	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
-		long long end = chan_now_ms() + 20000;
-		while (tcpproxy_cuts(proxy) <= (int)i && chan_now_ms() < end)
-			chan_sleep_ms(5);
-		if (tcpproxy_cuts(proxy) <= (int)i) {
-			dump_both("CUT");
-			cr_assert_fail("cut %zu (%ld bytes) never happened", i, cuts[i]);
-		}
-		if (i + 1 < sizeof(cuts) / sizeof(cuts[0]))
-			tcpproxy_cut_after(proxy, cuts[i + 1], 1);
-		else
-			tcpproxy_cut_after(proxy, 0, 0);
+	long long end = chan_now_ms() + 60000;
+	while (tcpproxy_cuts(proxy) < ncuts && chan_now_ms() < end)
+		chan_sleep_ms(20);
+	if (tcpproxy_cuts(proxy) < ncuts) {
+		dump_both("CUT");
+		cr_assert_fail("only %d of %d cuts happened (%d connections)", tcpproxy_cuts(proxy),
+		               ncuts, tcpproxy_accepted(proxy));
 	}
 	if (!chan_wait_depth(&qm1, "QM2", 0, 60000) || !chan_wait_depth(&qm2, "Q", n, 10000)) {
 		dump_both("CUT");
@@ -243,14 +247,18 @@ Test(chan_crash, sequence_mismatch_stops_then_reset_fixes)
 		cr_assert_fail("no CHD5007 at the sender");
 	}
 	const char *why = chan_js(e1, "last_error");
-	cr_assert(strstr(why, "12") && strstr(why, "500"), "reason lacks both numbers: %s", why);
+	/* --seqnum 500 makes 500 the next number: 499 is the last committed. */
+	cr_assert(strstr(why, "12") && strstr(why, "499"), "reason lacks both numbers: %s", why);
 	json_decref(e1);
 	cr_assert(chan_wait_state(&qm1, "SEQ", "STOPPED", 10000), "a mismatch must stop the channel");
 	cr_assert(chan_wait_log(&qm2, "CHD5007", 5000), "the receiver's log lacks CHD5007");
 	cr_assert_eq(chan_depth(&qm1, "QM2"), 3, "messages moved despite the mismatch");
 
-	/* Resetting the sender (its number is sent and adopted) fixes it. */
+	/* Both ends stopped. Resetting the sender (its number is sent and
+	 * adopted) and starting both ends fixes it. */
+	cr_assert(chan_wait_state(&qm2, "SEQ", "STOPPED", 10000), "the receiving end did not stop");
 	free(chan_ctl_ok(&qm1, NULL, "reset channel SEQ --seqnum 500"));
+	free(chan_ctl_ok(&qm2, NULL, "start channel SEQ"));
 	free(chan_ctl_ok(&qm1, NULL, "start channel SEQ"));
 	if (!chan_wait_depth(&qm1, "QM2", 0, 20000)) {
 		dump_both("SEQ");
@@ -258,7 +266,7 @@ Test(chan_crash, sequence_mismatch_stops_then_reset_fixes)
 	}
 	cr_assert(chan_wait_depth(&qm2, "Q", 15, 10000));
 	st = chan_status(&qm1, "SEQ");
-	cr_assert_eq(chan_ji(st, "committed_seq"), 503, "committed_seq after reset %lld",
+	cr_assert_eq(chan_ji(st, "committed_seq"), 502, "committed_seq after reset %lld",
 	             chan_ji(st, "committed_seq"));
 	cr_assert_str_eq(chan_js(st, "state"), "RUNNING");
 	json_decref(st);
@@ -354,7 +362,10 @@ Test(chan_crash, indoubt_resolved_backout_by_hand_with_receiver_killed)
 	free(chan_ctl_ok(&qm1, NULL, "stop channel DOUBT --mode force"));
 	cr_assert(chan_wait_state(&qm1, "DOUBT", "STOPPED", 15000));
 	th_agent_kill9(&qm2.a);
-	cr_assert_eq(chan_depth(&qm1, "QM2"), 5);
+	long d = chan_depth(&qm1, "QM2");
+	if (d != 5)
+		dump_both("DOUBT");
+	cr_assert_eq(d, 5, "XMITQ depth %ld after stop --mode force with a batch in doubt", d);
 	/* resolve needs an action. */
 	cr_assert_neq(chan_ctl(&qm1, NULL, NULL, NULL, "resolve channel DOUBT"), 0);
 	free(chan_ctl_ok(&qm1, NULL, "resolve channel DOUBT --action backout"));

@@ -1,16 +1,21 @@
 /* Messages through chanctl put/get and a real agent: order, browse,
  * counts, waits, descriptors, binary bodies, refusals, transmission
  * headers, and no loss or duplication when the agent is killed during a
- * long put or get. */
+ * long put or get.  Also the wire itself, spoken raw: bodies as frame
+ * attachments, and what the agent does with attachments that do not
+ * match their "blobs" or come with a command that takes none. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "chand/admin.h"
 #include "helpers.h"
 
 static struct th_agent ag;
@@ -260,11 +265,12 @@ Test(messages, refusals)
 	cr_expect(strstr(err, "invalid queue name") && strstr(err, "(CHD2006)"), "%s", err);
 	free(err);
 
-	/* Queue full in the middle of a stream: exact count, nothing lost
-	 * silently, nothing put after the failure. */
+	/* Queue full in the middle of a stream (4 batches, pipelined):
+	 * exact count, nothing lost silently, and nothing put after the
+	 * failure even though later batches were already sent. */
 	free(ctl(0, NULL, "define qlocal CAP --maxdepth 300"));
-	char *in = malloc(310 * 8 + 1), *p = in;
-	for (int i = 1; i <= 310; i++)
+	char *in = malloc(1000 * 8 + 1), *p = in;
+	for (int i = 1; i <= 1000; i++)
 		p += sprintf(p, "m%05d\n", i);
 	free(ctl_in(1, in, &err, "put CAP"));
 	cr_expect_str_eq(err, "chanctl: put 300 messages; message 301 refused: queue 'CAP' is full "
@@ -308,7 +314,184 @@ Test(messages, remote_queue_puts_land_on_the_xmitq_with_a_header)
 	char *err;
 	free(ctl(1, &err, "put QM2 -m direct"));
 	cr_expect(strstr(err, "(CHD2010)") != NULL, "%s", err);
+	cr_expect(strstr(err, "'QM2' is a transmission queue") != NULL, "%s", err);
 	free(err);
+	/* A remote queue definition holds nothing to get. */
+	free(ctl(1, &err, "get TO.QM2"));
+	cr_expect(strstr(err, "'TO.QM2' is a remote queue definition") && strstr(err, "(CHD2001)"),
+	          "%s", err);
+	free(err);
+	free(ctl(1, &err, "get TO.QM2 --browse"));
+	cr_expect(strstr(err, "(CHD2001)") != NULL, "%s", err);
+	free(err);
+}
+
+Test(messages, empty_lines_are_empty_messages)
+{
+	char *out;
+
+	free(ctl(0, NULL, "define qlocal EMPTY"));
+	free(ctl_in(0, "a\n\n\nb\n\n", NULL, "put EMPTY"));
+	out = ctl(0, NULL, "--json display queue EMPTY");
+	json_error_t je;
+	json_t *q = json_loads(out, 0, &je);
+	cr_expect_eq(json_integer_value(json_object_get(json_array_get(q, 0), "curdepth")), 5,
+	             "%s", out);
+	json_decref(q);
+	free(out);
+	out = ctl(0, NULL, "get EMPTY --all");
+	cr_expect_str_eq(out, "a\n\n\nb\n\n");
+	free(out);
+}
+
+/* ---- the wire, raw ---- */
+
+static int raw_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_lt(strlen(ag.sock), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, ag.sock, strlen(ag.sock) + 1);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* The next frame (5 s at most), or NULL if the agent closed. */
+static json_t *raw_read(struct admin_io *io, uint8_t **att, size_t *att_len)
+{
+	json_t *j = NULL;
+	char err[200];
+
+	if (admin_io_read_blob(io, &j, att, att_len, 5000, err, sizeof(err)) != ADMIN_IO_OK)
+		return NULL;
+	return j;
+}
+
+Test(messages, bodies_travel_raw_as_attachments)
+{
+	static const uint8_t bodies[] = "one\0\xff\ntwo!" "three";   /* 10 + 0 + 5 bytes */
+	struct admin_io io;
+	json_t *req, *f;
+	uint8_t *att;
+	size_t att_len;
+
+	free(ctl(0, NULL, "define qlocal RAW"));
+	admin_io_init(&io, raw_connect());
+	req = admin_request_new("put");
+	json_object_set_new(req, "queue", json_string("RAW"));
+	json_object_set_new(req, "blobs", json_pack("[i,i,i]", 10, 0, 5));
+	cr_assert_eq(admin_io_write_blob(&io, req, bodies, 15), 0);
+	json_decref(req);
+	f = raw_read(&io, &att, &att_len);
+	cr_assert_not_null(f);
+	cr_expect(json_is_true(json_object_get(f, "ok")), "%s", JSTR(f, "error"));
+	cr_expect_eq(json_integer_value(json_object_get(f, "put")), 3);
+	cr_expect_eq(json_array_size(json_object_get(f, "msgids")), 3);
+	cr_expect_null(att);
+	json_decref(f);
+
+	/* Browse: one record per message, its body the only blob. */
+	req = admin_request_new("get");
+	json_object_set_new(req, "queue", json_string("RAW"));
+	json_object_set_new(req, "max", json_integer(0));
+	json_object_set_new(req, "browse", json_true());
+	cr_assert_eq(admin_io_write(&io, req), 0);
+	json_decref(req);
+	const size_t want_len[] = { 10, 0, 5 };
+	size_t off = 0;
+	for (int i = 0; i < 3; i++) {
+		f = raw_read(&io, &att, &att_len);
+		cr_assert_not_null(f);
+		cr_assert(json_is_object(json_object_get(f, "rec")));
+		cr_expect_null(json_object_get(json_object_get(f, "rec"), "body_base64"),
+		               "no base64 on the wire");
+		cr_expect_eq(json_integer_value(json_array_get(json_object_get(f, "blobs"), 0)),
+		             (json_int_t)want_len[i]);
+		cr_assert_eq(att_len, want_len[i]);
+		cr_expect(att_len == 0 || memcmp(att, bodies + off, att_len) == 0, "body %d", i);
+		off += att_len;
+		free(att);
+		json_decref(f);
+	}
+	f = raw_read(&io, &att, &att_len);
+	cr_assert_not_null(f);
+	cr_expect(json_is_true(json_object_get(f, "ok")));
+	cr_expect_eq(json_integer_value(json_object_get(f, "count")), 3);
+	json_decref(f);
+	close(io.fd);
+	admin_io_free(&io);
+}
+
+Test(messages, attachments_that_do_not_fit_are_refused)
+{
+	struct admin_io io;
+	json_t *req, *f;
+	uint8_t *att;
+	size_t att_len;
+
+	free(ctl(0, NULL, "define qlocal FIT"));
+
+	/* "blobs" longer than the attachment: a malformed frame, the
+	 * connection closes without a reply, nothing is put. */
+	admin_io_init(&io, raw_connect());
+	uint8_t hdr[ADMIN_HDR_LEN];
+	const char *j = "{\"v\":1,\"cmd\":\"put\",\"queue\":\"FIT\",\"blobs\":[4,4]}";
+	admin_hdr_encode((uint32_t)strlen(j), 6, hdr);
+	cr_assert_eq(write(io.fd, hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
+	cr_assert_eq(write(io.fd, j, strlen(j)), (ssize_t)strlen(j));
+	cr_assert_eq(write(io.fd, "abcdef", 6), 6);
+	cr_expect_null(f = raw_read(&io, &att, &att_len), "the agent must close the connection");
+	json_decref(f);
+	close(io.fd);
+	admin_io_free(&io);
+
+	/* An attachment on a command that takes none: refused before it runs. */
+	admin_io_init(&io, raw_connect());
+	req = admin_request_new("define queue");
+	json_object_set_new(req, "type", json_string("qlocal"));
+	json_object_set_new(req, "name", json_string("NOT.MADE"));
+	json_object_set_new(req, "blobs", json_pack("[i]", 3));
+	cr_assert_eq(admin_io_write_blob(&io, req, (const uint8_t *)"xyz", 3), 0);
+	json_decref(req);
+	f = raw_read(&io, &att, &att_len);
+	cr_assert_not_null(f);
+	cr_expect_str_eq(JSTR(f, "code"), "CHD6002");
+	cr_expect(strstr(JSTR(f, "error"), "command \"define queue\" takes no attachment") != NULL,
+	          "%s", JSTR(f, "error"));
+	json_decref(f);
+	cr_expect_null(f = raw_read(&io, &att, &att_len));
+	json_decref(f);
+	close(io.fd);
+	admin_io_free(&io);
+
+	/* A put without "blobs": malformed. */
+	admin_io_init(&io, raw_connect());
+	req = admin_request_new("put");
+	json_object_set_new(req, "queue", json_string("FIT"));
+	cr_assert_eq(admin_io_write(&io, req), 0);
+	json_decref(req);
+	f = raw_read(&io, &att, &att_len);
+	cr_assert_not_null(f);
+	cr_expect_str_eq(JSTR(f, "code"), "CHD6002");
+	cr_expect(strstr(JSTR(f, "error"), "\"blobs\" must list the lengths") != NULL, "%s",
+	          JSTR(f, "error"));
+	json_decref(f);
+	close(io.fd);
+	admin_io_free(&io);
+
+	char *err, *out;
+	free(ctl(1, &err, "display queue NOT.MADE"));
+	free(err);
+	out = ctl(0, NULL, "get FIT --all");
+	cr_expect_str_eq(out, "", "nothing may have been put");
+	free(out);
+	char *log = th_read_file(ag.log);
+	cr_expect(strstr(log, "blobs[1] (4 bytes at offset 4) runs past the end of the attachment "
+	                      "(6 bytes)") != NULL, "%s", log);
+	free(log);
+	cr_expect(th_agent_alive(&ag));
 }
 
 Test(messages, nonpersistent_messages_do_not_survive_a_restart)

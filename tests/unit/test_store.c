@@ -671,7 +671,7 @@ Test(store, remote_resolution)
 	cr_assert_eq(put_text(st, "ANY.Q", "LOCAL.Q", "x", 5, true, NULL), STORE_BAD_XMITQ);
 
 	/* a direct put to a transmission queue needs a transmission header */
-	cr_assert_eq(put_text(st, "QM2", NULL, "x", 5, true, NULL), STORE_BAD_ARG);
+	cr_assert_eq(put_text(st, "QM2", NULL, "x", 5, true, NULL), STORE_WRONG_TYPE);
 	cr_assert(strstr(store_errmsg(st), "remote queue") != NULL, "%s", store_errmsg(st));
 	mk_msg(&m, "fwd", 5, true);
 	str_copy(m.xmit_qm, "QM3", sizeof(m.xmit_qm));
@@ -702,7 +702,14 @@ Test(store, remote_resolution)
 	msg_list_free(&l);
 
 	/* a remote queue cannot be read, and its XMITQ cannot go */
-	cr_assert_eq(store_lock(st, "PAY.REMOTE", 1, 1, &l), STORE_BAD_ARG);
+	cr_assert_eq(store_lock(st, "PAY.REMOTE", 1, 1, &l), STORE_WRONG_TYPE);
+	cr_assert_eq(store_browse(st, "PAY.REMOTE", 1, &l), STORE_WRONG_TYPE);
+	{
+		long purged = -1;
+		cr_assert_eq(store_purge(st, "PAY.REMOTE", &purged), STORE_WRONG_TYPE);
+		cr_assert(strstr(store_errmsg(st), "remote queue definition") != NULL, "%s",
+		          store_errmsg(st));
+	}
 	cr_assert_eq(store_queue_delete(st, "QM2", true), STORE_IN_USE);
 	cr_assert(strstr(store_errmsg(st), "PAY.REMOTE") != NULL || strstr(store_errmsg(st), "BAD.XQ") != NULL);
 	cr_assert_eq(store_queue_delete(st, "XQ.OTHER", true), STORE_IN_USE);
