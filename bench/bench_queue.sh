@@ -26,6 +26,7 @@ trap cleanup EXIT INT TERM
 cat > "$dir/chand.conf" <<EOF
 qmgr = "BENCH";
 data_dir = "$dir";
+$([ "$(id -u)" -eq 0 ] && echo 'allow_root = true;             # started as root (CI)')
 listeners = ();
 admin = { socket = "$dir/chand.sock"; mode = "0600"; };
 log = { level = "info"; syslog = false; file = "$dir/chand.log"; };
@@ -52,6 +53,7 @@ now() { date +%s.%N; }
 # rate N T0 T1 SIZE
 rate() { awk -v n="$1" -v a="$2" -v b="$3" -v s="$4" 'BEGIN { t = b - a; printf "%d msgs/s, %.1f MB/s (%.2f s)", n / t, n * s / t / 1e6, t }'; }
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 t0=$(now)
 "$chanctl" -s "$dir/chand.sock" put BENCH.Q < "$dir/input"
 t1=$(now)
@@ -69,7 +71,8 @@ rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")
 
 echo "chand queue benchmark: $n persistent messages of $size bytes, one chanctl each way"
 echo "machine: $(nproc) CPU, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+echo "wire: JSON + raw attachment (bodies never in JSON); jansson $(pkg-config --modversion jansson 2>/dev/null || echo '?')"
 echo "put (stdin, persistent): $(rate "$n" "$t0" "$t1" "$size")"
 echo "get --all:               $(rate "$n" "$t2" "$t3" "$size")"
 echo "agent RSS: idle after start ${rss_idle} KiB, idle after the run ${rss} KiB"
-echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average before the run: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -9,21 +9,21 @@
 # reads them on QM2.  Everything lives in a temp directory that is removed
 # at the end; both agents are stopped whatever happens.
 #
-#   sh scripts/demo-channels.sh          (KEEP=1 keeps the temp directory)
+#   sh scripts/demo-channels.sh          (KEEP=1 keeps the temp directory;
+#                                         BUILD_DIR=dir builds there, default build/)
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$top/build}
 say() { printf '\n==> %s\n' "$*"; }
-run() { printf '  $ %s\n' "$*"; "$@"; }
-
-say "Building chand (scripts/setup.sh)"
-sh "$top/scripts/setup.sh" "$top/build" >"${TMPDIR:-/tmp}/chand-demo-build.log" 2>&1 || {
-	cat "${TMPDIR:-/tmp}/chand-demo-build.log" >&2
-	echo "demo: the build failed (log above)" >&2
-	exit 1
+run() {
+	printf '  $'
+	for a in "$@"; do
+		case $a in *" "*) printf " '%s'" "$a" ;; *) printf ' %s' "$a" ;; esac
+	done
+	printf '\n'
+	"$@"
 }
-CHAND=$top/build/chand
-CHANCTL=$top/build/chanctl
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/chand-demo-XXXXXX")
 pids=""
@@ -47,6 +47,15 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+say "Building chand (scripts/setup.sh)"
+sh "$top/scripts/setup.sh" "$build" >"$work/build.log" 2>&1 || {
+	cat "$work/build.log" >&2
+	echo "demo: the build failed (log above)" >&2
+	exit 1
+}
+CHAND=$build/chand
+CHANCTL=$build/chanctl
 
 # A TCP port on 127.0.0.1 that nothing listens on.
 free_port() {
@@ -105,6 +114,7 @@ for qm in qm1 qm2; do
 done
 
 say "Starting QM1 and QM2 on 127.0.0.1"
+
 P1=$(free_port)
 P2=$(free_port)
 while [ "$P2" = "$P1" ]; do P2=$(free_port); done
@@ -115,6 +125,7 @@ for qm in qm1 qm2; do
 	cat > $qm/chand.conf <<EOF
 qmgr = "$QM";
 data_dir = "$work/$qm";
+$([ "$(id -u)" -eq 0 ] && echo 'allow_root = true;             # started as root (CI)')
 listeners = ( { address = "127.0.0.1"; port = $port; } );
 keystore = { path = "key.db"; stash = "key.sth"; label = "$qm"; };
 admin = { socket = "chand.sock"; mode = "0600"; };
@@ -137,19 +148,21 @@ run "$CHANCTL" -s qm2/chand.sock define channel QM1.TO.QM2 --type rcvr \
 	--sslciph ANY_TLS13_OR_HIGHER --sslcauth required \
 	--sslpeer "CN=QM1, OU=Payments, O=Acme, C=GB"
 
-say "QM1: transmission queue, remote queue, and the sending end"
+say "QM1: transmission queue QM2 and remote queue PAYMENTS (-> PAYMENTS at QM2)"
 ctl1 define qlocal DLQ >/dev/null
 run "$CHANCTL" -s qm1/chand.sock define qlocal QM2 --usage xmitq
 run "$CHANCTL" -s qm1/chand.sock define qremote PAYMENTS --rname PAYMENTS --rqmname QM2 \
 	--xmitq QM2
-run "$CHANCTL" -s qm1/chand.sock define channel QM1.TO.QM2 --type sdr \
-	--conname "127.0.0.1:$P2" --xmitq QM2 --sslciph ANY_TLS13_OR_HIGHER \
-	--sslpeer "CN=QM2, OU=Payments, O=Acme, C=GB"
 
 say "QM1: putting 5 messages to PAYMENTS (they wait on the transmission queue)"
 printf 'payment 1: 100.00 GBP\npayment 2: 250.00 GBP\npayment 3: 75.50 GBP\npayment 4: 1200.00 GBP\npayment 5: 9.99 GBP\n' |
 	"$CHANCTL" -s qm1/chand.sock put PAYMENTS
 run "$CHANCTL" -s qm1/chand.sock display queue QM2
+
+say "QM1: the sending end of channel QM1.TO.QM2"
+run "$CHANCTL" -s qm1/chand.sock define channel QM1.TO.QM2 --type sdr \
+	--conname "127.0.0.1:$P2" --xmitq QM2 --sslciph ANY_TLS13_OR_HIGHER \
+	--sslpeer "CN=QM2, OU=Payments, O=Acme, C=GB"
 
 say "Starting the channel (TLS 1.3, both certificates checked, SSLPEER at both ends)"
 run "$CHANCTL" -s qm1/chand.sock start channel QM1.TO.QM2

@@ -58,6 +58,7 @@ say "Writing a configuration for queue manager DEMO.QM in $work"
 cat > "$work/chand.conf" <<CONF
 qmgr = "DEMO.QM";
 data_dir = "$work";
+$([ "$(id -u)" -eq 0 ] && echo 'allow_root = true;             # started as root (CI)')
 listeners = ();                 # no channels in this demo
 log = { level = "info"; file = "chand.log"; };
 CONF

@@ -16,8 +16,25 @@ LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	make -C build-asan -j2 check || status=1
 
+# The libFuzzer targets (frame codec, SSLPEER parser) for a bounded time.
+# Needs clang's libFuzzer runtime; installed here when missing (as root).
+fuzz_status=0
+if ! dpkg-query -W -f='${Status}' clang libclang-rt-14-dev 2>/dev/null | grep -q "install ok installed.*install ok installed"; then
+	if [ "$(id -u)" -eq 0 ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			clang libclang-rt-14-dev >/dev/null || true
+	fi
+fi
+FUZZ_BUILD_DIR="$top/build-fuzz" sh fuzz/run.sh "${FUZZ_SECONDS:-30}" > build/fuzz.out 2>&1 || fuzz_status=$?
+tail -n 5 build/fuzz.out
+
 # Totals from every Criterion log of both builds.
 passed=0; failed=0
+case $fuzz_status in
+	0) passed=2 ;;
+	2) echo "fuzz: not run (no clang/libFuzzer):"; cat build/fuzz.out; failed=1; status=1 ;;
+	*) echo "fuzz: a target crashed:"; cat build/fuzz.out; failed=1; status=1 ;;
+esac
 for log in $(find build build-asan -name '*.log' ! -name 'test-suite.log' ! -name 'config.log' 2>/dev/null); do
 	line=$(grep -a 'Synthesis:' "$log" | tail -n 1)
 	[ -n "$line" ] || continue

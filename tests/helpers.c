@@ -316,9 +316,9 @@ int th_agent_start_admin(struct th_agent *a, const char *qmgr, const char *dir,
 	fprintf(f, "qmgr = \"%s\";\ndata_dir = \"%s\";\n"
 	        "listeners = ( { address = \"127.0.0.1\"; port = %d; } );\n"
 	        "admin = { socket = \"%s\"; %s };\n"
-	        "log = { level = \"debug\"; syslog = false; file = \"\"; };\n%s\n",
+	        "log = { level = \"debug\"; syslog = false; file = \"\"; };\n%s%s\n",
 	        qmgr, a->dir, a->port, a->sock, admin_conf ? admin_conf : "mode = \"0600\";",
-	        extra_conf ? extra_conf : "");
+	        geteuid() == 0 ? "allow_root = true;\n" : "", extra_conf ? extra_conf : "");
 	fclose(f);
 	return spawn(a);
 }

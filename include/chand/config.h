@@ -56,7 +56,24 @@ struct chand_config {
 
 	int tls_expiry_warning_days; /* default 30 */
 	int tls_handshake_timeout;   /* seconds, default 30 */
+
+	/* Privileges (privs.c): started as root, chand drops to user (and
+	 * group, default the user's primary group) or refuses to run unless
+	 * allow_root. */
+	char *user;             /* NULL: no drop */
+	char *group;            /* NULL: the user's primary group */
+	uid_t run_uid;          /* resolved with CFG_AGENT when user is set */
+	gid_t run_gid;
+	bool allow_root;        /* default false */
+
+	/* The optional Prometheus listener (metrics.c). */
+	bool metrics_enabled;   /* a metrics group is present */
+	char metrics_address[64]; /* numeric; default 127.0.0.1 */
+	int metrics_port;       /* default CFG_METRICS_PORT */
+	bool metrics_allow_remote; /* a non-loopback address needs it */
 };
+
+#define CFG_METRICS_PORT 9414
 
 /* The errors of one load, each a complete line without newline. */
 struct cfg_errors {

@@ -25,6 +25,9 @@
 #define PUT_GROUP_MAX 8
 #define PUT_GROUP_MSGS 2048
 #define PUT_GROUP_BYTES (8 * 1024 * 1024)
+/* Messages in one put request: "blobs" of zeros are cheap to send, the
+ * descriptors they make are not. chanctl sends at most 256. */
+#define PUT_REQ_MSGS_MAX 10000
 /* Granularity of a waiting get's checks for shutdown and a vanished client. */
 #define GET_WAIT_SLICE_MS 500
 
@@ -65,7 +68,7 @@ static enum chd_code_id msg_code(struct admin_conn *c, int rc, bool put)
 {
 	if (rc == STORE_WRONG_TYPE)
 		return put ? CHD_Q_BAD_XMITQ : CHD_Q_UNKNOWN;
-	return admin_code_of_store(rc, store_errmsg(admin_store(c)));
+	return admin_code_of_store(rc);
 }
 
 /* ---- put ---- */
@@ -179,11 +182,12 @@ static int group_add(struct admin_conn *c, struct put_group *g, json_t *req,
 	char err[256];
 	size_t n, off = 0;
 
-	if (!json_is_array(blobs) || json_array_size(blobs) == 0) {
+	if (!json_is_array(blobs) || json_array_size(blobs) == 0 ||
+	    json_array_size(blobs) > PUT_REQ_MSGS_MAX) {
 		if (quiet)
 			return 1;
 		return admin_bad_request(c, "\"blobs\" must list the lengths of the message bodies "
-		                         "(at least one)");
+		                         "(1 to %d messages)", PUT_REQ_MSGS_MAX);
 	}
 	if (put_template(req, &tmpl, &code, err, sizeof(err)) != 0) {
 		if (quiet)

@@ -24,7 +24,7 @@ int admin_store_error(struct admin_conn *c, int rc, const char *queue)
 	return admin_store_error_fields(c, rc, queue, NULL);
 }
 
-enum chd_code_id admin_code_of_store(int rc, const char *why)
+enum chd_code_id admin_code_of_store(int rc)
 {
 	switch (rc) {
 	case STORE_UNKNOWN_Q:
@@ -40,14 +40,8 @@ enum chd_code_id admin_code_of_store(int rc, const char *why)
 	case STORE_IN_USE: return CHD_Q_IN_USE;
 	case STORE_DISK_FULL: return CHD_DISK_FULL;
 	case STORE_BAD_NAME: return CHD_Q_BAD_NAME;
-	case STORE_BAD_ARG:
-		/* The store says what was wrong; pick the code an operator
-		 * would look up for it. */
-		if (strstr(why, "transmission queue") != NULL)
-			return CHD_Q_BAD_XMITQ;
-		if (strstr(why, "remote queue definition") != NULL)
-			return CHD_Q_UNKNOWN;
-		return CHD_ADM_BAD_REQUEST;
+	case STORE_WRONG_TYPE: return CHD_Q_UNKNOWN;
+	case STORE_BAD_ARG: return CHD_ADM_BAD_REQUEST;
 	default:
 		return CHD_DB_ERROR;
 	}
@@ -56,7 +50,7 @@ enum chd_code_id admin_code_of_store(int rc, const char *why)
 int admin_store_error_fields(struct admin_conn *c, int rc, const char *queue, json_t *fields)
 {
 	const char *why = store_errmsg(admin_store(c));
-	enum chd_code_id code = admin_code_of_store(rc, why);
+	enum chd_code_id code = admin_code_of_store(rc);
 
 	if (code == CHD_DB_ERROR || code == CHD_DISK_FULL)
 		log_error(code_str(code), "queue=%s %s", queue ? queue : "-", why);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent_int.h"
+#include "ops_int.h"
 #include "chand/log.h"
 
 /* How long shutdown waits for admin clients to finish their command. */
@@ -225,7 +226,8 @@ int agent_run(const struct chand_config *cfg, agent_ready_fn ready, void *arg)
 	struct agent_listeners ls = { 0 };
 	struct store *st = NULL;
 	sigset_t mask;
-	int lockfd = -1, sfd = -1, afd = -1, rc = 1;
+	int lockfd = -1, sfd = -1, afd = -1, mfd = -1, rc = 1;
+	bool opened = false;
 	size_t started = 0;
 	char err[512];
 	bool to_stderr = ready == NULL, forced = false;
@@ -253,6 +255,24 @@ int agent_run(const struct chand_config *cfg, agent_ready_fn ready, void *arg)
 		goto out;
 	}
 
+	/* Started as root with a user to drop to: bind what may need root
+	 * (ports below 1024) first, then drop before anything is written to
+	 * data_dir, so every file the agent creates belongs to that user. */
+	if (privs_need_drop(cfg)) {
+		if (listeners_open(cfg, &ls, err, sizeof(err)) != 0) {
+			log_error(code_str(CHD_LISTEN_FAILED), "%s", err);
+			goto out;
+		}
+		mfd = metrics_listen(cfg, err, sizeof(err));
+		if (mfd == -1) {
+			log_error(code_str(CHD_LISTEN_FAILED), "%s", err);
+			goto out;
+		}
+		if (privs_drop(cfg) != 0)
+			goto out;
+		opened = true;
+	}
+
 	if (lock_data_dir(cfg, &lockfd) != 0)
 		goto out;
 
@@ -268,12 +288,20 @@ int agent_run(const struct chand_config *cfg, agent_ready_fn ready, void *arg)
 
 	agent_tls_init(&a);
 
-	if (listeners_open(cfg, &ls, err, sizeof(err)) != 0) {
-		log_error(code_str(CHD_LISTEN_FAILED), "%s", err);
-		goto out;
+	if (!opened) {
+		if (listeners_open(cfg, &ls, err, sizeof(err)) != 0) {
+			log_error(code_str(CHD_LISTEN_FAILED), "%s", err);
+			goto out;
+		}
+		mfd = metrics_listen(cfg, err, sizeof(err));
+		if (mfd == -1) {
+			log_error(code_str(CHD_LISTEN_FAILED), "%s", err);
+			goto out;
+		}
 	}
 
 	admin_register_builtin();
+	admin_register(metrics_admin_cmds);
 	for (size_t i = 0; agent_modules[i] != NULL; i++)
 		if (agent_modules[i]->admin_cmds != NULL)
 			admin_register(agent_modules[i]->admin_cmds);
@@ -291,6 +319,17 @@ int agent_run(const struct chand_config *cfg, agent_ready_fn ready, void *arg)
 		}
 	}
 
+	if (mfd >= 0) {
+		int fd = mfd;
+		mfd = -1;               /* metrics_stop closes it from here */
+		if (metrics_start(&a, fd) != 0) {
+			metrics_stop();
+			goto out;
+		}
+	}
+	if (expiry_start(&a) != 0)
+		goto out;
+
 	log_started(&a);
 	if (ready != NULL)
 		ready(arg);
@@ -298,6 +337,10 @@ int agent_run(const struct chand_config *cfg, agent_ready_fn ready, void *arg)
 
 out:
 	atomic_store(&a.stopping, true);
+	metrics_stop();
+	expiry_stop();
+	if (mfd >= 0)
+		close(mfd);
 	listeners_close(&ls);
 	if (afd >= 0)
 		close(afd);

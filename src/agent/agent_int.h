@@ -37,7 +37,7 @@ extern const struct admin_cmd admin_msg_cmds[];
 /* Replies with the catalogue code and a one-line text for a store error. */
 int admin_store_error(struct admin_conn *c, int rc, const char *queue);
 /* The catalogue code for a store error (why: store_errmsg). */
-enum chd_code_id admin_code_of_store(int rc, const char *why);
+enum chd_code_id admin_code_of_store(int rc);
 /* The same with extra members in the reply (stolen, may be NULL). */
 int admin_store_error_fields(struct admin_conn *c, int rc, const char *queue, json_t *fields);
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent_int.h"
+#include "ops_int.h"
 #include "chand/admin.h"
 #include "chand/config.h"
 #include "chand/log.h"
@@ -148,6 +149,13 @@ int main(int argc, char **argv)
 	char err[512];
 	if (log_open(&lc, err, sizeof(err)) != 0) {
 		fprintf(stderr, "chand: %s\n", err);
+		cfg_free(&cfg);
+		return 1;
+	}
+
+	/* Before detaching, so that the refusal reaches the terminal. */
+	if (privs_check(&cfg) != 0) {
+		log_close();
 		cfg_free(&cfg);
 		return 1;
 	}

@@ -10,6 +10,8 @@
 #include <grp.h>
 #include <libconfig.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,9 @@ static const struct cfg_key limits_keys[] = {
 static const struct cfg_key tls_keys[] = {
 	{ "expiry_warning_days", K_INT, NULL }, { "handshake_timeout", K_INT, NULL },
 	{ NULL, 0, NULL } };
+static const struct cfg_key metrics_keys[] = {
+	{ "address", K_STRING, NULL }, { "port", K_INT, NULL }, { "allow_remote", K_BOOL, NULL },
+	{ NULL, 0, NULL } };
 static const struct cfg_key root_keys[] = {
 	{ "qmgr", K_STRING, NULL },
 	{ "data_dir", K_STRING, NULL },
@@ -56,6 +61,10 @@ static const struct cfg_key root_keys[] = {
 	{ "limits", K_GROUP, limits_keys },
 	{ "dead_letter_queue", K_STRING, NULL },
 	{ "tls", K_GROUP, tls_keys },
+	{ "user", K_STRING, NULL },
+	{ "group", K_STRING, NULL },
+	{ "allow_root", K_BOOL, NULL },
+	{ "metrics", K_GROUP, metrics_keys },
 	{ NULL, 0, NULL },
 };
 
@@ -304,6 +313,105 @@ static void set_defaults(struct chand_config *cfg, unsigned flags)
 	cfg->max_msg_length = 4194304;
 	cfg->tls_expiry_warning_days = 30;
 	cfg->tls_handshake_timeout = 30;
+	cfg->run_uid = (uid_t)-1;
+	cfg->run_gid = (gid_t)-1;
+	str_copy(cfg->metrics_address, "127.0.0.1", sizeof(cfg->metrics_address));
+	cfg->metrics_port = CFG_METRICS_PORT;
+}
+
+/* Loopback only by default: the exposition names every channel, peer
+ * and queue, which is nobody else's business. */
+static bool addr_is_loopback(const char *a)
+{
+	struct in_addr v4;
+	struct in6_addr v6;
+
+	if (inet_pton(AF_INET, a, &v4) == 1)
+		return (ntohl(v4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, a, &v6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&v6) ||
+		       (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+	return false;
+}
+
+static void load_metrics(struct cfg_load_ctx *lc, struct chand_config *cfg,
+                         const config_setting_t *g)
+{
+	config_setting_t *s;
+	long port = cfg->metrics_port;
+
+	cfg->metrics_enabled = true;
+	if ((s = member(g, "allow_remote", K_BOOL)) != NULL)
+		cfg->metrics_allow_remote = config_setting_get_bool(s) != 0;
+	get_long(lc, g, "port", "metrics.port", 1, 65535, &port);
+	cfg->metrics_port = (int)port;
+	if ((s = member(g, "address", K_STRING)) != NULL) {
+		const char *a = config_setting_get_string(s);
+		unsigned char tmp[sizeof(struct in6_addr)];
+		if (inet_pton(AF_INET, a, tmp) != 1 && inet_pton(AF_INET6, a, tmp) != 1)
+			cfg_err(lc, s, "'metrics.address' must be a numeric IPv4 or IPv6 address "
+			        "(got \"%s\")", a);
+		else if (!addr_is_loopback(a) && !cfg->metrics_allow_remote)
+			cfg_err(lc, s, "'metrics.address' %s is not a loopback address: the metrics "
+			        "name every channel and peer; set metrics.allow_remote = true to serve "
+			        "them to the network", a);
+		else
+			str_copy(cfg->metrics_address, a, sizeof(cfg->metrics_address));
+	}
+}
+
+/* user and group: resolved only for the agent (chanctl does not care). */
+static void load_privs(struct cfg_load_ctx *lc, struct chand_config *cfg,
+                       const config_setting_t *root, unsigned flags)
+{
+	config_setting_t *us = member(root, "user", K_STRING), *gs = member(root, "group", K_STRING);
+	config_setting_t *s;
+	char buf[4096];
+
+	if ((s = member(root, "allow_root", K_BOOL)) != NULL)
+		cfg->allow_root = config_setting_get_bool(s) != 0;
+	if (us != NULL) {
+		const char *u = config_setting_get_string(us);
+		if (u[0] == '\0') {
+			cfg_err(lc, us, "'user' must not be empty (leave it out not to switch users)");
+		} else {
+			cfg->user = strdup(u);
+			if (flags & CFG_AGENT) {
+				struct passwd pw, *res = NULL;
+				int rc = getpwnam_r(u, &pw, buf, sizeof(buf), &res);
+				if (res == NULL) {
+					cfg_err(lc, us, "'user': no such user '%s'%s%s", u, rc ? ": " : "",
+					        rc ? strerror(rc) : "");
+				} else if (pw.pw_uid == 0) {
+					cfg_err(lc, us, "'user' %s is root: name an unprivileged user", u);
+				} else {
+					cfg->run_uid = pw.pw_uid;
+					cfg->run_gid = pw.pw_gid;
+				}
+			}
+		}
+	}
+	if (gs != NULL) {
+		const char *g = config_setting_get_string(gs);
+		if (us == NULL) {
+			cfg_err(lc, gs, "'group' needs 'user' (the user to run as)");
+		} else if (g[0] == '\0') {
+			cfg_err(lc, gs, "'group' must not be empty (leave it out for the user's group)");
+		} else {
+			cfg->group = strdup(g);
+			if (flags & CFG_AGENT) {
+				struct group gr, *res = NULL;
+				int rc = getgrnam_r(g, &gr, buf, sizeof(buf), &res);
+				if (res == NULL)
+					cfg_err(lc, gs, "'group': no such group '%s'%s%s", g, rc ? ": " : "",
+					        rc ? strerror(rc) : "");
+				else if (gr.gr_gid == 0)
+					cfg_err(lc, gs, "'group' %s is root's group: name an unprivileged group", g);
+				else
+					cfg->run_gid = gr.gr_gid;
+			}
+		}
+	}
 }
 
 static void load_values(struct cfg_load_ctx *lc, struct chand_config *cfg, config_t *c,
@@ -415,6 +523,10 @@ static void load_values(struct cfg_load_ctx *lc, struct chand_config *cfg, confi
 	get_long(lc, g, "handshake_timeout", "tls.handshake_timeout", 1, 600, &v);
 	cfg->tls_handshake_timeout = (int)v;
 
+	if ((g = member(root, "metrics", K_GROUP)) != NULL)
+		load_metrics(lc, cfg, g);
+	load_privs(lc, cfg, root, flags);
+
 	/* Derived defaults. */
 	if (cfg->ks_label == NULL && cfg->qmgr[0] != '\0') {
 		cfg->ks_label = strdup(cfg->qmgr);
@@ -438,6 +550,12 @@ static void load_values(struct cfg_load_ctx *lc, struct chand_config *cfg, confi
 			        errno == ENOENT ? "does not exist" : strerror(errno));
 		else if (!S_ISDIR(st.st_mode))
 			cfg_err(lc, dds, "data_dir %s is not a directory", cfg->data_dir);
+		else if (cfg->run_uid != (uid_t)-1 && st.st_uid != cfg->run_uid)
+			/* The agent writes it after dropping to user: say so now
+			 * rather than fail on the first database write. */
+			cfg_err(lc, dds, "data_dir %s is owned by uid %ld, not by user %s (uid %ld): "
+			        "chown it to %s", cfg->data_dir, (long)st.st_uid, cfg->user,
+			        (long)cfg->run_uid, cfg->user);
 		else if (access(cfg->data_dir, W_OK | X_OK) != 0)
 			cfg_err(lc, dds, "data_dir %s is not writable: %s", cfg->data_dir, strerror(errno));
 	}
@@ -527,6 +645,8 @@ void cfg_free(struct chand_config *cfg)
 	free(cfg->admin_socket);
 	free(cfg->admin_group);
 	free(cfg->log_file);
+	free(cfg->user);
+	free(cfg->group);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

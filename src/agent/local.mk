@@ -45,3 +45,22 @@ endif
 # The channel module's hook into the agent and its admin commands
 # (owned by the channel module; the work is in src/channel).
 src_agent_libagent_a_SOURCES += src/agent/admin_channel.c
+
+# Operations: privileges, the Prometheus listener and its formatter
+# (metrics_fmt.c is pure and also linked by chanctl), expiry warnings.
+src_agent_libagent_a_SOURCES += src/agent/ops_int.h src/agent/privs.c src/agent/metrics.c \
+	src/agent/metrics_fmt.c src/agent/expiry.c
+noinst_HEADERS += include/chand/metrics.h
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test_prom tests/integ/test_metrics
+tests_unit_test_prom_SOURCES = tests/unit/test_prom.c tests/unit/prom_check.c \
+	tests/unit/prom_check.h
+tests_unit_test_prom_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_prom_LDADD = src/agent/libagent.a src/common/libcommon.a $(JANSSON_LIBS) \
+	$(CRITERION_LIBS)
+tests_integ_test_metrics_SOURCES = tests/integ/test_metrics.c tests/unit/prom_check.c \
+	tests/unit/prom_check.h tests/integ/chan_helpers.c tests/integ/chan_helpers.h \
+	tests/integ/tcpproxy.c tests/integ/tcpproxy.h
+tests_integ_test_metrics_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/tests -I$(top_srcdir)/tests/unit
+tests_integ_test_metrics_LDADD = tests/libtesthelp.a $(JANSSON_LIBS) $(CRITERION_LIBS)
+endif

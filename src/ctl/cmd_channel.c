@@ -1,6 +1,8 @@
 /* chanctl channel commands: define/alter/delete/display channel,
  * start/stop/ping/reset/resolve channel, status, refresh security
  * (DESIGN.md section 5; doc/CHANNELS.md). */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "status_prom.h"
 #include "chand/util.h"
 
 static int do_define(struct ctl *c, const struct ctl_args *a);
@@ -39,7 +42,9 @@ static const struct ctl_opt stop_opts[] = { { "--mode", NULL, "quiesce|force" },
 static const struct ctl_opt reset_opts[] = { { "--seqnum", NULL, "N" }, { NULL, NULL, NULL } };
 static const struct ctl_opt resolve_opts[] = { { "--action", NULL, "commit|backout" },
 	{ NULL, NULL, NULL } };
-static const struct ctl_opt status_opts[] = { { "--watch", NULL, "SECS" }, { NULL, NULL, NULL } };
+static const struct ctl_opt status_opts[] = { { "--watch", NULL, "SECS" },
+	{ "--iterations", NULL, "N" }, { "--format", NULL, "table|json|prometheus" },
+	{ NULL, NULL, NULL } };
 
 #define CHL_SYN "[--conname HOST:PORT] [--xmitq Q] [--sslciph SPEC] [--certlabl LABEL] " \
 	"[--sslcauth required|optional] [--sslpeer FILTER] [--batchsz N] [--batchint MS] " \
@@ -57,7 +62,8 @@ static const struct ctl_cmd channel_cmds[] = {
 	{ "ping channel", "NAME", NULL, 1, 1, do_ping, 0 },
 	{ "reset channel", "NAME [--seqnum N]", reset_opts, 1, 1, do_reset, 0 },
 	{ "resolve channel", "NAME --action commit|backout", resolve_opts, 1, 1, do_resolve, 0 },
-	{ "status", "[NAME|PATTERN] [--watch SECS]", status_opts, 0, 1, do_status, 0 },
+	{ "status", "[NAME|PATTERN] [--format table|json|prometheus] [--watch SECS [--iterations N]]",
+	  status_opts, 0, 1, do_status, 0 },
 	{ "refresh security", "", NULL, 0, 0, do_refresh, 0 },
 	{ NULL, NULL, NULL, 0, 0, NULL, 0 },
 };
@@ -381,7 +387,75 @@ static const char *security(const json_t *o, char *buf, size_t len)
 	return buf;
 }
 
-static void status_table(const json_t *all)
+/* ANSI colour of a row by its channel's state (watch on a terminal):
+ * green running, yellow on its way or retrying, red stopped or in doubt. */
+static const char *state_colour(const json_t *o)
+{
+	const char *st = jstr(o, "state");
+
+	if (json_is_true(json_object_get(o, "indoubt")) || (st != NULL && strcmp(st, "STOPPED") == 0))
+		return "\033[31m";
+	if (st == NULL || strcmp(st, "INACTIVE") == 0)
+		return NULL;
+	if (strcmp(st, "RUNNING") == 0)
+		return "\033[32m";
+	return "\033[33m";
+}
+
+/* Prints the table, colouring each row by state when colour is set. The
+ * table is rendered first so that escape codes never count as width. */
+static void table_out(struct ctl_table *t, const json_t *all, bool colour)
+{
+	char *buf = NULL, *line, *save = NULL;
+	size_t len = 0, row = 0;
+	FILE *m;
+
+	if (!colour || (m = open_memstream(&buf, &len)) == NULL) {
+		ctl_table_print(t, stdout);
+		return;
+	}
+	ctl_table_print(t, m);
+	if (fclose(m) != 0 || buf == NULL) {
+		free(buf);
+		ctl_table_print(t, stdout);
+		return;
+	}
+	for (line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		const char *c = row == 0 ? "\033[1m" : state_colour(json_array_get(all, row - 1));
+		if (c != NULL)
+			printf("%s%s\033[0m\n", c, line);
+		else
+			printf("%s\n", line);
+		row++;
+	}
+	free(buf);
+}
+
+/* The compact table of --watch: what changes, one short line per channel. */
+static void status_table_compact(const json_t *all, bool colour)
+{
+	static const char *const heads[] = { "NAME", "TYPE", "STATE", "RQMNAME", "DEPTH", "AGE",
+		"MSGS", "BATCHES", "INDOUBT", "RETRIES", "ERROR" };
+	static const char *const keys[] = { "name", "type", "state", "rqmname", "xmitq_depth",
+		"oldest_msg_age", "msgs", "batches", "indoubt", "retries_left", "last_error_code" };
+	enum { NC = sizeof(heads) / sizeof(heads[0]) };
+	struct ctl_table t;
+	const json_t *o;
+	size_t i;
+
+	ctl_table_init(&t, heads, NC);
+	json_array_foreach(all, i, o) {
+		char b[NC][64];
+		const char *cells[NC];
+		for (int k = 0; k < NC; k++)
+			cells[k] = cell(o, keys[k], b[k], sizeof(b[k]));
+		ctl_table_add(&t, cells);
+	}
+	table_out(&t, all, colour);
+	ctl_table_free(&t);
+}
+
+static void status_table(const json_t *all, bool colour)
 {
 	static const char *const heads[] = { "NAME", "TYPE", "STATE", "SUBSTATE", "CONNAME",
 		"RQMNAME", "XMITQ", "DEPTH", "MSGS", "BATCHES", "SEQ", "INDOUBT", "SECURITY",
@@ -411,13 +485,17 @@ static void status_table(const json_t *all)
 		cells[12] = security(o, b[12], sizeof(b[12]));
 		if (ec != NULL) {
 			snprintf(b[13], sizeof(b[13]), "%s %s", ec, et ? et : "");
+			/* One row, one line: a stray newline would break the layout. */
+			for (char *p = b[13]; *p; p++)
+				if (*p == '\n' || *p == '\r')
+					*p = ' ';
 			cells[13] = b[13];
 		} else {
 			cells[13] = NULL;
 		}
 		ctl_table_add(&t, cells);
 	}
-	ctl_table_print(&t, stdout);
+	table_out(&t, all, colour);
 	ctl_table_free(&t);
 }
 
@@ -436,18 +514,59 @@ static void status_detail(const json_t *o)
 	}
 }
 
+static volatile sig_atomic_t watch_stop;
+
+static void watch_sigint(int sig)
+{
+	(void)sig;
+	watch_stop = 1;
+}
+
+/* Sleeps secs unless SIGINT arrives (the handler has no SA_RESTART, so
+ * nanosleep returns early). */
+static void watch_sleep(long secs)
+{
+	struct timespec ts = { .tv_sec = secs, .tv_nsec = 0 };
+
+	while (!watch_stop && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
 static int do_status(struct ctl *c, const struct ctl_args *a)
 {
+	static const char *const formats[] = { "table", "json", "prometheus", NULL };
 	const char *pat = a->npos > 0 ? a->pos[0] : "*";
-	long watch = 0;
-	int rc;
+	long watch = 0, iterations = 0;
+	int rc, fmt = ctl_opt_word(a, "--format", formats);
+	bool tty = false;
 
 	check_pattern(pat);
 	ctl_opt_long(a, "--watch", 1, 86400, &watch);
-	for (;;) {
+	if (ctl_opt_long(a, "--iterations", 1, 1000000, &iterations) && watch == 0)
+		ctl_usage_err("--iterations needs --watch SECS");
+	if (fmt == 2 && (c->json || watch))
+		ctl_usage_err("--format prometheus takes neither --json nor --watch (scrape or run "
+		              "it again instead)");
+	if (fmt == 1)
+		c->json = true;
+	if (watch) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = watch_sigint;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		tty = !c->json && isatty(STDOUT_FILENO);
+	}
+	for (long n = 1;; n++) {
 		json_t *all = list_call(c, "status", pat, &rc);
 		if (all == NULL)
 			return rc;
+		if (fmt == 2) {
+			rc = ctl_status_prom(c, all);
+			json_decref(all);
+			return rc;
+		}
 		if (c->json) {
 			char *s = json_dumps(all, watch ? JSON_COMPACT : JSON_INDENT(2));
 			if (s != NULL)
@@ -457,20 +576,30 @@ static int do_status(struct ctl *c, const struct ctl_args *a)
 			if (watch) {
 				char now[40];
 				time_format_ms(time_now_ms(), now, sizeof(now));
-				printf("%s\n", now);
+				/* On a terminal, redraw in place like top(1). */
+				if (tty)
+					printf("\033[H\033[2J");
+				printf("%s%s  every %lds%s\n", tty ? "\033[1m" : "", now, watch,
+				       tty ? "  (Ctrl-C to quit)\033[0m" : "");
 			}
 			if (json_array_size(all) == 1 && strchr(pat, '*') == NULL)
 				status_detail(json_array_get(all, 0));
+			else if (watch)
+				status_table_compact(all, tty);
 			else
-				status_table(all);
+				status_table(all, false);
 		}
 		json_decref(all);
 		if (!watch)
 			return CTL_EXIT_OK;
 		if (fflush(stdout) != 0)
 			return CTL_EXIT_FAIL;
-		sleep((unsigned)watch);
-		if (!c->json)
+		if ((iterations > 0 && n >= iterations) || watch_stop)
+			return CTL_EXIT_OK;
+		watch_sleep(watch);
+		if (watch_stop)
+			return CTL_EXIT_OK;
+		if (!c->json && !tty)
 			printf("\n");
 	}
 }

@@ -10,3 +10,6 @@ chanctl_LDADD = src/agent/libagent.a src/tls/libtls.a src/keystore/libkeystore.a
 
 # Channel commands (owned by the channel module).
 chanctl_SOURCES += src/ctl/cmd_channel.c
+
+# status --format prometheus (the formatter is src/agent/metrics_fmt.c).
+chanctl_SOURCES += src/ctl/status_prom.c src/ctl/status_prom.h

@@ -2,7 +2,7 @@
 noinst_LIBRARIES += src/store/libstore.a
 src_store_libstore_a_SOURCES = src/store/store_int.h src/store/store_db.c \
 	src/store/store_queue.c src/store/store_msg.c src/store/store_lock.c \
-	src/store/store_chan.c
+	src/store/store_chan.c src/store/store_np.c
 noinst_HEADERS += include/chand/store.h
 
 # Throughput of the store alone (doc/STORAGE.md has the figures).

@@ -29,8 +29,7 @@ static int ext_prepare(struct store *st, const char *sql, sqlite3_stmt **s)
 
 int store_ext_tune(struct store *st)
 {
-	int rc = sqlite3_exec(st->db, "PRAGMA main.cache_size = -8192;"
-	                              "PRAGMA np.cache_size = -8192;", NULL, NULL, NULL);
+	int rc = sqlite3_exec(st->db, "PRAGMA main.cache_size = -8192;", NULL, NULL, NULL);
 
 	return rc == SQLITE_OK ? STORE_OK : store_sqlfail(st, rc, "tuning a channel's handle");
 }

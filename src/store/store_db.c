@@ -71,30 +71,9 @@ static const char *const store_migrations[] = {
 	" updated_ms INTEGER NOT NULL);",
 };
 
-/* The nonpersistent database is disposable: a version change simply drops
- * and recreates it. */
-static const char store_np_schema[] =
-	"CREATE TABLE IF NOT EXISTS np.messages ("
-	" pos INTEGER PRIMARY KEY,"
-	" seq INTEGER NOT NULL,"
-	" qid INTEGER NOT NULL,"
-	" prio INTEGER NOT NULL,"
-	" msgid BLOB NOT NULL,"
-	" correlid BLOB,"
-	" put_time INTEGER NOT NULL,"
-	" expiry INTEGER NOT NULL,"
-	" format TEXT, reply_q TEXT, reply_qm TEXT, props TEXT,"
-	" xmit_qm TEXT, xmit_q TEXT,"
-	" body BLOB NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS np.messages_order ON messages(qid);"
-	"CREATE UNIQUE INDEX IF NOT EXISTS np.messages_seq ON messages(seq);"
-	"CREATE TABLE IF NOT EXISTS np.depth ("
-	" qid INTEGER PRIMARY KEY,"
-	" curdepth INTEGER NOT NULL);";
-
 #define Q_COLS "q.qid, q.name, q.type, q.usage, q.maxdepth, q.maxmsgl, q.put_enabled," \
 	" q.get_enabled, q.rname, q.rqmname, q.xmitq, q.descr, q.created_ms, q.altered_ms," \
-	" q.curdepth + ifnull((SELECT d.curdepth FROM np.depth d WHERE d.qid = q.qid), 0)"
+	" q.curdepth"
 #define M_COLS "(seq, qid, prio, msgid, correlid, put_time, expiry, format, reply_q," \
 	" reply_qm, props, xmit_qm, xmit_q, body, pos) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8," \
 	" ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
@@ -114,31 +93,19 @@ static const char *const store_sql[SQ__COUNT] = {
 	[SQ_Q_XMITQ_USER] = "SELECT name FROM main.queues WHERE type = 2 AND"
 		" (xmitq = ?1 OR (xmitq = '' AND rqmname = ?1)) ORDER BY name LIMIT 1",
 	[SQ_Q_DEPTH_ADD] = "UPDATE main.queues SET curdepth = curdepth + ?2 WHERE qid = ?1",
-	[SQ_NP_DEPTH_ADD] = "INSERT INTO np.depth (qid, curdepth) VALUES (?1, ?2)"
-		" ON CONFLICT (qid) DO UPDATE SET curdepth = curdepth + excluded.curdepth",
-	[SQ_NP_DEPTH_DEL] = "DELETE FROM np.depth WHERE qid = ?1",
 	[SQ_Q_DEPTH_ZERO] = "UPDATE main.queues SET curdepth = 0 WHERE qid = ?1",
 	[SQ_M_INSERT] = "INSERT INTO main.messages " M_COLS,
-	[SQ_NP_INSERT] = "INSERT INTO np.messages " M_COLS,
-	[SQ_M_ORDER] = "SELECT pos, 0 FROM main.messages WHERE qid = ?1"
-		" UNION ALL SELECT pos, 1 FROM np.messages WHERE qid = ?1 ORDER BY 1",
+	[SQ_M_ORDER] = "SELECT pos FROM main.messages WHERE qid = ?1 ORDER BY pos",
 	[SQ_M_ROW] = "SELECT " ROW_COLS " FROM main.messages WHERE pos = ?1",
-	[SQ_NP_ROW] = "SELECT " ROW_COLS " FROM np.messages WHERE pos = ?1",
 	/* by seq, not pos: callers may know a message by its seq alone */
 	[SQ_M_DEL] = "DELETE FROM main.messages WHERE seq = ?1",
-	[SQ_NP_DEL] = "DELETE FROM np.messages WHERE seq = ?1",
 	/* RETURNING costs about 2 us a row: only used when the lock table
 	 * does not know the queue */
 	[SQ_M_DEL_RET] = "DELETE FROM main.messages WHERE seq = ?1 RETURNING qid",
-	[SQ_NP_DEL_RET] = "DELETE FROM np.messages WHERE seq = ?1 RETURNING qid",
 	[SQ_M_HEAD_PRIO] = "SELECT pos FROM main.messages WHERE qid = ?1 AND pos >= ?2"
 		" AND pos < ?3 ORDER BY pos LIMIT 1",
-	[SQ_NP_HEAD_PRIO] = "SELECT pos FROM np.messages WHERE qid = ?1 AND pos >= ?2"
-		" AND pos < ?3 ORDER BY pos LIMIT 1",
 	[SQ_M_PUTTIME] = "SELECT put_time FROM main.messages WHERE pos = ?1",
-	[SQ_NP_PUTTIME] = "SELECT put_time FROM np.messages WHERE pos = ?1",
 	[SQ_M_PURGE] = "DELETE FROM main.messages WHERE qid = ?1",
-	[SQ_NP_PURGE] = "DELETE FROM np.messages WHERE qid = ?1",
 	[SQ_CD_INSERT] = "INSERT INTO main.chandefs (name, attrs, created_ms, altered_ms)"
 		" VALUES (?1, ?2, ?3, ?3)",
 	[SQ_CD_REPLACE] = "INSERT INTO main.chandefs (name, attrs, created_ms, altered_ms)"
@@ -160,7 +127,11 @@ static const char *const store_sql[SQ__COUNT] = {
 static pthread_mutex_t reg_mtx = PTHREAD_MUTEX_INITIALIZER;
 static struct store_shared *reg_head;
 
-static struct store_shared *reg_acquire(dev_t dev, ino_t ino, bool *first)
+/* When a file's last handle closes, its entry stays if it still holds
+ * nonpersistent messages: they live as long as the process, like the
+ * file they replace outlived its handles.  born (the file's birth time,
+ * 0 if unknown) tells a new file that reuses the inode from the old one. */
+static struct store_shared *reg_acquire(dev_t dev, ino_t ino, int64_t born, bool *first)
 {
 	struct store_shared *sh;
 
@@ -168,10 +139,16 @@ static struct store_shared *reg_acquire(dev_t dev, ino_t ino, bool *first)
 	for (sh = reg_head; sh != NULL; sh = sh->next)
 		if (sh->dev == dev && sh->ino == ino)
 			break;
+	if (sh != NULL && sh->refs == 0 && sh->born != born)
+		store_np_wipe(sh);
 	if (sh == NULL && (sh = calloc(1, sizeof(*sh))) != NULL) {
 		sh->dev = dev;
 		sh->ino = ino;
 		if (pthread_mutex_init(&sh->wmtx, NULL) != 0) {
+			free(sh);
+			sh = NULL;
+		} else if (store_np_init(sh) != 0) {
+			pthread_mutex_destroy(&sh->wmtx);
 			free(sh);
 			sh = NULL;
 		} else {
@@ -180,6 +157,7 @@ static struct store_shared *reg_acquire(dev_t dev, ino_t ino, bool *first)
 		}
 	}
 	if (sh != NULL) {
+		sh->born = born;
 		*first = sh->refs == 0;
 		sh->refs++;
 	}
@@ -194,16 +172,26 @@ static void reg_release(struct store_shared *sh)
 	if (sh == NULL)
 		return;
 	pthread_mutex_lock(&reg_mtx);
-	if (--sh->refs == 0) {
+	if (--sh->refs == 0 && store_np_empty(sh)) {
 		for (pp = &reg_head; *pp != NULL; pp = &(*pp)->next)
 			if (*pp == sh) {
 				*pp = sh->next;
 				break;
 			}
 		pthread_mutex_destroy(&sh->wmtx);
+		store_np_free(sh);
 		free(sh);
 	}
 	pthread_mutex_unlock(&reg_mtx);
+}
+
+static int64_t file_born(const char *path)
+{
+	struct statx sx;
+
+	if (statx(AT_FDCWD, path, 0, STATX_BTIME, &sx) != 0 || !(sx.stx_mask & STATX_BTIME))
+		return 0;
+	return (int64_t)sx.stx_btime.tv_sec * 1000000000 + sx.stx_btime.tv_nsec;
 }
 
 /* ---- errors ---- */
@@ -298,6 +286,7 @@ static void rollback_raw(struct store *st)
 {
 	int rc;
 
+	store_np_settle(st, false);
 	/* SQLite rolls back by itself after some errors (SQLITE_FULL, IOERR) */
 	if (sqlite3_get_autocommit(st->db))
 		return;
@@ -331,6 +320,9 @@ static int commit_raw(struct store *st)
 		wunlock(st);
 		return ret;
 	}
+	/* still under the write mutex: nonpersistent messages are appended
+	 * in seq order */
+	store_np_settle(st, true);
 	wunlock(st);
 	return STORE_OK;
 }
@@ -538,26 +530,6 @@ static int migrate_main(struct store *st, const char *path)
 	return STORE_OK;
 }
 
-static int setup_np(struct store *st, bool wipe)
-{
-	int64_t ver;
-	char sql[64];
-	int rc;
-
-	if ((rc = query_one(st, "PRAGMA np.user_version", &ver, NULL, 0)) != STORE_OK)
-		return rc;
-	if (ver != STORE_NP_SCHEMA_VERSION && ver != 0)
-		wipe = true; /* disposable: an older layout is dropped, not migrated */
-	if (wipe && (rc = exec_sql(st, "DROP TABLE IF EXISTS np.messages;"
-	                               "DROP TABLE IF EXISTS np.depth;",
-	                           "wiping nonpersistent messages")) != STORE_OK)
-		return rc;
-	if ((rc = exec_sql(st, store_np_schema, "creating the nonpersistent schema")) != STORE_OK)
-		return rc;
-	snprintf(sql, sizeof(sql), "PRAGMA np.user_version = %d", STORE_NP_SCHEMA_VERSION);
-	return exec_sql(st, sql, "setting the nonpersistent schema version");
-}
-
 static int observe_max_seq(struct store *st)
 {
 	int64_t m;
@@ -567,13 +539,12 @@ static int observe_max_seq(struct store *st)
 	if ((rc = query_one(st, "SELECT max(seq) FROM main.messages", &m, NULL, 0)) != STORE_OK)
 		return rc;
 	store_seq_observe(m);
-	if ((rc = query_one(st, "SELECT max(seq) FROM np.messages", &m, NULL, 0)) != STORE_OK)
-		return rc;
-	store_seq_observe(m);
 	return STORE_OK;
 }
 
-/* "<qm>.db" -> "<qm>.np.db"; any other name gets ".np.db" appended. */
+/* "<qm>.db" -> "<qm>.np.db"; any other name gets ".np.db" appended.  The
+ * file held nonpersistent messages before they moved to memory: it is
+ * removed at the agent's start if an older chand left one behind. */
 static int np_path_of(const char *path, char *out, size_t len)
 {
 	size_t n = strlen(path);
@@ -621,9 +592,8 @@ static int unlink_np(const char *np, char *err, size_t errlen)
 	return 0;
 }
 
-static int open_init(struct store *st, const char *path, const char *np, bool wipe)
+static int open_init(struct store *st, const char *path)
 {
-	sqlite3_stmt *s;
 	int rc;
 
 	sqlite3_extended_result_codes(st->db, 1);
@@ -640,25 +610,9 @@ static int open_init(struct store *st, const char *path, const char *np, bool wi
 	                       "PRAGMA main.wal_autocheckpoint = 4000;",
 	                   "setting pragmas")) != STORE_OK)
 		return rc;
-	rc = sqlite3_prepare_v2(st->db, "ATTACH DATABASE ?1 AS np", -1, &s, NULL);
-	if (rc != SQLITE_OK)
-		return store_sqlfail(st, rc, "attaching the nonpersistent database");
-	if ((rc = sqlite3_bind_text(s, 1, np, -1, SQLITE_STATIC)) == SQLITE_OK)
-		rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE)
-		return store_sqlfail(st, rc, "attaching the nonpersistent database");
-	if ((rc = set_wal(st, "np")) != STORE_OK)
-		return rc;
-	/* nonpersistent messages never cost an fsync and die with the agent */
-	if ((rc = exec_sql(st, "PRAGMA np.synchronous = OFF;"
-	                       "PRAGMA np.journal_size_limit = 67108864;",
-	                   "setting pragmas")) != STORE_OK)
-		return rc;
 	if ((rc = exec_sql(st, "BEGIN IMMEDIATE", "starting the schema check")) != STORE_OK)
 		return rc;
 	if ((rc = migrate_main(st, path)) == STORE_OK &&
-	    (rc = setup_np(st, wipe)) == STORE_OK &&
 	    (rc = observe_max_seq(st)) == STORE_OK)
 		rc = exec_sql(st, "COMMIT", "committing the schema");
 	if (rc != STORE_OK)
@@ -696,22 +650,16 @@ int store_open(struct store **out, const char *path, const struct store_opts *op
 	st->max_msg_length = opts->max_msg_length;
 	if (touch_private(path, &sb, err, errlen) != 0)
 		goto fail_free;
-	if ((st->sh = reg_acquire(sb.st_dev, sb.st_ino, &first)) == NULL) {
+	if ((st->sh = reg_acquire(sb.st_dev, sb.st_ino, file_born(path), &first)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail_free;
 	}
 	if (opts->reset_np) {
-		/* unlinking is O(1) whatever was left behind, but only safe while
-		 * no other handle of this process has the files open */
-		if (first) {
-			if (unlink_np(np, err, errlen) != 0)
-				goto fail_reg;
-		} else {
-			wipe = true;
-		}
+		/* remove the file an older chand kept them in */
+		if (first && unlink_np(np, err, errlen) != 0)
+			goto fail_reg;
+		wipe = true;
 	}
-	if (touch_private(np, NULL, err, errlen) != 0)
-		goto fail_reg;
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	                     SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -725,7 +673,9 @@ int store_open(struct store **out, const char *path, const struct store_opts *op
 		snprintf(err, errlen, "%s", st->err);
 		goto fail_db;
 	}
-	rc = open_init(st, path, np, wipe);
+	if (wipe)
+		store_np_wipe(st->sh);
+	rc = open_init(st, path);
 	wunlock(st);
 	if (rc != STORE_OK) {
 		snprintf(err, errlen, "%s: %s", path, st->err);
@@ -757,6 +707,7 @@ void store_close(struct store *st)
 	}
 	reg_release(st->sh);
 	free(st->pend);
+	free(st->nplog);
 	free(st);
 }
 
@@ -765,15 +716,13 @@ void store_close(struct store *st)
 int store_plan_check(struct store *st, char *err, size_t errlen)
 {
 	static const enum store_stmt hot[] = {
-		SQ_Q_GET, SQ_M_ORDER, SQ_M_ROW, SQ_NP_ROW, SQ_M_DEL, SQ_NP_DEL, SQ_M_DEL_RET,
-		SQ_NP_DEL_RET, SQ_M_HEAD_PRIO, SQ_NP_HEAD_PRIO, SQ_M_PUTTIME, SQ_NP_PUTTIME,
-		SQ_M_PURGE, SQ_NP_PURGE, SQ_Q_DEPTH_ADD, SQ_CS_GET, SQ_CD_GET,
+		SQ_Q_GET, SQ_M_ORDER, SQ_M_ROW, SQ_M_DEL, SQ_M_DEL_RET, SQ_M_HEAD_PRIO,
+		SQ_M_PUTTIME, SQ_M_PURGE, SQ_Q_DEPTH_ADD, SQ_CS_GET, SQ_CD_GET,
 	};
 	/* lookups other files make (store_chan_ext.c, observe_max_seq) */
 	static const char *const other[] = {
 		"SELECT 1 FROM main.messages WHERE seq = ?1 AND msgid = ?2",
 		"SELECT max(seq) FROM main.messages",
-		"SELECT max(seq) FROM np.messages",
 	};
 	const size_t nhot = sizeof(hot) / sizeof(hot[0]);
 	char sql[1024];

@@ -13,7 +13,6 @@
 #include "chand/store.h"
 
 #define STORE_SCHEMA_VERSION 1
-#define STORE_NP_SCHEMA_VERSION 1
 #define STORE_BUSY_MS 10000
 #define STORE_MAXDEPTH_MAX 999999999L
 #define STORE_MAXMSGL_MAX 104857600L
@@ -36,24 +35,15 @@ enum store_stmt {
 	SQ_Q_LIST,
 	SQ_Q_XMITQ_USER,   /* a remote definition that uses a queue as XMITQ */
 	SQ_Q_DEPTH_ADD,
-	SQ_NP_DEPTH_ADD,
-	SQ_NP_DEPTH_DEL,
 	SQ_Q_DEPTH_ZERO,
 	SQ_M_INSERT,
-	SQ_NP_INSERT,
-	SQ_M_ORDER,        /* (pos, np) of a queue in delivery order, both tables */
+	SQ_M_ORDER,        /* pos of a queue's persistent messages in delivery order */
 	SQ_M_ROW,
-	SQ_NP_ROW,
 	SQ_M_DEL,          /* by seq */
-	SQ_NP_DEL,
 	SQ_M_DEL_RET,      /* by seq, RETURNING qid (message not locked here) */
-	SQ_NP_DEL_RET,
 	SQ_M_HEAD_PRIO,    /* first pos of one priority band: oldest-message lookup */
-	SQ_NP_HEAD_PRIO,
 	SQ_M_PUTTIME,
-	SQ_NP_PUTTIME,
 	SQ_M_PURGE,
-	SQ_NP_PURGE,
 	SQ_CD_INSERT,
 	SQ_CD_REPLACE,
 	SQ_CD_GET,
@@ -70,10 +60,16 @@ enum store_stmt {
  * they reach SQLite, so they queue on a condition variable instead of
  * SQLite's sleep-and-retry busy handler (which adds up to 100 ms per
  * retry under contention). */
+struct store_np;
+struct store_npm;
+struct store_nplog;
+
 struct store_shared {
 	dev_t dev;
 	ino_t ino;
 	pthread_mutex_t wmtx;
+	struct store_np *np;      /* its nonpersistent messages (store_np.c) */
+	int64_t born;             /* the file's birth time (ns), 0 if unknown */
 	int refs;
 	struct store_shared *next;
 };
@@ -98,6 +94,8 @@ struct store {
 	int sqlrc;               /* ...and its store code (ERR or DISK_FULL) */
 	struct store_pend *pend; /* messages deleted in the open transaction: */
 	size_t npend, cappend;   /* their locks go at commit */
+	struct store_nplog *nplog; /* nonpersistent changes of the open */
+	size_t nplog_n, nplog_cap; /* transaction, applied at commit */
 };
 
 /* store_db.c */
@@ -129,6 +127,35 @@ int store_qrow_get(struct store *st, const char *name, struct store_qrow *out);
 int store_queue_oldest(struct store *st, int64_t qid, int64_t *put_ms);
 /* True if the fixed-size field holds a terminated string. */
 bool store_fixed_ok(const char *s, size_t size);
+
+/* store_np.c: nonpersistent messages in memory (see the top of the file) */
+int store_np_init(struct store_shared *sh);
+void store_np_free(struct store_shared *sh);
+void store_np_wipe(struct store_shared *sh);
+bool store_np_empty(struct store_shared *sh);
+/* Logged in the handle's transaction; applied by store_np_settle. */
+int store_np_put(struct store *st, int64_t qid, const struct chd_msg *m);
+/* *gone: it was there (and *qid its queue). */
+int store_np_del(struct store *st, int64_t seq, int64_t *qid, bool *gone);
+int store_np_purge(struct store *st, int64_t qid, long *n);
+/* Committed depth plus what this handle's open transaction did. */
+long store_np_depth(struct store *st, int64_t qid);
+/* Applies (committed) or drops the handle's log; called by the commit and
+ * rollback paths of store_db.c, after the SQLite COMMIT and before any
+ * lock is dropped. */
+void store_np_settle(struct store *st, bool committed);
+/* Iteration in delivery order, between store_np_lock and store_np_unlock. */
+void store_np_lock(struct store *st);
+void store_np_unlock(struct store *st);
+struct store_npm *store_np_first(struct store *st, int64_t qid);
+struct store_npm *store_np_next(struct store_npm *x);
+const struct chd_msg *store_np_msg(const struct store_npm *x);
+/* Deleted by this handle's open transaction: invisible to it. */
+bool store_np_hidden(const struct store *st, const struct store_npm *x);
+/* Removes x now (an expired message); false if a transaction deletes it. */
+bool store_np_remove(struct store *st, struct store_npm *x);
+/* The oldest message (smallest seq) of a queue; *seq 0 if none. */
+int store_np_oldest(struct store *st, int64_t qid, int64_t *seq, int64_t *put_ms);
 
 /* store_lock.c: process-wide lock table, arrival sequence, notifier */
 /* Claims seq (a message of queue qid in database db) for owner; false if

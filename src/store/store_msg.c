@@ -1,10 +1,11 @@
 /* Messages: put, browse, lock/confirm, and the expiry sweep done on the way.
  *
- * Persistent messages go to main.messages, nonpersistent ones to
- * np.messages; both take seq from one process-wide counter and are stored
- * under pos = (9 - priority) << 55 | seq, so reads merge the two tables in
- * (priority DESC, seq ASC) order through their (qid) indexes, whose rowid
- * suffix is pos.  Deletes go by seq (unique index). */
+ * Persistent messages go to main.messages, nonpersistent ones to memory
+ * (store_np.c); both take seq from one process-wide counter and are
+ * ordered by pos = (9 - priority) << 55 | seq, so reads merge the table
+ * (through its (qid) index, whose rowid suffix is pos) with the in-memory
+ * bands in (priority DESC, seq ASC) order.  Deletes go by seq (unique
+ * index). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 struct mref {
 	int64_t seq, pos;
 	bool np;
+	struct chd_msg *copy; /* nonpersistent: copied when claimed */
 };
 
 struct mrefs {
@@ -33,6 +35,7 @@ static int mrefs_add(struct store *st, struct mrefs *l, int64_t pos, bool np)
 	l->v[l->n].pos = pos;
 	l->v[l->n].seq = pos & STORE_SEQ_MAX;
 	l->v[l->n].np = np;
+	l->v[l->n].copy = NULL;
 	l->n++;
 	return STORE_OK;
 }
@@ -59,7 +62,9 @@ static int insert_msg(struct store *st, int64_t qid, const struct chd_msg *m)
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((rc = store_stmt_get(st, m->persistent ? SQ_M_INSERT : SQ_NP_INSERT, &s)) != STORE_OK)
+	if (!m->persistent)
+		return store_np_put(st, qid, m);
+	if ((rc = store_stmt_get(st, SQ_M_INSERT, &s)) != STORE_OK)
 		return rc;
 	if ((rc = sqlite3_bind_int64(s, 1, m->seq)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(s, 2, qid)) != SQLITE_OK ||
@@ -86,14 +91,15 @@ static int insert_msg(struct store *st, int64_t qid, const struct chd_msg *m)
 	return rc == SQLITE_DONE ? STORE_OK : store_sqlfail(st, rc, "putting a message");
 }
 
-static int depth_add(struct store *st, int64_t qid, bool np, int64_t delta)
+/* Persistent depth; the nonpersistent one is kept in memory. */
+static int depth_add(struct store *st, int64_t qid, int64_t delta)
 {
 	sqlite3_stmt *s;
 	int rc;
 
 	if (delta == 0)
 		return STORE_OK;
-	if ((rc = store_stmt_get(st, np ? SQ_NP_DEPTH_ADD : SQ_Q_DEPTH_ADD, &s)) != STORE_OK)
+	if ((rc = store_stmt_get(st, SQ_Q_DEPTH_ADD, &s)) != STORE_OK)
 		return rc;
 	if ((rc = sqlite3_bind_int64(s, 1, qid)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(s, 2, delta)) != SQLITE_OK) {
@@ -146,7 +152,7 @@ int store_put(struct store *st, const char *queue, const char *qmgr,
 	char lq[CHAND_NAME_MAX + 1], xqm[CHAND_NAME_MAX + 1], xq[CHAND_NAME_MAX + 1];
 	struct store_qrow q;
 	size_t ndone = 0, dummy;
-	int64_t np_put = 0, p_put = 0;
+	int64_t p_put = 0;
 	bool own;
 	int rc, erc;
 
@@ -191,13 +197,10 @@ int store_put(struct store *st, const char *queue, const char *qmgr,
 		q.def.curdepth++;
 		if (m->persistent)
 			p_put++;
-		else
-			np_put++;
 	}
 	if (!st->sqlerr && ndone > 0) {
 		int drc;
-		if ((drc = depth_add(st, q.qid, false, p_put)) != STORE_OK ||
-		    (drc = depth_add(st, q.qid, true, np_put)) != STORE_OK)
+		if ((drc = depth_add(st, q.qid, p_put)) != STORE_OK)
 			rc = drc;
 	}
 end:
@@ -238,14 +241,14 @@ static void col_text_copy(sqlite3_stmt *s, int col, char *dst, size_t len)
 	str_copy(dst, t ? t : "", len);
 }
 
-/* Reads the message at pos into *m.  *found false if it is gone. */
-static int fetch_msg(struct store *st, int64_t pos, bool np, struct chd_msg *m, bool *found)
+/* Reads the persistent message at pos into *m.  *found false if it is gone. */
+static int fetch_msg(struct store *st, int64_t pos, struct chd_msg *m, bool *found)
 {
 	sqlite3_stmt *s;
 	int rc;
 
 	*found = false;
-	if ((rc = store_stmt_get(st, np ? SQ_NP_ROW : SQ_M_ROW, &s)) != STORE_OK)
+	if ((rc = store_stmt_get(st, SQ_M_ROW, &s)) != STORE_OK)
 		return rc;
 	if ((rc = sqlite3_bind_int64(s, 1, pos)) != SQLITE_OK)
 		return store_sqlfail(st, rc, "reading a message");
@@ -257,7 +260,7 @@ static int fetch_msg(struct store *st, int64_t pos, bool np, struct chd_msg *m, 
 
 		memset(m, 0, sizeof(*m));
 		m->seq = sqlite3_column_int64(s, 12);
-		m->persistent = !np;
+		m->persistent = true;
 		m->priority = sqlite3_column_int(s, 0);
 		col_blob_copy(s, 1, m->msgid, sizeof(m->msgid));
 		col_blob_copy(s, 2, m->correlid, sizeof(m->correlid));
@@ -318,11 +321,19 @@ static int delete_refs(struct store *st, const struct mref *r, size_t n, bool dr
 	for (size_t i = 0; i < n && rc == STORE_OK; i++) {
 		sqlite3_stmt *s;
 		int64_t qid = 0;
-		bool known = store_lk_qid(r[i].seq, st->sh, &qid), gone = false;
+		bool known, gone = false;
 		size_t k;
 
-		rc = store_stmt_get(st, r[i].np ? (known ? SQ_NP_DEL : SQ_NP_DEL_RET)
-		                                : (known ? SQ_M_DEL : SQ_M_DEL_RET), &s);
+		if (r[i].np) {
+			/* logged; applied at commit, still under the write mutex */
+			if ((rc = store_np_del(st, r[i].seq, &qid, &gone)) != STORE_OK)
+				break;
+			if (!gone)
+				continue;
+			goto count;
+		}
+		known = store_lk_qid(r[i].seq, st->sh, &qid);
+		rc = store_stmt_get(st, known ? SQ_M_DEL : SQ_M_DEL_RET, &s);
 		if (rc != STORE_OK)
 			break;
 		if ((rc = sqlite3_bind_int64(s, 1, r[i].seq)) != SQLITE_OK) {
@@ -345,15 +356,16 @@ static int delete_refs(struct store *st, const struct mref *r, size_t n, bool dr
 		rc = STORE_OK;
 		if (!gone) /* purged meanwhile, or confirmed twice */
 			continue;
+	count:
 		for (k = 0; k < nd && d[k].qid != qid; k++)
 			;
 		if (k == nd)
 			d[nd++].qid = qid;
 		d[k].n[r[i].np]++;
 	}
+	/* the nonpersistent depth follows the in-memory messages */
 	for (size_t k = 0; k < nd && rc == STORE_OK; k++)
-		if ((rc = depth_add(st, d[k].qid, false, -d[k].n[0])) == STORE_OK)
-			rc = depth_add(st, d[k].qid, true, -d[k].n[1]);
+		rc = depth_add(st, d[k].qid, -d[k].n[0]);
 	free(d);
 	erc = store_wend(st, own, rc == STORE_OK);
 	if (rc != STORE_OK)
@@ -427,61 +439,153 @@ static void empty_free(struct msg_list *l)
 
 static void unclaim(struct mrefs *l, size_t from)
 {
-	for (size_t i = from; i < l->n; i++)
+	for (size_t i = from; i < l->n; i++) {
 		store_lk_drop(l->v[i].seq);
+		if (l->v[i].copy != NULL) {
+			msg_clear(l->v[i].copy);
+			free(l->v[i].copy);
+			l->v[i].copy = NULL;
+		}
+	}
+}
+
+static int64_t np_pos(const struct store_npm *x)
+{
+	const struct chd_msg *m = store_np_msg(x);
+
+	return store_pos(m->priority, m->seq);
+}
+
+/* An expired nonpersistent message nobody holds is removed at once (under
+ * the nonpersistent mutex, which the caller holds). */
+static void np_expire(struct store *st, struct store_npm *x, int64_t qid)
+{
+	int64_t seq = store_np_msg(x)->seq;
+
+	if (store_lk_claim(seq, UINT64_MAX, st->sh, qid)) {
+		store_np_remove(st, x);
+		store_lk_drop(seq);
+	}
+}
+
+/* Walks a queue in delivery order, merging the persistent rows (cursor
+ * s, already bound) with the in-memory nonpersistent messages; the
+ * caller holds the nonpersistent mutex.  Calls visit for each message
+ * until it returns other than 1 (0: stop, <0: error).  *x is the next
+ * nonpersistent message to merge. */
+struct walk {
+	struct store *st;
+	int64_t qid, now;
+	int (*visit)(struct walk *w, int64_t pos, struct store_npm *x);
+	size_t want;
+	uint64_t owner;
+	struct mrefs *c;        /* claim_head */
+	struct msg_list *out;   /* browse */
+	size_t start;
+	struct mrefs *exp;      /* browse: expired persistent ones */
+};
+
+static int walk_queue(struct walk *w, sqlite3_stmt *s)
+{
+	struct store_npm *x = store_np_first(w->st, w->qid);
+	int64_t ppos = -1; /* next persistent pos; -1: step; INT64_MAX: none left */
+	int rc;
+
+	for (;;) {
+		if (ppos < 0) {
+			rc = sqlite3_step(s);
+			if (rc == SQLITE_ROW)
+				ppos = sqlite3_column_int64(s, 0);
+			else if (rc == SQLITE_DONE)
+				ppos = INT64_MAX;
+			else
+				return store_sqlfail(w->st, rc, "reading a queue");
+		}
+		if (x != NULL && np_pos(x) < ppos) {
+			struct store_npm *cur = x;
+			x = store_np_next(x);
+			if (store_np_hidden(w->st, cur))
+				continue;
+			if (expired(store_np_msg(cur), w->now)) {
+				np_expire(w->st, cur, w->qid);
+				continue;
+			}
+			rc = w->visit(w, np_pos(cur), cur);
+		} else if (ppos == INT64_MAX) {
+			return STORE_OK;
+		} else {
+			rc = w->visit(w, ppos, NULL);
+			ppos = -1;
+		}
+		if (rc != 1)
+			return rc;
+	}
+}
+
+static int browse_visit(struct walk *w, int64_t pos, struct store_npm *x)
+{
+	struct store *st = w->st;
+	struct chd_msg *m;
+	bool found;
+	int rc;
+
+	if (w->out->n - w->start >= w->want)
+		return 0;
+	if ((m = msg_list_add(w->out)) == NULL)
+		return store_fail(st, STORE_ERR, "out of memory");
+	if (x != NULL) {
+		if (msg_copy(m, store_np_msg(x)) != 0) {
+			w->out->n--;
+			return store_fail(st, STORE_ERR, "out of memory");
+		}
+		return 1;
+	}
+	if ((rc = fetch_msg(st, pos, m, &found)) != STORE_OK) {
+		w->out->n--;
+		return rc;
+	}
+	if (!found) {
+		w->out->n--;
+		return 1;
+	}
+	if (expired(m, w->now)) {
+		int64_t seq = pos & STORE_SEQ_MAX;
+		msg_clear(m);
+		w->out->n--;
+		/* a locked message is its getter's business */
+		if (store_lk_claim(seq, UINT64_MAX, st->sh, w->qid) &&
+		    (rc = mrefs_add(st, w->exp, pos, false)) != STORE_OK) {
+			store_lk_drop(seq);
+			return rc;
+		}
+	}
+	return 1;
 }
 
 int store_browse(struct store *st, const char *queue, size_t max, struct msg_list *out)
 {
 	struct store_qrow q;
 	struct mrefs exp = { 0 };
+	struct walk w = { .st = st, .now = time_now_ms(), .visit = browse_visit, .want = max,
+	                  .out = out, .exp = &exp };
 	sqlite3_stmt *s;
 	size_t start;
-	int64_t now = time_now_ms();
 	int rc;
 
 	if (out == NULL)
 		return store_fail(st, STORE_BAD_ARG, "no message list given");
-	start = out->n;
+	start = w.start = out->n;
 	if ((rc = get_queue(st, queue, &q)) != STORE_OK)
 		return rc;
+	w.qid = q.qid;
 	if ((rc = order_bind(st, q.qid, &s)) != STORE_OK)
 		return rc;
-	/* one read transaction for the cursor and the row reads: a consistent
+	/* the cursor's read transaction covers the row reads: a consistent
 	 * snapshot, every row seen by the cursor is there */
-	while (out->n - start < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int64_t pos = sqlite3_column_int64(s, 0), seq = pos & STORE_SEQ_MAX;
-		bool np = sqlite3_column_int(s, 1) != 0, found;
-		struct chd_msg *m = msg_list_add(out);
-
-		if (m == NULL) {
-			rc = store_fail(st, STORE_ERR, "out of memory");
-			break;
-		}
-		if ((rc = fetch_msg(st, pos, np, m, &found)) != STORE_OK)
-			break;
-		if (!found) {
-			out->n--;
-			continue;
-		}
-		if (expired(m, now)) {
-			msg_clear(m);
-			out->n--;
-			/* a locked message is its getter's business */
-			if (store_lk_claim(seq, UINT64_MAX, st->sh, q.qid) &&
-			    (rc = mrefs_add(st, &exp, pos, np)) != STORE_OK) {
-				store_lk_drop(seq);
-				break;
-			}
-			continue;
-		}
-		rc = SQLITE_ROW;
-	}
+	store_np_lock(st);
+	rc = walk_queue(&w, s);
+	store_np_unlock(st);
 	sqlite3_reset(s);
-	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
-		rc = STORE_OK;
-	else if (rc > 0)
-		rc = store_sqlfail(st, rc, "browsing a queue");
 	if (rc != STORE_OK) {
 		while (out->n > start)
 			msg_clear(&out->v[--out->n]);
@@ -499,35 +603,56 @@ int store_browse(struct store *st, const char *queue, size_t max, struct msg_lis
 	return store_fail(st, STORE_NO_MSG, "no message on queue '%s'", queue);
 }
 
+static int claim_visit(struct walk *w, int64_t pos, struct store_npm *x)
+{
+	struct store *st = w->st;
+	int64_t seq = pos & STORE_SEQ_MAX;
+	struct chd_msg *copy;
+	int rc;
+
+	if (w->c->n >= w->want)
+		return 0;
+	if (!store_lk_claim(seq, w->owner, st->sh, w->qid))
+		return 1;
+	if ((rc = mrefs_add(st, w->c, pos, x != NULL)) != STORE_OK) {
+		store_lk_drop(seq);
+		return rc;
+	}
+	if (x == NULL)
+		return 1;
+	/* copied now: once the mutex is released a purge may free it */
+	if ((copy = calloc(1, sizeof(*copy))) == NULL || msg_copy(copy, store_np_msg(x)) != 0) {
+		free(copy);
+		w->c->n--;
+		store_lk_drop(seq);
+		return store_fail(st, STORE_ERR, "out of memory");
+	}
+	w->c->v[w->c->n - 1].copy = copy;
+	return 1;
+}
+
 /* Claims up to want messages from the head of the queue that nobody holds.
  * The cursor's snapshot may be older than a confirm that already dropped
- * its locks: callers re-read every claimed row in a new read transaction,
- * which begins after the claim and so sees such a delete. */
+ * its locks: callers re-read every claimed persistent row in a new read
+ * transaction, which begins after the claim and so sees such a delete.
+ * Nonpersistent ones are copied while claimed, under the mutex that a
+ * confirm's commit takes before it drops its locks: no re-read needed. */
 static int claim_head(struct store *st, int64_t qid, size_t want, uint64_t owner,
-                      struct mrefs *c)
+                      int64_t now, struct mrefs *c)
 {
+	struct walk w = { .st = st, .qid = qid, .now = now, .visit = claim_visit, .want = want,
+	                  .owner = owner, .c = c };
 	sqlite3_stmt *s;
 	int rc;
 
 	if ((rc = order_bind(st, qid, &s)) != STORE_OK)
 		return rc;
-	while (c->n < want && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int64_t pos = sqlite3_column_int64(s, 0), seq = pos & STORE_SEQ_MAX;
-		bool np = sqlite3_column_int(s, 1) != 0;
-
-		if (!store_lk_claim(seq, owner, st->sh, qid))
-			continue;
-		if ((rc = mrefs_add(st, c, pos, np)) != STORE_OK) {
-			store_lk_drop(seq);
-			break;
-		}
-		rc = SQLITE_ROW;
-	}
+	store_np_lock(st);
+	rc = walk_queue(&w, s);
+	store_np_unlock(st);
 	sqlite3_reset(s);
-	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+	if (rc == STORE_OK)
 		return STORE_OK;
-	if (rc > 0)
-		rc = store_sqlfail(st, rc, "reading a queue");
 	unclaim(c, 0);
 	c->n = 0;
 	return rc;
@@ -548,17 +673,19 @@ int store_lock(struct store *st, const char *queue, size_t max, uint64_t owner,
 	if ((rc = get_queue(st, queue, &q)) != STORE_OK)
 		return rc;
 	while (out->n - start < max) {
-		bool dropped = false, rtx;
+		bool dropped = false, rtx = false, any_p = false;
 		size_t i;
 
 		c.n = exp.n = 0;
-		if ((rc = claim_head(st, q.qid, max - (out->n - start), owner, &c)) != STORE_OK)
+		if ((rc = claim_head(st, q.qid, max - (out->n - start), owner, now, &c)) != STORE_OK)
 			goto fail;
 		if (c.n == 0)
 			break;
+		for (i = 0; i < c.n && !any_p; i++)
+			any_p = !c.v[i].np;
 		/* one read transaction for the re-reads (it starts after every
 		 * claim, as it must), instead of one per message */
-		if ((rc = read_begin(st, &rtx)) != STORE_OK) {
+		if (any_p && (rc = read_begin(st, &rtx)) != STORE_OK) {
 			unclaim(&c, 0);
 			goto fail;
 		}
@@ -570,7 +697,13 @@ int store_lock(struct store *st, const char *queue, size_t max, uint64_t owner,
 				rc = store_fail(st, STORE_ERR, "out of memory");
 				break;
 			}
-			if ((rc = fetch_msg(st, c.v[i].pos, c.v[i].np, m, &found)) != STORE_OK) {
+			if (c.v[i].copy != NULL) {
+				*m = *c.v[i].copy;
+				free(c.v[i].copy);
+				c.v[i].copy = NULL;
+				continue;
+			}
+			if ((rc = fetch_msg(st, c.v[i].pos, m, &found)) != STORE_OK) {
 				out->n--;
 				break;
 			}
@@ -579,7 +712,7 @@ int store_lock(struct store *st, const char *queue, size_t max, uint64_t owner,
 					msg_clear(m);
 				out->n--;
 				dropped = true;
-				if (found && (rc = mrefs_add(st, &exp, c.v[i].pos, c.v[i].np)) != STORE_OK) {
+				if (found && (rc = mrefs_add(st, &exp, c.v[i].pos, false)) != STORE_OK) {
 					store_lk_drop(c.v[i].seq);
 					i++;
 					break;

@@ -30,7 +30,7 @@ static void col_str(sqlite3_stmt *s, int col, char *dst, size_t len)
 	str_copy(dst, t ? t : "", len);
 }
 
-static void qrow_fill(sqlite3_stmt *s, struct store_qrow *r)
+static void qrow_fill(struct store *st, sqlite3_stmt *s, struct store_qrow *r)
 {
 	struct queue_def *q = &r->def;
 
@@ -50,6 +50,8 @@ static void qrow_fill(sqlite3_stmt *s, struct store_qrow *r)
 	q->created_ms = sqlite3_column_int64(s, 12);
 	q->altered_ms = sqlite3_column_int64(s, 13);
 	q->curdepth = (long)sqlite3_column_int64(s, 14);
+	if (q->type == QTYPE_LOCAL)
+		q->curdepth += store_np_depth(st, r->qid);
 }
 
 int store_qrow_get(struct store *st, const char *name, struct store_qrow *out)
@@ -63,7 +65,7 @@ int store_qrow_get(struct store *st, const char *name, struct store_qrow *out)
 		return store_sqlfail(st, rc, "reading a queue definition");
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		qrow_fill(s, out);
+		qrow_fill(st, s, out);
 		sqlite3_reset(s);
 		return STORE_OK;
 	}
@@ -74,18 +76,20 @@ int store_qrow_get(struct store *st, const char *name, struct store_qrow *out)
 }
 
 /* Oldest message by arrival: the smallest seq is at the head of one of the
- * ten priority bands in either table, so 20 index seeks find it whatever
- * the depth, without a (qid, seq) index that every put would pay for. */
+ * ten priority bands, so 10 index seeks find it whatever the depth,
+ * without a (qid, seq) index that every put would pay for; then the same
+ * in memory for the nonpersistent ones. */
 int store_queue_oldest(struct store *st, int64_t qid, int64_t *put_ms)
 {
-	int64_t best = 0;
-	bool best_np = false;
+	int64_t best = 0, np_seq, np_put;
 	sqlite3_stmt *s;
 	int rc;
 
 	*put_ms = 0;
-	for (int np = 0; np < 2; np++) {
-		if ((rc = store_stmt_get(st, np ? SQ_NP_HEAD_PRIO : SQ_M_HEAD_PRIO, &s)) != STORE_OK)
+	if ((rc = store_np_oldest(st, qid, &np_seq, &np_put)) != STORE_OK)
+		return rc;
+	{
+		if ((rc = store_stmt_get(st, SQ_M_HEAD_PRIO, &s)) != STORE_OK)
 			return rc;
 		for (int p = 0; p <= MSG_PRIORITY_MAX; p++) {
 			if ((rc = sqlite3_bind_int64(s, 1, qid)) != SQLITE_OK ||
@@ -95,19 +99,21 @@ int store_queue_oldest(struct store *st, int64_t qid, int64_t *put_ms)
 			rc = sqlite3_step(s);
 			if (rc == SQLITE_ROW) {
 				int64_t pos = sqlite3_column_int64(s, 0);
-				if (best == 0 || (pos & STORE_SEQ_MAX) < (best & STORE_SEQ_MAX)) {
+				if (best == 0 || (pos & STORE_SEQ_MAX) < (best & STORE_SEQ_MAX))
 					best = pos;
-					best_np = np;
-				}
 			}
 			sqlite3_reset(s);
 			if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 				return store_sqlfail(st, rc, "finding the oldest message");
 		}
 	}
+	if (np_seq != 0 && (best == 0 || np_seq < (best & STORE_SEQ_MAX))) {
+		*put_ms = np_put;
+		return STORE_OK;
+	}
 	if (best == 0)
 		return STORE_OK;
-	if ((rc = store_stmt_get(st, best_np ? SQ_NP_PUTTIME : SQ_M_PUTTIME, &s)) != STORE_OK)
+	if ((rc = store_stmt_get(st, SQ_M_PUTTIME, &s)) != STORE_OK)
 		return rc;
 	if ((rc = sqlite3_bind_int64(s, 1, best)) != SQLITE_OK)
 		return store_sqlfail(st, rc, "finding the oldest message");
@@ -246,30 +252,25 @@ int store_queue_get(struct store *st, const char *name, struct queue_def *out)
 	return STORE_OK;
 }
 
-/* Deletes the messages of a queue from both tables and zeroes its depth.
+/* Deletes the messages of a queue (table and memory) and zeroes its depth.
  * Runs inside the caller's write transaction. */
 static int purge_in_txn(struct store *st, int64_t qid, long *n)
 {
 	sqlite3_stmt *s;
-	long total = 0;
+	long total = 0, np_n = 0;
 	int rc;
 
-	for (int np = 0; np < 2; np++) {
-		if ((rc = store_stmt_get(st, np ? SQ_NP_PURGE : SQ_M_PURGE, &s)) != STORE_OK)
-			return rc;
-		if ((rc = sqlite3_bind_int64(s, 1, qid)) != SQLITE_OK)
-			return store_sqlfail(st, rc, "purging a queue");
-		if ((rc = step_done(st, s, "purging a queue")) != STORE_OK)
-			return rc;
-		total += (long)sqlite3_changes(st->db);
-	}
-	if ((rc = store_stmt_get(st, SQ_Q_DEPTH_ZERO, &s)) != STORE_OK)
+	if ((rc = store_stmt_get(st, SQ_M_PURGE, &s)) != STORE_OK)
 		return rc;
 	if ((rc = sqlite3_bind_int64(s, 1, qid)) != SQLITE_OK)
 		return store_sqlfail(st, rc, "purging a queue");
 	if ((rc = step_done(st, s, "purging a queue")) != STORE_OK)
 		return rc;
-	if ((rc = store_stmt_get(st, SQ_NP_DEPTH_DEL, &s)) != STORE_OK)
+	total += (long)sqlite3_changes(st->db);
+	if ((rc = store_np_purge(st, qid, &np_n)) != STORE_OK)
+		return rc;
+	total += np_n;
+	if ((rc = store_stmt_get(st, SQ_Q_DEPTH_ZERO, &s)) != STORE_OK)
 		return rc;
 	if ((rc = sqlite3_bind_int64(s, 1, qid)) != SQLITE_OK)
 		return store_sqlfail(st, rc, "purging a queue");
@@ -373,7 +374,7 @@ int store_queue_list(struct store *st, const char *pattern, struct queue_def **o
 	if ((rc = store_stmt_get(st, SQ_Q_LIST, &s)) != STORE_OK)
 		return rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		qrow_fill(s, &r);
+		qrow_fill(st, s, &r);
 		if (!name_match(pattern, r.def.name))
 			continue;
 		if (cnt == cap) {

@@ -293,12 +293,36 @@ void chan_qm_restart(struct chan_qm *q)
 	q->running = true;
 }
 
+/* Set when an agent ended badly: a sanitizer report in its log, or a
+ * non-zero exit after SIGTERM (DESIGN.md: it shuts down cleanly). */
+static bool agent_trouble;
+
+static void report_trouble(struct chan_qm *q, int status)
+{
+	static const char *const marks[] = { "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+		"runtime error:", NULL };
+	char *log = chan_log(q);
+	const char *hit = NULL;
+
+	for (int i = 0; marks[i] != NULL && hit == NULL; i++)
+		hit = strstr(log, marks[i]);
+	if (hit != NULL || status != 0) {
+		const char *from = hit != NULL ? hit : log + (strlen(log) > 4000 ? strlen(log) - 4000 : 0);
+		fprintf(stderr, "==== agent %s ended badly (exit status %d):\n%.12000s\n", q->name,
+		        status, from);
+		agent_trouble = true;
+	}
+	free(log);
+}
+
 void chan_qm_finish(struct chan_qm *q)
 {
 	if (q->a.pid > 0) {
 		/* Continue it first, in case a test stopped it with SIGSTOP. */
 		kill(q->a.pid, SIGCONT);
-		th_agent_stop(&q->a);
+		int status = th_agent_stop(&q->a);
+		if (q->dir[0] != '\0')
+			report_trouble(q, status);
 	}
 	q->running = false;
 	if (q->dir[0] != '\0')
@@ -316,6 +340,10 @@ void chan_pair_finish(struct chan_qm *qm1, struct chan_qm *qm2)
 {
 	chan_qm_finish(qm1);
 	chan_qm_finish(qm2);
+	/* An assertion here would not fail the test (Criterion ignores
+	 * them in .fini); a crash of the teardown does. */
+	if (agent_trouble)
+		abort();
 }
 
 static int ctl_v(struct chan_qm *q, const char *in, char **out, char **err, const char *fmt,

@@ -72,7 +72,10 @@ void chan_qm_import(struct chan_qm *q, const char *label, const char *cert, cons
 void chan_qm_import_chain(struct chan_qm *q, const char *label, const char *cert,
                           const char *key, const char *chain);
 void chan_qm_restart(struct chan_qm *q);
-/* Stops the agent (if running) and removes its directory. */
+/* Stops the agent (if running) and removes its directory. An agent that
+ * ends badly (sanitizer report in its log, non-zero exit after SIGTERM)
+ * is reported on stderr, and chan_pair_finish() then aborts the test
+ * process so the suite fails even from a .fini. */
 void chan_qm_finish(struct chan_qm *q);
 
 /* Two agents QM1 and QM2 with the default certificates. */

@@ -25,3 +25,12 @@ tests_integ_test_chan_ops_LDADD = tests/libtesthelp.a src/proto/libproto.a \
 	src/common/libcommon.a $(JANSSON_LIBS) $(CRITERION_LIBS)
 endif
 EXTRA_DIST += scripts/demo-channels.sh
+
+# The README's two-host walkthrough, run block by block
+# (tests/integ/test_walkthrough.c): needs README.md through TEST_SRCDIR.
+if ENABLE_TESTS
+check_PROGRAMS += tests/integ/test_walkthrough
+tests_integ_test_walkthrough_SOURCES = tests/integ/test_walkthrough.c
+tests_integ_test_walkthrough_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/tests
+tests_integ_test_walkthrough_LDADD = tests/libtesthelp.a $(JANSSON_LIBS) $(CRITERION_LIBS)
+endif

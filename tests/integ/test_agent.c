@@ -168,7 +168,8 @@ Test(agent, socket_of_another_agent_refused_stale_one_replaced)
 	snprintf(conf, sizeof(conf), "%s/chand.conf", dir2);
 	FILE *f = fopen(conf, "w");
 	fprintf(f, "qmgr = \"QMSOCK2\";\ndata_dir = \"%s\";\nlisteners = ();\n"
-	        "admin = { socket = \"%s\"; };\nlog = { syslog = false; };\n", dir2, ag.sock);
+	        "admin = { socket = \"%s\"; };\nlog = { syslog = false; };\n%s", dir2, ag.sock,
+	        geteuid() == 0 ? "allow_root = true;\n" : "");
 	fclose(f);
 	rc = th_sh(NULL, &out, &err, 10, "'%s' -c '%s' -f", th_chand_bin(), conf);
 	cr_expect_eq(rc, 1);
@@ -208,7 +209,8 @@ Test(agent, sighup_reopens_the_log_file)
 	FILE *f = fopen(ag.conf, "w");
 	fprintf(f, "qmgr = \"QMHUP\";\ndata_dir = \"%s\";\nlisteners = ();\n"
 	        "admin = { socket = \"%s\"; mode = \"0600\"; };\n"
-	        "log = { level = \"info\"; syslog = false; file = \"agent.log\"; };\n", ag.dir, ag.sock);
+	        "log = { level = \"info\"; syslog = false; file = \"agent.log\"; };\n%s", ag.dir,
+	        ag.sock, geteuid() == 0 ? "allow_root = true;\n" : "");
 	fclose(f);
 	cr_assert_eq(th_agent_restart(&ag), 0);
 	snprintf(moved, sizeof(moved), "%s.1", path);

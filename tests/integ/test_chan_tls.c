@@ -347,7 +347,9 @@ Test(chan_tls, keystore_readable_by_others_is_refused)
 	/* On start: the agent refuses to start, or starts and reports it. */
 	th_agent_stop(&qm2.a);
 	qm2.running = false;
-	size_t before = strlen(chan_log(&qm2));
+	char *prev = chan_log(&qm2);
+	size_t before = strlen(prev);
+	free(prev);
 	if (th_agent_restart(&qm2.a) == 0) {
 		qm2.running = true;
 		define_ch("KSBAD", CHAN_TLS, CHAN_TLS);

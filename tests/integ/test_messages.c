@@ -481,6 +481,24 @@ Test(messages, attachments_that_do_not_fit_are_refused)
 	close(io.fd);
 	admin_io_free(&io);
 
+	/* Ten thousand and one empty messages in one request: too many. */
+	admin_io_init(&io, raw_connect());
+	req = admin_request_new("put");
+	json_object_set_new(req, "queue", json_string("FIT"));
+	json_t *zeros = json_array();
+	for (int i = 0; i < 10001; i++)
+		json_array_append_new(zeros, json_integer(0));
+	json_object_set_new(req, "blobs", zeros);
+	cr_assert_eq(admin_io_write(&io, req), 0);
+	json_decref(req);
+	f = raw_read(&io, &att, &att_len);
+	cr_assert_not_null(f);
+	cr_expect_str_eq(JSTR(f, "code"), "CHD6002");
+	cr_expect(strstr(JSTR(f, "error"), "(1 to 10000 messages)") != NULL, "%s", JSTR(f, "error"));
+	json_decref(f);
+	close(io.fd);
+	admin_io_free(&io);
+
 	char *err, *out;
 	free(ctl(1, &err, "display queue NOT.MADE"));
 	free(err);
