@@ -21,6 +21,16 @@
 	X(LISTEN_FAILED,    "CHD1007", "cannot listen", "A listener could not bind its address and port. Check that no other process uses the port.") \
 	X(ROOT_REFUSED,     "CHD1008", "refusing to run as root", "chand does not run as root. Start it as the service user, or give it a user to drop privileges to.") \
 	X(DISK_FULL,        "CHD1009", "disk full", "The file system of data_dir is full. The operation was refused and nothing was lost; free space.") \
+	X(AGENT_SIGNAL,     "CHD1010", "stopping on signal", "The agent received SIGTERM or SIGINT and is stopping: running channels end, then it logs CHD1002. Nothing to do unless the stop was not intended.") \
+	X(LOG_REOPENED,     "CHD1011", "log file reopened", "The agent received SIGHUP and reopened its log file, as log rotation expects. Nothing to do.") \
+	X(LOG_FAILED,       "CHD1012", "cannot open the log file", "The log file could not be opened (on start, detach or SIGHUP); the message gives the reason. Check log.file, its directory and permissions; until fixed, lines go only to the other log destinations.") \
+	X(SYS_RESOURCE,     "CHD1013", "system resource unavailable", "A system call the agent needs failed (thread creation, eventfd, poll, memory); the message names it and gives the reason. Usually a resource limit: check ulimit -u and -n, memory, and the number of channels and admin clients.") \
+	X(MODULE_FAILED,    "CHD1014", "agent module failed to start", "A part of the agent (channels, admin socket, metrics, expiry checks) could not start, so the agent stops. The lines before this one give the cause.") \
+	X(STOP_SLOW,        "CHD1015", "shutdown not complete in time", "Some threads (a module, channel connections or admin clients) did not end within the stop bound, so the agent ends without them. Committed messages are safe; if it recurs, look for a blocked peer or disk.") \
+	X(PRIVS_DROPPED,    "CHD1016", "root privileges dropped", "chand was started as root and switched to the configured service user and its groups. Nothing to do.") \
+	X(TEST_HOOK,        "CHD1017", "test setting in effect", "A CHAND_TEST_* environment variable changed a timing of the agent. It is meant for tests only: unset it in production.") \
+	X(METRICS_START,    "CHD1018", "metrics endpoint serving", "The agent serves Prometheus metrics at the address given (metrics.listen). Nothing to do.") \
+	X(ACCEPT_FAILED,    "CHD1019", "cannot accept connections", "accept() failed on a listener or the admin socket, usually for lack of file descriptors; the agent pauses briefly and retries. Raise ulimit -n or reduce the number of connections.") \
 	X(Q_UNKNOWN,        "CHD2001", "unknown queue", "No queue with that name is defined on this queue manager.") \
 	X(Q_FULL,           "CHD2002", "queue full", "The queue holds MAXDEPTH messages. Get messages or raise MAXDEPTH with alter qlocal.") \
 	X(Q_MSG_TOO_LONG,   "CHD2003", "message too long", "The message is longer than the queue's MAXMSGL (or the agent's max_msg_length).") \
@@ -32,6 +42,9 @@
 	X(Q_NO_MSG,         "CHD2009", "no message available", "The queue held no message (within --wait).") \
 	X(Q_BAD_XMITQ,      "CHD2010", "invalid transmission queue", "The remote queue's XMITQ is not a local queue with USAGE(XMITQ).") \
 	X(Q_IN_USE,         "CHD2011", "object in use", "The object is used by another definition or a running channel.") \
+	X(Q_DEFINED,        "CHD2012", "queue defined", "A queue was defined (or redefined with --replace) through the admin socket; the line gives its type and the client uid. Nothing to do.") \
+	X(Q_ALTERED,        "CHD2013", "queue altered", "A queue's attributes were changed with alter. Nothing to do.") \
+	X(Q_DELETED,        "CHD2014", "queue deleted", "A queue was deleted (with its messages if purged). Nothing to do unless it was not intended.") \
 	X(KS_OPEN,          "CHD3001", "keystore unreadable", "The keystore file could not be opened or read. Check keystore.path and its permissions.") \
 	X(KS_PERMS,         "CHD3002", "keystore or stash readable by others", "The keystore and its stash must be mode 0600 (no group or other access). chmod 600 them.") \
 	X(KS_PASSWORD,      "CHD3003", "wrong keystore password", "The password (from the stash file, --password-file or the prompt) does not open the keystore.") \
@@ -41,6 +54,9 @@
 	X(KS_BAD_FILE,      "CHD3007", "unreadable certificate or key file", "The file is not a PEM/DER certificate, key, CRL or PKCS#12 file chand understands.") \
 	X(KS_EXPIRING,      "CHD3008", "certificate expires soon", "A certificate in the keystore expires within tls.expiry_warning_days. Renew it and refresh security.") \
 	X(KS_CHAIN,         "CHD3009", "certificate chain incomplete", "The chain of a personal certificate does not reach a trusted root in the keystore. Trust the CA certificates.") \
+	X(KS_ABSENT,        "CHD3010", "no keystore", "The keystore file does not exist, so only channels with an empty SSLCIPH can run; TLS channels fail with CHD4008. Create the keystore (chanctl keystore create) and refresh security if TLS is wanted.") \
+	X(KS_LOADED,        "CHD3011", "keystore loaded", "The agent loaded its keystore, stash and CRLs; new TLS handshakes use them. Nothing to do.") \
+	X(KS_REFRESHED,     "CHD3012", "security refreshed", "refresh security reloaded the keystore; new TLS handshakes use it, running channels keep their sessions until they restart. Nothing to do.") \
 	X(TLS_NO_CERT,      "CHD4001", "no certificate sent by peer", "The initiator sent no certificate but the channel has SSLCAUTH(REQUIRED) or an SSLPEER. Give the initiator a certificate under its label.") \
 	X(TLS_UNTRUSTED,    "CHD4002", "untrusted issuer", "The peer's certificate does not chain to a trusted certificate in the keystore. Trust its CA (keystore trust).") \
 	X(TLS_EXPIRED,      "CHD4003", "certificate expired or not yet valid", "The peer's certificate (or one of its chain) is outside its validity dates. Renew it, or check the clocks.") \
@@ -74,6 +90,16 @@
 	X(CH_CLOSED,        "CHD5017", "connection closed", "The connection to the peer closed or broke during the channel.") \
 	X(CH_SEQWRAP,       "CHD5018", "SEQWRAP mismatch", "The two ends define different SEQWRAP values for the channel. Set the same SEQWRAP at both ends.") \
 	X(CH_IN_USE,        "CHD5019", "channel in use", "A new connection arrived for a channel whose previous instance did not end in time. Retry; if it persists, stop the channel at this end.") \
+	X(CH_DEFINED,       "CHD5020", "channel defined", "A channel was defined (or redefined with --replace). Nothing to do.") \
+	X(CH_ALTERED,       "CHD5021", "channel altered", "A channel's attributes were changed. A running instance keeps its old settings until it restarts: stop and start it to apply them now.") \
+	X(CH_DELETED,       "CHD5022", "channel deleted", "A channel definition was deleted. Nothing to do unless it was not intended.") \
+	X(CH_START_REQ,     "CHD5023", "start channel", "An operator started the channel (start channel): an initiator connects now, a responder waits for its partner.") \
+	X(CH_STOP_REQ,      "CHD5024", "stop channel", "An operator asked the channel to stop (quiesce ends after the current batch, force at once); it stays STOPPED until start channel.") \
+	X(CH_PING,          "CHD5025", "channel ping", "A ping channel test exchanged data with the peer over the channel's connection and TLS settings (on the initiator with the round-trip time; on the responder when it answered). Nothing to do.") \
+	X(CH_RESET,         "CHD5026", "channel sequence number reset", "An operator set the channel's next message sequence number (reset channel). A sender tells the receiver at its next start.") \
+	X(CH_REPLACED,      "CHD5027", "channel instance replaced", "A new connection arrived for a responder channel that was still running; the old instance is ended in its favour (usually the partner restarted). Frequent lines mean two partners share the channel name.") \
+	X(CH_LOADED,        "CHD5028", "channel definitions loaded", "The channel supervisor started with the number of channels defined. Nothing to do.") \
+	X(CH_TRIGGERED,     "CHD5029", "channel triggered", "Messages arrived on the transmission queue of an inactive initiator channel, so the agent starts it. Nothing to do.") \
 	X(ADM_REFUSED,      "CHD6001", "admin client refused", "A process whose user is neither the agent's owner nor in the admin group tried to use the admin socket.") \
 	X(ADM_BAD_REQUEST,  "CHD6002", "malformed admin request", "An admin client sent a request that could not be decoded; it was disconnected.") \
 	X(ADM_VERSION,      "CHD6003", "incompatible chanctl and chand", "chanctl and chand speak different admin protocol versions; use matching versions.") \

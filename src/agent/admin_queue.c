@@ -230,7 +230,7 @@ static int cmd_define(struct admin_conn *c, json_t *req)
 		return admin_store_error(c, rc, q.name);
 	long uid, pid;
 	admin_conn_peer(c, &uid, &pid);
-	log_info(NULL, "queue=%s type=%s uid=%ld %s", q.name, t == QTYPE_LOCAL ? "qlocal" : "qremote",
+	log_info(code_str(CHD_Q_DEFINED), "queue=%s type=%s uid=%ld %s", q.name, t == QTYPE_LOCAL ? "qlocal" : "qremote",
 	         uid, replace ? "defined (replace)" : "defined");
 	return admin_reply_ok(c, NULL);
 }
@@ -258,7 +258,7 @@ static int cmd_alter(struct admin_conn *c, json_t *req)
 	rc = store_queue_define(admin_store(c), &q, true);
 	if (rc != STORE_OK)
 		return admin_store_error(c, rc, name);
-	log_info(NULL, "queue=%s altered", name);
+	log_info(code_str(CHD_Q_ALTERED), "queue=%s altered", name);
 	return admin_reply_ok(c, NULL);
 }
 
@@ -282,7 +282,7 @@ static int cmd_delete(struct admin_conn *c, json_t *req)
 		                       q.curdepth == 1 ? "" : "s");
 	if (rc != STORE_OK)
 		return admin_store_error(c, rc, name);
-	log_info(NULL, "queue=%s deleted%s", name, purge && q.curdepth > 0 ? " (purged)" : "");
+	log_info(code_str(CHD_Q_DELETED), "queue=%s deleted%s", name, purge && q.curdepth > 0 ? " (purged)" : "");
 	return admin_reply_ok(c, json_pack("{s:I}", "purged", (json_int_t)(q.type == QTYPE_LOCAL
 	                                                                    ? q.curdepth : 0)));
 }

@@ -602,7 +602,7 @@ int admin_accept(struct agent *a, int lfd)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				log_warn(NULL, "admin accept: %s; pausing", strerror(errno));
+				log_warn(code_str(CHD_ACCEPT_FAILED), "admin accept: %s; pausing", strerror(errno));
 				return -1;
 			}
 			return 0;  /* EAGAIN: drained */
@@ -666,7 +666,7 @@ int admin_accept(struct agent *a, int lfd)
 		int rc = pthread_create(&t, &attr, conn_main, c);
 		pthread_attr_destroy(&attr);
 		if (rc != 0) {
-			log_warn(NULL, "cannot start admin thread: %s", strerror(rc));
+			log_warn(code_str(CHD_SYS_RESOURCE), "cannot start admin thread: %s", strerror(rc));
 			pthread_mutex_lock(&srv_mtx);
 			for (struct admin_conn **pp = &srv_conns; *pp; pp = &(*pp)->next)
 				if (*pp == c) {
@@ -853,7 +853,7 @@ void admin_shutdown(struct agent *a, int timeout_ms)
 			break;
 	all_done = srv_nconns == 0;
 	if (!all_done)
-		log_warn(NULL, "%d admin connection(s) did not end in time", srv_nconns);
+		log_warn(code_str(CHD_STOP_SLOW), "%d admin connection(s) did not end in time", srv_nconns);
 	while (srv_npool > 0)
 		store_close(srv_pool[--srv_npool]);
 	pthread_mutex_unlock(&srv_mtx);

@@ -111,7 +111,7 @@ static int reopen_log(const struct chand_config *cfg, bool to_stderr)
 	char err[256];
 
 	if (log_open(&lc, err, sizeof(err)) != 0) {
-		log_error(NULL, "SIGHUP: %s", err);
+		log_error(code_str(CHD_LOG_FAILED), "SIGHUP: %s", err);
 		return -1;
 	}
 	return 0;
@@ -164,7 +164,7 @@ static bool stop_module(struct agent *a, const struct agent_module *m)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += AGENT_STOP_BOUND_MS / 1000;
 	if (pthread_timedjoin_np(t, NULL, &ts) != 0) {
-		log_warn(NULL, "module %s did not stop within %d ms; exiting anyway", m->name,
+		log_warn(code_str(CHD_STOP_SLOW), "module=%s did not stop within %d ms; exiting anyway", m->name,
 		         AGENT_STOP_BOUND_MS);
 		pthread_detach(t);
 		return false;
@@ -192,7 +192,7 @@ static int main_loop(struct agent *a, int sfd, int afd, const struct agent_liste
 		if (poll(pfd, nfds, paused ? 200 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			log_error(NULL, "poll: %s", strerror(errno));
+			log_error(code_str(CHD_SYS_RESOURCE), "poll: %s", strerror(errno));
 			free(pfd);
 			return 1;
 		}
@@ -201,10 +201,10 @@ static int main_loop(struct agent *a, int sfd, int afd, const struct agent_liste
 			ssize_t r = read(sfd, &si, sizeof(si));
 			if (r == (ssize_t)sizeof(si)) {
 				if (si.ssi_signo == SIGHUP) {
-					log_info(NULL, "SIGHUP: reopening the log file");
+					log_info(code_str(CHD_LOG_REOPENED), "SIGHUP: reopening the log file");
 					reopen_log(a->cfg, to_stderr);
 				} else {
-					log_info(NULL, "signal %s: stopping", strsignal((int)si.ssi_signo));
+					log_info(code_str(CHD_AGENT_SIGNAL), "signal %s: stopping", strsignal((int)si.ssi_signo));
 					free(pfd);
 					return 0;
 				}
@@ -251,7 +251,7 @@ int agent_run(const struct chand_config *cfg, agent_ready_fn ready, void *arg)
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0) {
-		log_error(NULL, "signalfd: %s", strerror(errno));
+		log_error(code_str(CHD_SYS_RESOURCE), "signalfd: %s", strerror(errno));
 		goto out;
 	}
 
@@ -314,7 +314,7 @@ int agent_run(const struct chand_config *cfg, agent_ready_fn ready, void *arg)
 	for (; agent_modules[started] != NULL; started++) {
 		const struct agent_module *m = agent_modules[started];
 		if (m->start != NULL && m->start(&a) != 0) {
-			log_error(NULL, "module %s failed to start", m->name);
+			log_error(code_str(CHD_MODULE_FAILED), "module=%s failed to start", m->name);
 			goto out;
 		}
 	}

@@ -17,14 +17,14 @@ void agent_tls_init(struct agent *a)
 	struct tls_error err = { 0 };
 
 	if (access(cfg->ks_path, F_OK) != 0) {
-		log_info(NULL, "keystore=%s not found (%s): only channels without SSLCIPH can run",
+		log_info(code_str(CHD_KS_ABSENT), "keystore=%s not found (%s): only channels without SSLCIPH can run",
 		         cfg->ks_path, strerror(errno));
 	} else if (tls_ctx_load(&ctx, cfg->ks_path, cfg->ks_stash, &err) != 0) {
 		log_error(code_str(err.code), "keystore=%s cannot be loaded: %s", cfg->ks_path,
 		          err.text);
 		ctx = NULL;
 	} else {
-		log_info(NULL, "keystore=%s loaded label=%s%s", cfg->ks_path, cfg->ks_label,
+		log_info(code_str(CHD_KS_LOADED), "keystore=%s loaded label=%s%s", cfg->ks_path, cfg->ks_label,
 		         tls_ctx_has_label(ctx, cfg->ks_label) ? "" : " (no certificate under this label)");
 	}
 	if (ctx == NULL)

@@ -45,9 +45,9 @@ static void daemon_ready(void *arg)
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 	if (log_open(&lc, err, sizeof(err)) != 0)
-		log_warn(NULL, "%s", err);
+		log_warn(code_str(CHD_LOG_FAILED), "%s", err);
 	if (write(dr->fd, "R", 1) != 1)
-		log_warn(NULL, "cannot notify the parent process: %s", strerror(errno));
+		log_warn(code_str(CHD_SYS_RESOURCE), "cannot notify the parent process: %s", strerror(errno));
 	close(dr->fd);
 	if (null >= 0) {
 		dup2(null, 0);

@@ -191,7 +191,7 @@ int expiry_start(struct agent *a)
 	ex.interval_ms = EXPIRY_DAY_MS;
 	if (t != NULL && parse_long(t, 100, 86400000L, &v)) {
 		ex.interval_ms = v;
-		log_info(NULL, "expiry check every %ld ms (CHAND_TEST_EXPIRY_INTERVAL_MS test hook)", v);
+		log_info(code_str(CHD_TEST_HOOK), "expiry check every %ld ms (CHAND_TEST_EXPIRY_INTERVAL_MS test hook)", v);
 	}
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -199,7 +199,7 @@ int expiry_start(struct agent *a)
 	pthread_condattr_destroy(&ca);
 	rc = pthread_create(&ex.thread, NULL, expiry_thread, a);
 	if (rc != 0) {
-		log_error(NULL, "cannot start the certificate expiry thread: %s", strerror(rc));
+		log_error(code_str(CHD_SYS_RESOURCE), "cannot start the certificate expiry thread: %s", strerror(rc));
 		pthread_cond_destroy(&ex.cond);
 		return -1;
 	}

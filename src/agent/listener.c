@@ -87,7 +87,7 @@ int listeners_accept(struct agent *a, int lfd)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				log_warn(NULL, "accept: %s; pausing", strerror(errno));
+				log_warn(code_str(CHD_ACCEPT_FAILED), "accept: %s; pausing", strerror(errno));
 				return -1;
 			}
 			return 0;

@@ -259,7 +259,7 @@ static void *mx_thread(void *arg)
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			log_error(NULL, "metrics: poll: %s", strerror(errno));
+			log_error(code_str(CHD_SYS_RESOURCE), "metrics: poll: %s", strerror(errno));
 			break;
 		}
 		if (p[1].revents & POLLIN)
@@ -288,16 +288,16 @@ int metrics_start(struct agent *a, int fd)
 	mx.lfd = fd;
 	mx.stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (mx.stopfd < 0) {
-		log_error(NULL, "metrics: eventfd: %s", strerror(errno));
+		log_error(code_str(CHD_SYS_RESOURCE), "metrics: eventfd: %s", strerror(errno));
 		return -1;
 	}
 	int rc = pthread_create(&mx.thread, NULL, mx_thread, NULL);
 	if (rc != 0) {
-		log_error(NULL, "metrics: cannot start its thread: %s", strerror(rc));
+		log_error(code_str(CHD_SYS_RESOURCE), "metrics: cannot start its thread: %s", strerror(rc));
 		return -1;
 	}
 	mx.started = true;
-	log_info(NULL, "metrics=%s%s%s:%d serving GET /metrics",
+	log_info(code_str(CHD_METRICS_START), "metrics=%s%s%s:%d serving GET /metrics",
 	         strchr(a->cfg->metrics_address, ':') ? "[" : "", a->cfg->metrics_address,
 	         strchr(a->cfg->metrics_address, ':') ? "]" : "", a->cfg->metrics_port);
 	return 0;
@@ -308,7 +308,7 @@ void metrics_stop(void)
 	if (mx.started) {
 		uint64_t one = 1;
 		if (write(mx.stopfd, &one, sizeof(one)) != (ssize_t)sizeof(one))
-			log_warn(NULL, "metrics: cannot wake its thread: %s", strerror(errno));
+			log_warn(code_str(CHD_SYS_RESOURCE), "metrics: cannot wake its thread: %s", strerror(errno));
 		pthread_join(mx.thread, NULL);
 		mx.started = false;
 	}

@@ -71,7 +71,7 @@ int privs_drop(const struct chand_config *cfg)
 		          "dropping them; refusing to run", cfg->user);
 		return -1;
 	}
-	log_info(NULL, "user=%s uid=%ld gid=%ld dropped root privileges", cfg->user, (long)uid,
+	log_info(code_str(CHD_PRIVS_DROPPED), "user=%s uid=%ld gid=%ld dropped root privileges", cfg->user, (long)uid,
 	         (long)gid);
 	return 0;
 }

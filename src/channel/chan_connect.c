@@ -205,8 +205,8 @@ int chan_open_initiator(struct chan_sess *s, bool ping)
 		         "SSLCIPH is empty, messages travel in clear over plain TCP", s->def.name,
 		         s->peer_addr);
 	else if (no_label)
-		log_warn(code_str(CHD_TLS_LABEL), "channel=%s no certificate sent: label '%s' not in "
-		         "keystore", s->def.name, p.label);
+		log_warn(code_str(CHD_TLS_LABEL), "channel=%s peer=%s no certificate sent: label '%s' "
+		         "not in keystore", s->def.name, s->peer_addr, p.label);
 
 	fill_init(s, &in, ping);
 	if (!ping)

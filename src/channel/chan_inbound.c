@@ -84,7 +84,7 @@ static int claim(struct chan_sess *s, const char *name)
 			rt->conn->stop = STOP_FORCE;
 			str_copy(rt->conn->stop_why, "replaced", sizeof(rt->conn->stop_why));
 			chan_conn_wake(rt->conn);
-			log_info(NULL, "channel=%s peer=%s a new connection replaces the running instance",
+			log_info(code_str(CHD_CH_REPLACED), "channel=%s peer=%s a new connection replaces the running instance",
 			         name, s->peer_addr);
 		}
 		int64_t left = deadline - time_mono_ms();
@@ -368,7 +368,7 @@ void chan_sup_inbound(int fd, const struct sockaddr_storage *peer, socklen_t len
 	snprintf(ib->addr, sizeof(ib->addr), "%s:%d", host, port);
 	chan_sock_opts(fd);
 	if (chan_thread_spawn(inbound_main, ib) != 0) {
-		log_warn(NULL, "peer=%s inbound connection closed: cannot create a thread", ib->addr);
+		log_warn(code_str(CHD_SYS_RESOURCE), "peer=%s inbound connection closed: cannot create a thread", ib->addr);
 		close(fd);
 		free(ib);
 	}

@@ -110,7 +110,7 @@ int chan_op_define(struct store *st, const char *name, const json_t *attrs, bool
 		           name);
 	if (store_def(st, &d, replace, r) != 0)
 		return -1;
-	log_info(NULL, "channel=%s type=%s %s", name, chan_type_name(d.type),
+	log_info(code_str(CHD_CH_DEFINED), "channel=%s type=%s %s", name, chan_type_name(d.type),
 	         exists ? "channel replaced" : "channel defined");
 	return 0;
 }
@@ -136,7 +136,7 @@ int chan_op_alter(struct store *st, const char *name, const json_t *attrs,
 		return res(r, CHD_ADM_BAD_REQUEST, "%s", why);
 	if (store_def(st, &d, true, r) != 0)
 		return -1;
-	log_info(NULL, "channel=%s channel altered (a running instance keeps its settings until "
+	log_info(code_str(CHD_CH_ALTERED), "channel=%s channel altered (a running instance keeps its settings until "
 	         "it restarts)", name);
 	return 0;
 }
@@ -185,7 +185,7 @@ int chan_op_delete(struct store *st, const char *name, struct chan_result *r)
 		rt->retry_at_mono = 0;
 	}
 	pthread_mutex_unlock(&chan_sup.mtx);
-	log_info(NULL, "channel=%s channel deleted", name);
+	log_info(code_str(CHD_CH_DELETED), "channel=%s channel deleted", name);
 	return 0;
 }
 
@@ -255,7 +255,7 @@ int chan_op_start(struct store *st, const char *name, struct chan_result *r)
 	}
 	pthread_mutex_unlock(&chan_sup.mtx);
 	if (rc == 0)
-		log_info(NULL, "channel=%s start channel", name);
+		log_info(code_str(CHD_CH_START_REQ), "channel=%s start channel", name);
 	return rc;
 }
 
@@ -326,7 +326,7 @@ int chan_op_stop(struct store *st, const char *name, bool force, struct chan_res
 	rt->st.state = CHS_STOPPING;
 	if (force || conn->idle || conn->rt == NULL)
 		chan_conn_wake(conn);
-	log_info(NULL, "channel=%s stop channel mode=%s", name, force ? "force" : "quiesce");
+	log_info(code_str(CHD_CH_STOP_REQ), "channel=%s stop channel mode=%s", name, force ? "force" : "quiesce");
 	if (!wait_gone(rt, conn, time_mono_ms() + (force ? STOP_FORCE_WAIT_MS
 	                                                 : STOP_QUIESCE_WAIT_MS))) {
 		if (!force) {
@@ -394,7 +394,7 @@ int chan_op_ping(struct store *st, const char *name, json_t **out, struct chan_r
 		                 "cipher", ti.encrypted ? ti.cipher : NULL,
 		                 "peer_dn", ti.encrypted ? ti.peer_dn : NULL,
 		                 "local_label", ti.encrypted ? ti.local_label : NULL);
-		log_info(NULL, "channel=%s peer=%s rtt_us=%lld ping succeeded", name, s.peer_addr,
+		log_info(code_str(CHD_CH_PING), "channel=%s peer=%s rtt_us=%lld ping succeeded", name, s.peer_addr,
 		         (long long)rtt);
 	} else {
 		r->code = s.code;
@@ -454,7 +454,7 @@ int chan_op_reset(struct store *st, const char *name, long seqnum, struct chan_r
 		}
 	}
 	pthread_mutex_unlock(&chan_sup.mtx);
-	log_info(NULL, "channel=%s reset channel: next message sequence number %ld%s", name, seqnum,
+	log_info(code_str(CHD_CH_RESET), "channel=%s reset channel: next message sequence number %ld%s", name, seqnum,
 	         chan_def_sends(&d) ? " (told to the receiver at the next start)" : "");
 	return 0;
 }

@@ -80,7 +80,7 @@ int chan_ping_respond(struct chan_sess *s)
 		if (f.h.type == FRAME_STOP) {
 			if (frame_encode_stop_ack(&s->out, &s->w) != FRAME_OK || chan_flush(s) != 0)
 				return -1;
-			log_info(NULL, "channel=%s peer=%s ping answered", s->def.name, s->peer_addr);
+			log_info(code_str(CHD_CH_PING), "channel=%s peer=%s ping answered", s->def.name, s->peer_addr);
 			return 0;
 		}
 		return chan_unexpected(s, &f, "E_IDLE");

@@ -470,8 +470,9 @@ static int record_indoubt(struct sender *x, struct batch *b)
 /* Encoded MSG frames go out in pieces of this size: the receiver decrypts
  * and stores one piece while this end encodes the next.  Flushing only
  * at CHAN_FLUSH_BYTES let a batch of 64 KiB messages (3 MiB) be encoded
- * whole before the receiver saw a byte, so the two ends took turns:
- * measured 330 MB/s against ... with this. */
+ * whole before the receiver saw a byte, so the two ends took turns
+ * (64 KiB nonpersistent over one channel, load about 3: 325 MB/s before,
+ * 424-454 MB/s with 256 KiB pieces; 64 KiB pieces were no better). */
 #define CHAN_SEND_CHUNK (256u * 1024)
 
 /* The MSG frames of b (END_BATCH apart: it may only go once the batch is

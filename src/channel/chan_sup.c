@@ -84,7 +84,7 @@ static struct chan_conn *conn_alloc(void)
 		return NULL;
 	c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (c->wake_fd < 0) {
-		log_error(NULL, "eventfd: %s", strerror(errno));
+		log_error(code_str(CHD_SYS_RESOURCE), "eventfd: %s", strerror(errno));
 		free(c);
 		return NULL;
 	}
@@ -405,10 +405,11 @@ void chan_finish(struct chan_sess *s)
 		         s->peer_addr, why);
 	}
 	if (mine && final == CHS_RETRYING)
-		log_warn(code_str(CHD_CH_RETRYING), "channel=%s retries_left=%ld channel retrying",
-		         name, left);
+		log_warn(code_str(CHD_CH_RETRYING), "channel=%s peer=%s retries_left=%ld channel retrying",
+		         name, s->peer_addr[0] ? s->peer_addr : "-", left);
 	else if (mine && final == CHS_STOPPED)
-		log_warn(code_str(CHD_CH_STOPPED), "channel=%s channel stopped", name);
+		log_warn(code_str(CHD_CH_STOPPED), "channel=%s peer=%s channel stopped", name,
+		         s->peer_addr[0] ? s->peer_addr : "-");
 	chan_sess_free(s);
 	chan_conn_free(conn);
 	if (final == CHS_RETRYING)
@@ -512,7 +513,7 @@ static void watch_scan(struct store *st, bool changed, bool first)
 		if (rt->defined && rt->conn == NULL && !rt->launching && !rt->stopped &&
 		    rt->retry_at_mono == 0 && rt->st.state == CHS_INACTIVE &&
 		    strcmp(rt->def.xmitq, c[i].xmitq) == 0) {
-			log_info(NULL, "channel=%s xmitq=%s depth=%ld starting: messages waiting",
+			log_info(code_str(CHD_CH_TRIGGERED), "channel=%s xmitq=%s depth=%ld starting: messages waiting",
 			         rt->def.name, c[i].xmitq, c[i].depth);
 			if (chan_launch(rt, &r) != 0)
 				log_warn(code_str(r.code), "channel=%s %s", rt->def.name, r.text);
@@ -600,7 +601,7 @@ static int load_definitions(struct store *st)
 				log_error(code_str(CHD_DB_ERROR), "channel=%s %s", names[i], store_errmsg(st));
 			pthread_mutex_lock(&chan_sup.mtx);
 			if ((rt = chan_rt_get_or_add(&d)) == NULL) {
-				log_error(NULL, "channel=%s out of memory", names[i]);
+				log_error(code_str(CHD_SYS_RESOURCE), "channel=%s out of memory", names[i]);
 			} else if (stopped) {
 				rt->stopped = true;
 				rt->st.state = CHS_STOPPED;
@@ -637,11 +638,11 @@ int chan_sup_start(const struct chan_host *host)
 	if (rc != 0)
 		return -1;
 	if ((rc = pthread_create(&chan_sup.watcher, NULL, watcher_main, NULL)) != 0) {
-		log_error(NULL, "channels: cannot create the watcher thread: %s", strerror(rc));
+		log_error(code_str(CHD_SYS_RESOURCE), "channels: cannot create the watcher thread: %s", strerror(rc));
 		return -1;
 	}
 	chan_sup.watcher_on = true;
-	log_info(NULL, "channels: %zu defined", chan_sup.n);
+	log_info(code_str(CHD_CH_LOADED), "channels=%zu defined", chan_sup.n);
 	return 0;
 }
 
@@ -696,7 +697,7 @@ void chan_sup_stop(int bound_ms)
 		         chan_sup.nthreads);
 		pthread_mutex_unlock(&chan_sup.mtx);
 		if (!wait_threads(start + bound_ms * 9 / 10))
-			log_error(NULL, "channels: %d connection threads still busy at shutdown",
+			log_error(code_str(CHD_STOP_SLOW), "channels: %d connection threads still busy at shutdown",
 			          chan_sup.nthreads);
 	}
 	if (chan_sup.watcher_on) {

@@ -3,3 +3,10 @@ src_common_libcommon_a_SOURCES = src/common/log.c src/common/util.c src/common/c
 	src/common/message.c
 noinst_HEADERS += include/chand/log.h include/chand/util.h include/chand/codes.h \
 	include/chand/message.h
+
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test_codes
+tests_unit_test_codes_SOURCES = tests/unit/test_codes.c
+tests_unit_test_codes_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_codes_LDADD = src/common/libcommon.a $(CRITERION_LIBS)
+endif

@@ -299,6 +299,32 @@ struct qdelta {
 	int64_t n[2]; /* persistent, nonpersistent */
 };
 
+/* Deletes one persistent message by seq; *gone if it was there, *qid its
+ * queue (from the lock table when it knows, else RETURNING). */
+static int del_persistent(struct store *st, int64_t seq, const char *what, int64_t *qid,
+                          bool *gone)
+{
+	sqlite3_stmt *s;
+	bool known = store_lk_qid(seq, st->sh, qid);
+	int rc;
+
+	*gone = false;
+	if ((rc = store_stmt_get(st, known ? SQ_M_DEL : SQ_M_DEL_RET, &s)) != STORE_OK)
+		return rc;
+	if ((rc = sqlite3_bind_int64(s, 1, seq)) != SQLITE_OK)
+		return store_sqlfail(st, rc, what);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*qid = sqlite3_column_int64(s, 0);
+		*gone = true;
+		rc = sqlite3_step(s);
+	} else if (rc == SQLITE_DONE && known) {
+		*gone = sqlite3_changes(st->db) > 0;
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? STORE_OK : store_sqlfail(st, rc, what);
+}
+
 /* Deletes messages by seq in one transaction (the caller's if open) and
  * adjusts depths.  Their locks are dropped after the commit, never before:
  * a getter that claimed one in between could still see the row. */
@@ -319,44 +345,17 @@ static int delete_refs(struct store *st, const struct mref *r, size_t n, bool dr
 		return rc;
 	}
 	for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-		sqlite3_stmt *s;
 		int64_t qid = 0;
-		bool known, gone = false;
+		bool gone = false;
 		size_t k;
 
-		if (r[i].np) {
-			/* logged; applied at commit, still under the write mutex */
-			if ((rc = store_np_del(st, r[i].seq, &qid, &gone)) != STORE_OK)
-				break;
-			if (!gone)
-				continue;
-			goto count;
-		}
-		known = store_lk_qid(r[i].seq, st->sh, &qid);
-		rc = store_stmt_get(st, known ? SQ_M_DEL : SQ_M_DEL_RET, &s);
+		/* nonpersistent: logged, applied at commit under the write mutex */
+		rc = r[i].np ? store_np_del(st, r[i].seq, &qid, &gone)
+		             : del_persistent(st, r[i].seq, what, &qid, &gone);
 		if (rc != STORE_OK)
 			break;
-		if ((rc = sqlite3_bind_int64(s, 1, r[i].seq)) != SQLITE_OK) {
-			rc = store_sqlfail(st, rc, what);
-			break;
-		}
-		rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW) {
-			qid = sqlite3_column_int64(s, 0);
-			gone = true;
-			rc = sqlite3_step(s);
-		} else if (rc == SQLITE_DONE && known) {
-			gone = sqlite3_changes(st->db) > 0;
-		}
-		sqlite3_reset(s);
-		if (rc != SQLITE_DONE) {
-			rc = store_sqlfail(st, rc, what);
-			break;
-		}
-		rc = STORE_OK;
 		if (!gone) /* purged meanwhile, or confirmed twice */
 			continue;
-	count:
 		for (k = 0; k < nd && d[k].qid != qid; k++)
 			;
 		if (k == nd)

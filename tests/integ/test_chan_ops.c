@@ -237,6 +237,8 @@ static void start_big_transfer(const char *name, int n)
 	chan_pair_start(&qm1, &qm2);
 	chan_define_route(&qm1, &qm2, "XQ", "RQ", "Q", 100000);
 	chan_define(&qm1, &qm2, name, CHAN_SDR_RCVR, "XQ", 0, CHAN_TLS " --batchsz 10", CHAN_TLS);
+	/* Loaded while STOPPED: every batch is then a full BATCHSZ. */
+	free(chan_ctl_ok(&qm1, NULL, "stop channel %s", name));
 	put_n("RQ", "big", n);
 	free(chan_ctl_ok(&qm1, NULL, "start channel %s", name));
 	long long end = chan_now_ms() + 20000;

@@ -352,6 +352,7 @@ Test(chan_tls, keystore_readable_by_others_is_refused)
 	free(prev);
 	if (th_agent_restart(&qm2.a) == 0) {
 		qm2.running = true;
+		cr_log_info("the agent started with a 0644 keystore; checking it reports it");
 		define_ch("KSBAD", CHAN_TLS, CHAN_TLS);
 		free(chan_ctl_ok(&qm1, NULL, "start channel KSBAD"));
 		cr_assert(chan_wait_log(&qm2, "CHD4008", 15000) || chan_log_has(&qm2, "CHD3002"),
@@ -360,6 +361,7 @@ Test(chan_tls, keystore_readable_by_others_is_refused)
 		cr_assert_str_neq(chan_js(s1, "state"), "RUNNING");
 		json_decref(s1);
 	} else {
+		cr_log_info("the agent refused to start with a 0644 keystore");
 		char *log = chan_log(&qm2);
 		cr_assert(strstr(log + before, "CHD3002") || strstr(log + before, "CHD4008"),
 		          "the agent refused to start without naming the cause:\n%s", log + before);
@@ -650,9 +652,8 @@ static void ext_refused(const char *what, const char *base, const char *extra)
 
 	snprintf(cmd, sizeof(cmd), "%s %s", base, extra);
 	int rc = th_sh(NULL, &out, &err, 20, "timeout 10 %s </dev/null 2>&1", cmd);
-	cr_assert(rc != 0 || !established(out), "%s: the agent accepted it (exit %d):\n%s", what,
-	          rc, out ? out : "");
-	cr_assert(!established(out), "%s: a session was established:\n%s", what, out ? out : "");
+	cr_assert(!established(out), "%s: the agent accepted it (exit %d):\n%s", what, rc,
+	          out ? out : "");
 	/* Refused by the agent (a TLS alert), not given up by the client
 	 * before it even tried. */
 	cr_assert(out != NULL && strcasestr(out, "alert") != NULL,
@@ -729,8 +730,8 @@ Test(chan_tls, external_clients_with_weak_settings_are_refused)
 	 * the refusals above were about the settings, not the tools. */
 	out = NULL;
 	rc = th_sh(NULL, &out, NULL, 20, "timeout 10 %s -tls1_2 </dev/null 2>&1", base);
-	cr_assert(out && strstr(out, "TLSv1.2") != NULL, "a good TLS 1.2 client failed:\n%s",
-	          out ? out : "");
+	cr_assert(established(out) && strstr(out, "TLSv1.2") != NULL,
+	          "a good TLS 1.2 client failed (exit %d):\n%s", rc, out ? out : "");
 	free(out);
 	cr_assert(th_agent_alive(&qm2.a));
 	expect_works("EXT");

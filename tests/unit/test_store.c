@@ -893,6 +893,79 @@ Test(store, put_inside_transaction_commits_nothing_on_failure)
 		msg_clear(&m[i]);
 }
 
+/* Nonpersistent messages live in memory (store_np.c) but follow the same
+ * transactions as the table: invisible to others until commit, undone by
+ * a rollback, a confirm undone by a rollback leaves them locked, a purge
+ * takes them too. */
+Test(store, nonpersistent_follow_the_transaction)
+{
+	struct store *s2 = open_store(false);
+	struct msg_list l = { 0 }, c = { 0 };
+	struct queue_def d;
+
+	define_local(st, "Q1", 100, QUSAGE_NORMAL);
+	cr_assert_eq(store_begin(st), STORE_OK);
+	cr_assert_eq(put_text(st, "Q1", NULL, "np-rolled-back", 5, false, NULL), STORE_OK);
+	cr_assert_eq(depth(st, "Q1"), 1, "the writer sees its own put");
+	store_rollback(st);
+	cr_assert_eq(depth(st, "Q1"), 0);
+	cr_assert_eq(store_browse(st, "Q1", 10, &l), STORE_NO_MSG);
+
+	cr_assert_eq(put_text(st, "Q1", NULL, "p-low", 1, true, NULL), STORE_OK);
+	cr_assert_eq(store_begin(st), STORE_OK);
+	cr_assert_eq(put_text(st, "Q1", NULL, "np-high", 8, false, NULL), STORE_OK);
+	cr_assert_eq(put_text(st, "Q1", NULL, "np-low", 1, false, NULL), STORE_OK);
+	cr_assert_eq(store_browse(s2, "Q1", 10, &l), STORE_OK);
+	cr_assert_eq(l.n, 1, "another handle does not see uncommitted puts");
+	msg_list_free(&l);
+	cr_assert_eq(store_commit(st), STORE_OK);
+	cr_assert_eq(depth(s2, "Q1"), 3);
+	cr_assert_eq(store_queue_get(s2, "Q1", &d), STORE_OK);
+	cr_assert_neq(d.oldest_put_ms, 0);
+
+	/* merged order: priority, then arrival, whatever the persistence */
+	cr_assert_eq(store_lock(s2, "Q1", 2, 7, &c), STORE_OK);
+	cr_assert_eq(c.n, 2);
+	cr_assert(body_is(&c.v[0], "np-high"));
+	cr_assert(body_is(&c.v[1], "p-low"));
+	cr_assert_eq(store_begin(s2), STORE_OK);
+	cr_assert_eq(store_confirm(s2, &c), STORE_OK);
+	cr_assert_eq(depth(s2, "Q1"), 1, "the confirmer sees its deletes");
+	cr_assert_eq(store_browse(s2, "Q1", 10, &l), STORE_OK);
+	cr_assert_eq(l.n, 1);
+	cr_assert(body_is(&l.v[0], "np-low"));
+	msg_list_free(&l);
+	store_rollback(s2);
+	cr_assert_eq(depth(st, "Q1"), 3, "a rolled back confirm deletes nothing");
+	{
+		struct msg_list o = { 0 };
+		cr_assert_eq(store_lock(st, "Q1", 10, 8, &o), STORE_OK);
+		cr_assert_eq(o.n, 1, "still locked by their owner after the rollback");
+		cr_assert(body_is(&o.v[0], "np-low"));
+		store_release(&o);
+		msg_list_free(&o);
+	}
+	cr_assert_eq(store_confirm(s2, &c), STORE_OK);
+	msg_list_free(&c);
+	cr_assert_eq(depth(st, "Q1"), 1);
+
+	/* purge in a transaction, rolled back then committed */
+	cr_assert_eq(put_text(st, "Q1", NULL, "np-2", 0, false, NULL), STORE_OK);
+	{
+		long n = 0;
+		cr_assert_eq(store_begin(st), STORE_OK);
+		cr_assert_eq(store_purge(st, "Q1", &n), STORE_OK);
+		cr_assert_eq(n, 2);
+		store_rollback(st);
+		cr_assert_eq(depth(st, "Q1"), 2);
+		cr_assert_eq(store_purge(st, "Q1", &n), STORE_OK);
+		cr_assert_eq(n, 2);
+	}
+	cr_assert_eq(depth(s2, "Q1"), 0);
+	cr_assert_eq(store_browse(s2, "Q1", 10, &l), STORE_NO_MSG);
+	store_close(s2);
+}
+
 /* --------------------------------------------------------------- notifier */
 
 struct later_put {
