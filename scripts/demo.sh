@@ -1,49 +1,43 @@
 #!/bin/sh
-# A guided tour of one queue manager: build chand (scripts/setup.sh), start
-# an agent in a temporary directory, define a queue, put messages with
-# priorities, look at the queue, get the messages back, stop the agent.
-# Everything is removed at the end and the agent is stopped whatever happens.
+# Two queue managers, one mutual-TLS channel, end to end on this machine.
 #
-#   sh scripts/demo.sh          (KEEP=1 keeps the temporary directory;
-#                                BUILD=DIR builds in DIR instead of build/)
+# Builds chand (scripts/setup.sh), makes a small PKI with openssl the way
+# the usual "create a CA and sign a server certificate" guides do, gives
+# each queue manager a keystore with `chanctl keystore`, starts QM1 and QM2
+# on 127.0.0.1, defines a sender/receiver channel with TLS 1.3, SSLCAUTH
+# REQUIRED and SSLPEER at both ends, sends a few messages from QM1 and
+# reads them on QM2.  Everything lives in a temp directory that is removed
+# at the end; both agents are stopped whatever happens.
+#
+#   sh scripts/demo.sh          (KEEP=1 keeps the temp directory;
+#                                         BUILD_DIR=dir builds there, default build/)
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$top/build}
 say() { printf '\n==> %s\n' "$*"; }
-# Shows a command (arguments with spaces quoted), then runs it.
 run() {
-	line=""
+	printf '  $'
 	for a in "$@"; do
-		case $a in *" "*) a="'$a'" ;; esac
-		line="$line${line:+ }$a"
+		case $a in *" "*) printf " '%s'" "$a" ;; *) printf ' %s' "$a" ;; esac
 	done
-	printf '  $ %s\n' "$line"
+	printf '\n'
 	"$@"
 }
 
-say "Building chand (scripts/setup.sh; installs missing packages when run as root)"
-build=${BUILD:-$top/build}
-log=${TMPDIR:-/tmp}/chand-demo-build.$$.log
-if ! sh "$top/scripts/setup.sh" "$build" >"$log" 2>&1; then
-	cat "$log" >&2
-	echo "demo: the build failed (log above)" >&2
-	rm -f "$log"
-	exit 1
-fi
-rm -f "$log"
-CHAND=$build/chand
-CHANCTL=$build/chanctl
-
 work=$(mktemp -d "${TMPDIR:-/tmp}/chand-demo-XXXXXX")
-pid=""
+pids=""
 cleanup() {
 	status=$?
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
+	for p in $pids; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in $pids; do
+		# Bounded wait: SIGKILL after 10 s.
 		i=0
-		while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
+		while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+		kill -KILL "$p" 2>/dev/null || true
+	done
 	if [ "${KEEP:-0}" = 1 ]; then
 		echo "demo: files kept in $work"
 	else
@@ -54,68 +48,138 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say "Writing a configuration for queue manager DEMO.QM in $work"
-cat > "$work/chand.conf" <<CONF
-qmgr = "DEMO.QM";
-data_dir = "$work";
-$([ "$(id -u)" -eq 0 ] && echo 'allow_root = true;             # started as root (CI)')
-listeners = ();                 # no channels in this demo
-log = { level = "info"; file = "chand.log"; };
-CONF
-sed 's/^/    /' "$work/chand.conf"
-run "$CHAND" -c "$work/chand.conf" --check-config
+say "Building chand (scripts/setup.sh)"
+sh "$top/scripts/setup.sh" "$build" >"$work/build.log" 2>&1 || {
+	cat "$work/build.log" >&2
+	echo "demo: the build failed (log above)" >&2
+	exit 1
+}
+CHAND=$build/chand
+CHANCTL=$build/chanctl
 
-say "Starting the agent in the foreground (in the background of this script)"
-printf '  $ %s -c %s -f &\n' "$CHAND" "$work/chand.conf"
-"$CHAND" -c "$work/chand.conf" -f 2>"$work/stderr.log" &
-pid=$!
-i=0
-until "$CHANCTL" -c "$work/chand.conf" display queue >/dev/null 2>&1; do
-	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
-		cat "$work/stderr.log" >&2
-		echo "demo: the agent did not start" >&2
-		exit 1
-	fi
-	sleep 0.1
+# A TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+	while :; do
+		p=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 20000 + 30000 ))
+		if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
+			echo "$p"
+			return
+		fi
+	done
+}
+
+# wait_for SECONDS COMMAND...: retries the command every 0.2 s.
+wait_for() {
+	limit=$(( $1 * 5 )); shift
+	i=0
+	until "$@" >/dev/null 2>&1; do
+		i=$((i + 1))
+		if [ $i -ge $limit ]; then
+			echo "demo: timed out waiting for: $*" >&2
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
+umask 077
+cd "$work"
+mkdir pki qm1 qm2
+# Passwords live in 0600 files, never on the command line.
+for f in pki/ca.pw qm1/key.pw qm2/key.pw qm1/ks.pw qm2/ks.pw; do
+	od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$f"
+	echo >> "$f"
 done
-grep CHD1001 "$work/chand.log" | sed 's/^/    log: /'
 
-ctl() { run "$CHANCTL" -c "$work/chand.conf" "$@"; }
+say "A certificate authority (openssl genrsa -aes256, openssl req -x509 -extensions v3_ca)"
+run openssl genrsa -aes256 -passout file:pki/ca.pw -out pki/ca.key 2048 2>/dev/null
+run openssl req -new -x509 -days 3650 -extensions v3_ca -key pki/ca.key \
+	-passin file:pki/ca.pw -out pki/ca.pem -subj "/C=GB/O=Acme/CN=Acme Demo CA"
 
-say "Defining a local queue ORDERS that holds at most 1000 messages"
-ctl define qlocal ORDERS --maxdepth 1000 --descr "demo orders"
+for qm in qm1 qm2; do
+	QM=$(echo "$qm" | tr a-z A-Z)
+	say "$QM: private key, certificate signing request, certificate signed by the CA"
+	run openssl genrsa -aes256 -passout file:$qm/key.pw -out $qm/$qm.key 2048 2>/dev/null
+	run openssl req -new -key $qm/$qm.key -passin file:$qm/key.pw -out $qm/$qm.csr \
+		-subj "/C=GB/O=Acme/OU=Payments/CN=$QM"
+	run openssl x509 -req -in $qm/$qm.csr -CA pki/ca.pem -CAkey pki/ca.key \
+		-passin file:pki/ca.pw -CAcreateserial -out $qm/$qm.pem -days 365 2>/dev/null
 
-say "Putting messages: three from stdin (priority 0), then two urgent ones"
-printf '  $ printf "order 1\\norder 2\\norder 3\\n" | chanctl put ORDERS\n'
-printf 'order 1\norder 2\norder 3\n' | "$CHANCTL" -c "$work/chand.conf" put ORDERS
-ctl put ORDERS --priority 9 -m "urgent order A"
-ctl put ORDERS --priority 5 --correlid ORDER-42 -m "important order B"
+	say "$QM: keystore with the CA trusted and its own certificate under label $qm"
+	run "$CHANCTL" keystore create -k $qm/key.db --password-file $qm/ks.pw --stash
+	run "$CHANCTL" keystore trust -k $qm/key.db --label acme-ca --cert pki/ca.pem
+	run "$CHANCTL" keystore import -k $qm/key.db --label $qm --cert $qm/$qm.pem \
+		--key $qm/$qm.key --key-password-file $qm/key.pw
+	run "$CHANCTL" keystore list -k $qm/key.db
+done
 
-say "The queue now (CURDEPTH is 5)"
-ctl display queue
+say "Starting QM1 and QM2 on 127.0.0.1"
 
-say "Browsing: priority first, then arrival; nothing is removed"
-ctl get ORDERS --browse --all
+P1=$(free_port)
+P2=$(free_port)
+while [ "$P2" = "$P1" ]; do P2=$(free_port); done
+for qm in qm1 qm2; do
+	QM=$(echo "$qm" | tr a-z A-Z)
+	port=$P1
+	[ $qm = qm2 ] && port=$P2
+	cat > $qm/chand.conf <<EOF
+qmgr = "$QM";
+data_dir = "$work/$qm";
+$([ "$(id -u)" -eq 0 ] && echo 'allow_root = true;             # started as root (CI)')
+listeners = ( { address = "127.0.0.1"; port = $port; } );
+keystore = { path = "key.db"; stash = "key.sth"; label = "$qm"; };
+admin = { socket = "chand.sock"; mode = "0600"; };
+log = { level = "info"; syslog = false; file = "chand.log"; };
+dead_letter_queue = "DLQ";
+EOF
+	"$CHAND" -c $qm/chand.conf -f >$qm/stdout.log 2>&1 &
+	pids="$pids $!"
+	echo "  $QM: chand pid $!, listening on 127.0.0.1:$port"
+done
+ctl1() { "$CHANCTL" -s "$work/qm1/chand.sock" "$@"; }
+ctl2() { "$CHANCTL" -s "$work/qm2/chand.sock" "$@"; }
+wait_for 15 ctl1 display queue || { cat qm1/*.log >&2; exit 1; }
+wait_for 15 ctl2 display queue || { cat qm2/*.log >&2; exit 1; }
 
-say "One message as JSON (descriptor and body), taken off the queue"
-ctl get ORDERS --json
+say "QM2: the target queue and the receiving end of channel QM1.TO.QM2"
+ctl2 define qlocal DLQ >/dev/null
+run "$CHANCTL" -s qm2/chand.sock define qlocal PAYMENTS
+run "$CHANCTL" -s qm2/chand.sock define channel QM1.TO.QM2 --type rcvr \
+	--sslciph ANY_TLS13_OR_HIGHER --sslcauth required \
+	--sslpeer "CN=QM1, OU=Payments, O=Acme, C=GB"
 
-say "Getting the rest"
-ctl get ORDERS --all
+say "QM1: transmission queue QM2 and remote queue PAYMENTS (-> PAYMENTS at QM2)"
+ctl1 define qlocal DLQ >/dev/null
+run "$CHANCTL" -s qm1/chand.sock define qlocal QM2 --usage xmitq
+run "$CHANCTL" -s qm1/chand.sock define qremote PAYMENTS --rname PAYMENTS --rqmname QM2 \
+	--xmitq QM2
 
-say "The queue is empty: a get says so and exits 1"
-"$CHANCTL" -c "$work/chand.conf" get ORDERS || printf '  (exit status %d, as expected)\n' $?
+say "QM1: putting 5 messages to PAYMENTS (they wait on the transmission queue)"
+printf 'payment 1: 100.00 GBP\npayment 2: 250.00 GBP\npayment 3: 75.50 GBP\npayment 4: 1200.00 GBP\npayment 5: 9.99 GBP\n' |
+	"$CHANCTL" -s qm1/chand.sock put PAYMENTS
+run "$CHANCTL" -s qm1/chand.sock display queue QM2
 
-say "A refusal: with MAXDEPTH 3 the fourth message is refused, and chanctl says how far it got"
-ctl alter qlocal ORDERS --maxdepth 3
-printf '  $ seq 1 5 | chanctl put ORDERS\n'
-seq 1 5 | "$CHANCTL" -c "$work/chand.conf" put ORDERS || printf '  (exit status %d: three were put, the rest not)\n' $?
-ctl delete queue ORDERS --purge
+say "QM1: the sending end of channel QM1.TO.QM2"
+run "$CHANCTL" -s qm1/chand.sock define channel QM1.TO.QM2 --type sdr \
+	--conname "127.0.0.1:$P2" --xmitq QM2 --sslciph ANY_TLS13_OR_HIGHER \
+	--sslpeer "CN=QM2, OU=Payments, O=Acme, C=GB"
 
-say "Stopping the agent (SIGTERM)"
-kill -TERM "$pid"
-wait "$pid" || true
-pid=""
-grep CHD1002 "$work/chand.log" | sed 's/^/    log: /'
-say "Done. chanctl --help lists every command; see doc/ADMIN.md."
+say "Starting the channel (TLS 1.3, both certificates checked, SSLPEER at both ends)"
+run "$CHANCTL" -s qm1/chand.sock start channel QM1.TO.QM2
+running() { ctl1 status QM1.TO.QM2 | grep -q RUNNING; }
+wait_for 20 running || { ctl1 status QM1.TO.QM2 >&2 || true; tail -n 20 qm1/chand.log qm2/chand.log >&2; exit 1; }
+arrived() { ctl2 --json display queue PAYMENTS | grep -Eq '"curdepth": *5([^0-9]|$)'; }
+wait_for 20 arrived || { ctl2 display queue PAYMENTS >&2; exit 1; }
+
+say "Channel status at the sender (QM1)"
+run "$CHANCTL" -s qm1/chand.sock status QM1.TO.QM2
+say "Channel status at the receiver (QM2)"
+run "$CHANCTL" -s qm2/chand.sock status QM1.TO.QM2
+
+say "QM2: getting the messages"
+run "$CHANCTL" -s qm2/chand.sock get PAYMENTS --all
+
+say "Stopping the channel and both queue managers"
+run "$CHANCTL" -s qm1/chand.sock stop channel QM1.TO.QM2
+echo
+echo "Demo complete: 5 messages went from QM1 to QM2 over mutually authenticated TLS."

@@ -24,7 +24,7 @@ tests_integ_test_chan_ops_CFLAGS = $(CHAN_ITEST_CFLAGS)
 tests_integ_test_chan_ops_LDADD = tests/libtesthelp.a src/proto/libproto.a \
 	src/common/libcommon.a $(JANSSON_LIBS) $(CRITERION_LIBS)
 endif
-EXTRA_DIST += scripts/demo-channels.sh
+EXTRA_DIST += scripts/demo-queues.sh
 
 # The README's two-host walkthrough, run block by block
 # (tests/integ/test_walkthrough.c): needs README.md through TEST_SRCDIR.
