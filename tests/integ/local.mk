@@ -22,7 +22,8 @@ tests_integ_test_chan_crash_LDADD = $(CHAN_ITEST_LIBS)
 tests_integ_test_chan_ops_SOURCES = tests/integ/test_chan_ops.c $(CHAN_ITEST_SRC)
 tests_integ_test_chan_ops_CFLAGS = $(CHAN_ITEST_CFLAGS)
 tests_integ_test_chan_ops_LDADD = tests/libtesthelp.a src/proto/libproto.a \
-	src/common/libcommon.a $(JANSSON_LIBS) $(CRITERION_LIBS)
+	src/tls/libtls.a src/keystore/libkeystore.a src/common/libcommon.a \
+	$(GNUTLS_LIBS) $(SQLITE_LIBS) $(JANSSON_LIBS) $(CRITERION_LIBS)
 endif
 EXTRA_DIST += scripts/demo-queues.sh
 

@@ -16,6 +16,7 @@
 #include <criterion/criterion.h>
 
 #include "chand/frame.h"
+#include "chand/tls.h"
 #include "chan_helpers.h"
 
 static struct chan_qm qm1, qm2;
@@ -367,9 +368,21 @@ static int raw_connect(int port)
 	return fd;
 }
 
+/* A raw peer speaking the wire protocol, over plain TCP or over a real
+ * mutual-TLS session made with the product's own TLS layer (so malformed
+ * frames reach the channel exactly as a hostile but authenticated peer
+ * would send them). */
+static struct tls_conn *raw_tls;     /* non-NULL: the current raw peer is TLS */
+
 static void raw_send(int fd, const void *p, size_t n)
 {
 	const char *b = p;
+
+	if (raw_tls != NULL) {
+		struct tls_error e;
+		(void)tls_send_all(raw_tls, p, n, 10000, &e);   /* the agent may have closed */
+		return;
+	}
 
 	while (n > 0) {
 		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
@@ -387,6 +400,10 @@ static bool raw_read(int fd, uint8_t *p, size_t n, int timeout_ms)
 {
 	long long end = chan_now_ms() + timeout_ms;
 
+	if (raw_tls != NULL) {
+		struct tls_error e;
+		return n == 0 || tls_recv_all(raw_tls, p, n, timeout_ms, &e) == (ssize_t)n;
+	}
 	while (n > 0) {
 		long long left = end - chan_now_ms();
 		struct pollfd pf = { .fd = fd, .events = POLLIN };
@@ -439,7 +456,49 @@ static bool raw_frame(int fd, struct frame *f, uint8_t *buf, size_t cap)
 
 /* Negotiates channel RAW as an SDR named QM9 and resyncs; returns the fd
  * ready for transfer frames and the frame counter state. */
+static int raw_session_as(struct frame_writer *w, const char *channel, const char *qmgr,
+                          bool tls);
+
 static int raw_session(struct frame_writer *w)
+{
+	return raw_session_as(w, "RAW", "QM9", false);
+}
+
+/* Opens the raw peer's connection: plain, or mutual TLS as QM1 (label qm1
+ * of QM1's keystore) asking for channel in SNI. */
+static int raw_open(const char *channel, bool tls)
+{
+	int fd = raw_connect(qm2.a.port);
+	struct tls_ctx *ctx;
+	struct tls_params p;
+	struct tls_error e;
+
+	if (!tls)
+		return fd;
+	cr_assert_eq(tls_ctx_load(&ctx, qm1.ks, qm1.stash, &e), 0, "keystore: %s", e.text);
+	memset(&p, 0, sizeof(p));
+	snprintf(p.channel, sizeof(p.channel), "%s", channel);
+	snprintf(p.sslciph, sizeof(p.sslciph), "ANY_TLS13_OR_HIGHER");
+	snprintf(p.label, sizeof(p.label), "qm1");
+	cr_assert_eq(tls_client_open(&raw_tls, fd, ctx, &p, 10000, -1, &e), 0,
+	             "TLS handshake: %s %s", code_str(e.code), e.text);
+	tls_ctx_unref(ctx);
+	return fd;
+}
+
+/* Closes the raw peer's connection. */
+static void raw_close(int fd)
+{
+	if (raw_tls != NULL) {
+		tls_close(raw_tls);     /* closes fd too */
+		raw_tls = NULL;
+		return;
+	}
+	close(fd);
+}
+
+static int raw_session_as(struct frame_writer *w, const char *channel, const char *qmgr,
+                          bool tls)
 {
 	struct frame_buf b;
 	struct frame_err e;
@@ -449,9 +508,11 @@ static int raw_session(struct frame_writer *w)
 		.chtype = FRAME_CH_SDR, .batchsz = 50, .maxmsgl = 4194304, .hbint = 300,
 		.seqwrap = 999999999 };
 
-	snprintf(in.channel, sizeof(in.channel), "RAW");
-	snprintf(in.qmgr, sizeof(in.qmgr), "QM9");
-	int fd = raw_connect(qm2.a.port);
+	snprintf(in.channel, sizeof(in.channel), "%s", channel);
+	snprintf(in.qmgr, sizeof(in.qmgr), "%s", qmgr);
+	if (tls)
+		snprintf(in.sslciph, sizeof(in.sslciph), "ANY_TLS13_OR_HIGHER");
+	int fd = raw_open(channel, tls);
 	frame_buf_init(&b);
 	frame_writer_init(w);
 	cr_assert_eq(frame_encode_init(&b, w, &in, &e), FRAME_OK, "%s", e.why);
@@ -473,8 +534,15 @@ static int raw_session(struct frame_writer *w)
 	return fd;
 }
 
+static void expect_protocol_error_on(int fd, const char *channel, const char *what);
+
 /* After a bad frame: an ERROR CHD5009 (if anything) and then a close. */
 static void expect_protocol_error(int fd, const char *what)
+{
+	expect_protocol_error_on(fd, "RAW", what);
+}
+
+static void expect_protocol_error_on(int fd, const char *channel, const char *what)
 {
 	static uint8_t buf[FRAME_CTRL_PAYLOAD_MAX];
 	struct frame f;
@@ -488,11 +556,11 @@ static void expect_protocol_error(int fd, const char *what)
 		}
 	}
 	cr_assert(got_error, "%s: closed without ERROR CHD5009", what);
-	json_t *st = chan_wait_error(&qm2, "RAW", "CHD5009", 10000);
-	cr_assert_not_null(st, "%s: RAW's status lacks CHD5009", what);
+	json_t *st = chan_wait_error(&qm2, channel, "CHD5009", 10000);
+	cr_assert_not_null(st, "%s: %s's status lacks CHD5009", what, channel);
 	json_decref(st);
-	cr_assert(chan_wait_state(&qm2, "RAW", "INACTIVE|STOPPED", 10000), "%s", what);
-	close(fd);
+	cr_assert(chan_wait_state(&qm2, channel, "INACTIVE|STOPPED", 10000), "%s", what);
+	raw_close(fd);
 }
 
 static void put_hdr(uint8_t *h, uint8_t version, uint8_t type, uint16_t flags, uint32_t len,
@@ -583,6 +651,60 @@ Test(chan_ops, malformed_frames_close_only_that_channel)
 	cr_assert(chan_log_has(&qm2, "CHD5009"));
 	cr_assert(th_agent_alive(&qm2.a));
 	/* The healthy channel ran on untouched. */
+	st = chan_status(&qm1, "GOOD");
+	cr_assert_str_eq(chan_js(st, "state"), "RUNNING");
+	cr_assert_str_eq(chan_js(st, "start_time"), started, "GOOD was restarted");
+	json_decref(st);
+	free(started);
+	chan_put(&qm1, "RQ", "-m two", NULL);
+	cr_assert(chan_wait_depth(&qm2, "Q", 2, 10000));
+}
+
+/* The same over a real mutual-TLS connection: a peer that passes every
+ * certificate check and then sends garbage loses only its own channel. */
+Test(chan_ops, malformed_frames_over_tls_close_only_that_channel)
+{
+	struct frame_writer w;
+	uint8_t hdr[FRAME_HEADER_LEN];
+
+	chan_pair_start(&qm1, &qm2);
+	chan_define_route(&qm1, &qm2, "XQ", "RQ", "Q", 0);
+	chan_define(&qm1, &qm2, "GOOD", CHAN_SDR_RCVR, "XQ", 0, CHAN_TLS, CHAN_TLS);
+	chan_put(&qm1, "RQ", "-m one", NULL);
+	free(chan_ctl_ok(&qm1, NULL, "start channel GOOD"));
+	cr_assert(chan_wait_depth(&qm2, "Q", 1, 20000));
+	json_t *st = chan_status(&qm1, "GOOD");
+	char *started = strdup(chan_js(st, "start_time"));
+	json_decref(st);
+	free(chan_ctl_ok(&qm2, NULL, "define channel RAWTLS --type rcvr " CHAN_TLS
+	                 " --sslcauth required --sslpeer 'CN=QM1'"));
+
+	/* 1. An unknown frame type after a good TLS negotiation. */
+	int fd = raw_session_as(&w, "RAWTLS", "QM1", true);
+	st = chan_status(&qm2, "RAWTLS");
+	cr_assert_str_eq(chan_js(st, "peer_dn"), "CN=QM1,OU=Payments,O=Acme,C=GB");
+	json_decref(st);
+	put_hdr(hdr, w.version, 0x7f, 0, 0, w.counter);
+	raw_send(fd, hdr, sizeof(hdr));
+	expect_protocol_error_on(fd, "RAWTLS", "unknown type over TLS");
+
+	/* 2. An oversized length: refused before anything is allocated. */
+	fd = raw_session_as(&w, "RAWTLS", "QM1", true);
+	put_hdr(hdr, w.version, FRAME_MSG, FRAME_F_MSG_PERSISTENT, 0x7ffffff0u, w.counter);
+	raw_send(fd, hdr, sizeof(hdr));
+	expect_protocol_error_on(fd, "RAWTLS", "huge length over TLS");
+
+	/* 3. A MSG whose payload is garbage. */
+	fd = raw_session_as(&w, "RAWTLS", "QM1", true);
+	uint8_t junk[300];
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(i * 197 + 3);
+	put_hdr(hdr, w.version, FRAME_MSG, FRAME_F_MSG_PERSISTENT, sizeof(junk), w.counter);
+	raw_send(fd, hdr, sizeof(hdr));
+	raw_send(fd, junk, sizeof(junk));
+	expect_protocol_error_on(fd, "RAWTLS", "garbage MSG over TLS");
+
+	cr_assert(th_agent_alive(&qm2.a));
 	st = chan_status(&qm1, "GOOD");
 	cr_assert_str_eq(chan_js(st, "state"), "RUNNING");
 	cr_assert_str_eq(chan_js(st, "start_time"), started, "GOOD was restarted");
