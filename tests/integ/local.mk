@@ -35,3 +35,14 @@ tests_integ_test_walkthrough_SOURCES = tests/integ/test_walkthrough.c
 tests_integ_test_walkthrough_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/tests
 tests_integ_test_walkthrough_LDADD = tests/libtesthelp.a $(JANSSON_LIBS) $(CRITERION_LIBS)
 endif
+
+# The examples of doc/ADMIN.md, doc/CHANNELS.md and doc/ADMIN-PROTOCOL.md
+# (tests/integ/test_docs.c): console sessions against real agents, JSON
+# examples through jansson, frame examples through the admin frame codec.
+if ENABLE_TESTS
+check_PROGRAMS += tests/integ/test_docs
+tests_integ_test_docs_SOURCES = tests/integ/test_docs.c
+tests_integ_test_docs_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/tests
+tests_integ_test_docs_LDADD = tests/libtesthelp.a src/agent/libagent.a src/common/libcommon.a \
+	$(JANSSON_LIBS) $(CRITERION_LIBS)
+endif
