@@ -75,9 +75,15 @@ int listeners_open(const struct chand_config *cfg, struct agent_listeners *ls, c
 	return 0;
 }
 
+/* At most this many accepts per call: during a storm of connections the
+ * main loop goes back to poll() often, so the admin socket and signals
+ * are served between batches of newcomers (poll reports the listener
+ * again if more are waiting). */
+#define LISTEN_ACCEPT_BATCH 16
+
 int listeners_accept(struct agent *a, int lfd)
 {
-	for (;;) {
+	for (int n = 0; n < LISTEN_ACCEPT_BATCH; n++) {
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
 		int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
@@ -110,6 +116,7 @@ int listeners_accept(struct agent *a, int lfd)
 		}
 		m->inbound(a, fd, &peer, plen);
 	}
+	return 0;
 }
 
 void listeners_close(struct agent_listeners *ls)

@@ -4,6 +4,10 @@
  * their order, answers INIT_ACK, and then becomes the channel's instance
  * (or serves a ping session). */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +149,52 @@ static int count_in(struct chan_sess *s, const char *name)
 	return ok ? 0 : -1;
 }
 
+/* Handshakes are the one CPU-heavy step an unauthenticated peer can make
+ * us take (RSA-2048: ~2-4 ms of CPU each).  A storm of initiators would
+ * otherwise run them all at once and starve the admin socket and the
+ * running channels on a small machine, so at most HS_PER_CPU per CPU run
+ * at a time; the rest wait, within their own handshake deadline. */
+#define HS_PER_CPU 4
+#define HS_MIN 8
+
+static sem_t hs_sem;
+static pthread_once_t hs_once = PTHREAD_ONCE_INIT;
+
+static void hs_init(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	long slots = (n > 0 ? n : 1) * HS_PER_CPU;
+
+	if (sem_init(&hs_sem, 0, (unsigned)(slots < HS_MIN ? HS_MIN : slots)) != 0)
+		fatalx("sem_init: %s", strerror(errno));
+}
+
+/* Takes a handshake slot: 0, or -1 when the deadline passed or the
+ * session was told to stop (its wake fd became readable). */
+static int hs_acquire(int wake_fd, int timeout_ms)
+{
+	int64_t deadline = time_mono_ms() + timeout_ms;
+
+	pthread_once(&hs_once, hs_init);
+	for (;;) {
+		struct timespec ts;
+		struct pollfd pf = { .fd = wake_fd, .events = POLLIN };
+		int64_t left = deadline - time_mono_ms();
+
+		if (sem_trywait(&hs_sem) == 0)
+			return 0;
+		if (left <= 0 || (wake_fd >= 0 && poll(&pf, 1, 0) > 0))
+			return -1;
+		/* Short slices so a stop is noticed quickly. */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (left < 100 ? left : 100) * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		if (sem_timedwait(&hs_sem, &ts) == 0)
+			return 0;
+	}
+}
+
 static void run_inbound(struct chan_sess *s, struct inb *ib)
 {
 	struct tls_error err = { 0 };
@@ -161,9 +211,18 @@ static void run_inbound(struct chan_sess *s, struct inb *ib)
 	bool defined;
 	int rd;
 
+	if (hs_acquire(s->conn->wake_fd, chan_sup.host.handshake_timeout_ms) != 0) {
+		log_warn(code_str(CHD_TLS_TIMEOUT), "channel=? peer=%s refused: no handshake slot "
+		         "free within %d ms (too many handshakes in progress)", s->peer_addr,
+		         chan_sup.host.handshake_timeout_ms);
+		close(ib->fd);
+		return;
+	}
 	ctx = chan_sup.host.tls_get(chan_sup.host.arg);
-	if (tls_server_open(&s->tc, ib->fd, ctx, inb_lookup, ib, chan_sup.host.handshake_timeout_ms,
-	                    s->conn->wake_fd, &err) != 0) {
+	int hs = tls_server_open(&s->tc, ib->fd, ctx, inb_lookup, ib,
+	                         chan_sup.host.handshake_timeout_ms, s->conn->wake_fd, &err);
+	sem_post(&hs_sem);
+	if (hs != 0) {
 		s->tc = NULL;
 		if (ctx != NULL)
 			tls_ctx_unref(ctx);
