@@ -6,12 +6,21 @@
 # are installed.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
+list_only=false
+[ "${1:-}" = "--list-packages" ] && list_only=true
 build=${1:-$top/build}
 [ $# -gt 0 ] && shift
 
 PKGS="build-essential autoconf automake libtool pkg-config libgnutls28-dev gnutls-bin \
 libsqlite3-dev sqlite3 libconfig-dev libjansson-dev libcriterion-dev openssl valgrind \
 iproute2 procps"
+
+# The packages the tests need beyond the build: libFuzzer for fuzz/run.sh.
+TEST_PKGS="clang libclang-rt-14-dev"
+if $list_only; then
+	echo $PKGS $TEST_PKGS
+	exit 0
+fi
 
 missing=""
 for p in $PKGS; do

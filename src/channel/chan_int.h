@@ -206,6 +206,9 @@ void chan_status_state(struct chan_rt *rt, enum chan_state st, const char *subst
 void chan_status_substate(struct chan_sess *s, const char *substate);
 void chan_status_error(struct chan_rt *rt, enum chd_code_id code, const char *text);
 void chan_status_tls(struct chan_sess *s);
+/* Resync done: the channel is RUNNING from sequence number seq (counters
+ * reset, retries and the previous error cleared), and the start is logged. */
+void chan_enter_running(struct chan_sess *s, uint32_t seq);
 
 /* ---- negotiation (chan_connect.c, chan_inbound.c) ---- */
 void chan_params_of(const struct chan_def *d, struct tls_params *p);

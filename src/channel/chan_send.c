@@ -857,31 +857,7 @@ int chan_run_sender(struct chan_sess *s)
 	if (resync(&x) != 0)
 		goto out;
 
-	pthread_mutex_lock(&chan_sup.mtx);
-	if (s->rt != NULL) {
-		struct chan_status *st = &s->rt->st;
-		s->rt->failures = 0;
-		s->rt->ran = true;
-		st->state = CHS_RUNNING;
-		str_copy(st->substate, "IDLE", sizeof(st->substate));
-		st->start_time_ms = time_now_ms();
-		st->msgs = st->batches = 0;
-		st->bytes_sent = s->bytes_sent;
-		st->bytes_received = s->bytes_received;
-		st->committed_seq = st->current_seq = x.c_seq;
-		st->indoubt = false;
-		st->retries_left = -1;
-		st->next_retry_ms = 0;
-		if (strcmp(st->last_error_code, code_str(CHD_TLS_LABEL)) != 0) {
-			st->last_error_code[0] = '\0';
-			st->last_error[0] = '\0';
-		}
-	}
-	pthread_mutex_unlock(&chan_sup.mtx);
-	log_info(code_str(CHD_CH_START), "channel=%s type=%s peer=%s rqmname=%s batchsz=%u "
-	         "maxmsgl=%u hbint=%u seq=%u encrypted=%s channel started", s->def.name,
-	         chan_type_name(s->def.type), s->peer_addr, s->peer_qmgr, s->batchsz, s->maxmsgl,
-	         s->hbint, x.c_seq, s->encrypted ? "yes" : "no");
+	chan_enter_running(s, x.c_seq);
 	x.last_msg = time_mono_ms();
 	x.maybe_work = true;
 

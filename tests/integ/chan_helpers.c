@@ -734,3 +734,17 @@ void chan_dump(struct chan_qm *q, const char *name)
 	fprintf(stderr, "==== %s log (tail):\n%s\n", q->name, n > 6000 ? log + n - 6000 : log);
 	free(log);
 }
+
+json_t *chan_wait_ji(struct chan_qm *q, const char *name, const char *key, long long min,
+                     int timeout_ms)
+{
+	long long end = chan_now_ms() + timeout_ms;
+
+	for (;;) {
+		json_t *st = chan_status(q, name);
+		if ((st != NULL && chan_ji(st, key) >= min) || chan_now_ms() > end)
+			return st;
+		json_decref(st);
+		chan_sleep_ms(50);
+	}
+}

@@ -147,6 +147,11 @@ long long chan_ji(const json_t *o, const char *key);
 bool chan_wait_state(struct chan_qm *q, const char *name, const char *states, int timeout_ms);
 /* Waits until last_error_code == code; returns the status (json_decref it)
  * or NULL on timeout. */
+/* Status of channel name once its numeric field key is >= min (the sender
+ * counts a batch when CONFIRM arrives, which may be after the receiver's
+ * queue shows the messages); the last status seen after timeout_ms. */
+json_t *chan_wait_ji(struct chan_qm *q, const char *name, const char *key, long long min,
+                     int timeout_ms);
 json_t *chan_wait_error(struct chan_qm *q, const char *name, const char *code, int timeout_ms);
 /* Prints both agents' status and log tails to stderr (after a failure). */
 void chan_dump(struct chan_qm *q, const char *name);

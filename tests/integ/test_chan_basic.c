@@ -259,7 +259,7 @@ Test(chan_basic, batch_ends_at_batchsz)
 		dump_both("CH.BSZ");
 		cr_assert_fail("messages did not arrive");
 	}
-	json_t *st = chan_status(&qm1, "CH.BSZ");
+	json_t *st = chan_wait_ji(&qm1, "CH.BSZ", "committed_seq", 100, 10000);
 	cr_assert_not_null(st);
 	/* All 100 were waiting: ten full batches, no more, no fewer. */
 	cr_assert_eq(chan_ji(st, "batches"), 10, "batches %lld", chan_ji(st, "batches"));
@@ -267,7 +267,7 @@ Test(chan_basic, batch_ends_at_batchsz)
 	cr_assert_eq(chan_ji(st, "committed_seq"), 100, "committed_seq %lld",
 	             chan_ji(st, "committed_seq"));
 	json_decref(st);
-	st = chan_status(&qm2, "CH.BSZ");
+	st = chan_wait_ji(&qm2, "CH.BSZ", "batches", 10, 10000);
 	cr_assert_not_null(st);
 	cr_assert_eq(chan_ji(st, "batches"), 10, "receiver batches %lld", chan_ji(st, "batches"));
 	json_decref(st);
@@ -286,7 +286,7 @@ Test(chan_basic, batch_ends_at_batchsz)
 	free(lines);
 	free(chan_ctl_ok(&qm1, NULL, "start channel CH.BSZ"));
 	cr_assert(chan_wait_depth(&qm2, "Q", 100, 30000));
-	st = chan_status(&qm1, "CH.BSZ");
+	st = chan_wait_ji(&qm1, "CH.BSZ", "committed_seq", 200, 10000);
 	cr_assert_not_null(st);
 	cr_assert_eq(chan_ji(st, "batches"), 4, "batches with BATCHSZ 50/25: %lld",
 	             chan_ji(st, "batches"));
@@ -319,7 +319,7 @@ Test(chan_basic, batch_ends_at_batchint)
 		cr_assert_eq(chan_depth(&qm2, "Q"), 0,
 		             "batch committed after %lld ms, before BATCHINT 3000 ms", elapsed);
 	cr_assert(chan_wait_depth(&qm2, "Q", 3, 15000), "the batch never ended");
-	st = chan_status(&qm1, "CH.BINT");
+	st = chan_wait_ji(&qm1, "CH.BINT", "batches", b0 + 1, 10000);
 	cr_assert_eq(chan_ji(st, "batches") - b0, 1, "3 messages in %lld batches",
 	             chan_ji(st, "batches") - b0);
 	json_decref(st);
@@ -339,7 +339,7 @@ Test(chan_basic, batch_ends_at_batchint)
 		chan_put(&qm1, "RQ", m, NULL);
 		cr_assert(chan_wait_depth(&qm2, "Q", 4 + i, 10000), "message %d not sent at once", i);
 	}
-	st = chan_status(&qm1, "CH.BINT");
+	st = chan_wait_ji(&qm1, "CH.BINT", "batches", b0 + 3, 10000);
 	cr_assert_eq(chan_ji(st, "batches") - b0, 3, "batches %lld", chan_ji(st, "batches") - b0);
 	json_decref(st);
 }
