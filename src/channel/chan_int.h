@@ -171,6 +171,9 @@ void chan_sess_free(struct chan_sess *s);
 /* Records the first failure (later ones are effects). Returns -1. */
 int chan_fail(struct chan_sess *s, enum chd_code_id code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* `stop channel --mode force` arrived: records the end with the operator's
+ * reason (chan_fail with CHD_CH_STOP) and returns -1. */
+int chan_fail_forced(struct chan_sess *s);
 /* Sends s->out (and empties it). 0 or -1 (failure recorded). */
 int chan_flush(struct chan_sess *s);
 /* Sends ERROR code/text (best effort, bounded) unless one was sent or

@@ -315,8 +315,7 @@ static int batch(struct receiver *x, const struct frame *first)
 			if (rd != RD_WOKEN)
 				break;
 			if (chan_stop_req(s) == STOP_FORCE) {
-				chan_fail(s, CHD_CH_STOP, "channel ended: %s", s->conn->stop_why[0]
-				          ? s->conn->stop_why : "stopped by operator, force");
+				chan_fail_forced(s);
 				goto fail;
 			}
 		}
@@ -503,8 +502,7 @@ int chan_run_receiver(struct chan_sess *s)
 		int rd;
 
 		if (stop == STOP_FORCE) {
-			chan_fail(s, CHD_CH_STOP, "channel ended: %s",
-			          s->conn->stop_why[0] ? s->conn->stop_why : "stopped by operator, force");
+			chan_fail_forced(s);
 			goto out;
 		}
 		if (stop != STOP_NONE && !s->stop_sent) {

@@ -420,8 +420,7 @@ static int close_orderly(struct sender *x, int my_reason)
 		int rd = chan_read_frame(s, chan_t_reply_ms(s->hbint), &f);
 		if (rd == RD_WOKEN) {
 			if (chan_stop_req(s) == STOP_FORCE)
-				return chan_fail(s, CHD_CH_STOP, "channel ended: %s", s->conn->stop_why[0]
-				                 ? s->conn->stop_why : "stopped by operator, force");
+				return chan_fail_forced(s);
 			continue;
 		}
 		if (rd == RD_TIMEOUT)
@@ -540,8 +539,7 @@ static int wait_confirm(struct sender *x, struct batch *b)
 		int rd = chan_read_frame(s, left > 0 ? left : 0, &f);
 		if (rd == RD_WOKEN) {
 			if (chan_stop_req(s) == STOP_FORCE)
-				return chan_fail(s, CHD_CH_STOP, "channel ended: %s", s->conn->stop_why[0]
-				                 ? s->conn->stop_why : "stopped by operator, force");
+				return chan_fail_forced(s);
 			continue;
 		}
 		if (rd == RD_TIMEOUT)
@@ -750,8 +748,7 @@ static int heartbeat(struct sender *x)
 		int rd = chan_read_frame(s, chan_t_reply_ms(s->hbint), &f);
 		if (rd == RD_WOKEN) {
 			if (chan_stop_req(s) == STOP_FORCE)
-				return chan_fail(s, CHD_CH_STOP, "channel ended: %s", s->conn->stop_why[0]
-				                 ? s->conn->stop_why : "stopped by operator, force");
+				return chan_fail_forced(s);
 			continue;
 		}
 		if (rd == RD_TIMEOUT)
@@ -868,8 +865,7 @@ int chan_run_sender(struct chan_sess *s)
 			int my_reason = 0;
 
 			if (stop == STOP_FORCE) {
-				chan_fail(s, CHD_CH_STOP, "channel ended: %s", s->conn->stop_why[0]
-				          ? s->conn->stop_why : "stopped by operator, force");
+				chan_fail_forced(s);
 				goto out;
 			}
 			if (stop != STOP_NONE || s->peer_stop) {

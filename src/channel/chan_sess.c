@@ -402,3 +402,9 @@ void chan_enter_running(struct chan_sess *s, uint32_t seq)
 	         chan_type_name(s->def.type), s->peer_addr, s->peer_qmgr, s->batchsz, s->maxmsgl,
 	         s->hbint, seq, s->encrypted ? "yes" : "no");
 }
+
+int chan_fail_forced(struct chan_sess *s)
+{
+	return chan_fail(s, CHD_CH_STOP, "channel ended: %s",
+	                 s->conn->stop_why[0] ? s->conn->stop_why : "stopped by operator, force");
+}
