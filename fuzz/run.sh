@@ -5,7 +5,7 @@
 # $BUILD/fuzz-artifacts/.
 #
 # Usage: fuzz/run.sh [SECONDS-PER-TARGET (default 60)] [TARGET...]
-#   TARGET: frame, dnfilter (default: every target whose source exists)
+#   TARGET: frame, dnfilter, mqtt, topic (default: every target whose source exists)
 # Environment: FUZZ_BUILD_DIR (default build-fuzz in the source tree),
 #   FUZZ_JOBS (parallel fuzzing processes per target, -fork=N; default 1).
 # Needs: clang and libFuzzer (Debian 12: apt-get install clang libclang-rt-14-dev),
@@ -25,7 +25,7 @@ if [ $# -gt 0 ]; then
 	targets=$*
 else
 	targets=
-	for t in frame dnfilter; do
+	for t in frame dnfilter mqtt topic; do
 		[ -f "$top/fuzz/fuzz_$t.c" ] && targets="$targets $t"
 	done
 fi

@@ -1,0 +1,1 @@
+# mqtt module: telemetry channels (DESIGN section 7).

@@ -1,0 +1,1 @@
+# pubsub module: topic names and filters, subscription matching (pure; DESIGN section 6).

@@ -1,0 +1,1 @@
+# Integration suites of telemetry channels (real MQTT clients).
