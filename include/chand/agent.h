@@ -49,6 +49,8 @@ struct agent_module {
 	const char *name;
 	/* Admin commands of the module (NULL-name terminated), or NULL. */
 	const struct admin_cmd *admin_cmds;
+	/* Commands whose requests carry an attachment (admin_register_blob). */
+	const struct admin_cmd *admin_blob_cmds;
 	/* After the database, listeners and admin socket are up. Non-zero
 	 * aborts the start (the module logged why). May be NULL. */
 	int (*start)(struct agent *a);

@@ -104,7 +104,8 @@ int chan_def_validate(const struct chan_def *d, char *err, size_t errlen);
 /* The JSON object of a definition: every attribute under its lower-case
  * name, the form stored in the database and printed by `display channel`. */
 json_t *chan_def_to_json(const struct chan_def *d);
-/* Parses the stored JSON text. Returns 0, or -1 with a reason. */
+/* Parses the stored JSON text. Returns 0, 1 if the definition is a
+ * telemetry channel's (type mqtt: the mqtt module's), or -1 with a reason. */
 int chan_def_from_text(struct chan_def *d, const char *name, const char *text, char *err,
                        size_t errlen);
 

@@ -31,6 +31,7 @@
 	X(TEST_HOOK,        "CHD1017", "test setting in effect", "A CHAND_TEST_* environment variable changed a timing of the agent. It is meant for tests only: unset it in production.") \
 	X(METRICS_START,    "CHD1018", "metrics endpoint serving", "The agent serves Prometheus metrics at the address given (metrics.listen). Nothing to do.") \
 	X(ACCEPT_FAILED,    "CHD1019", "cannot accept connections", "accept() failed on a listener or the admin socket, usually for lack of file descriptors; the agent pauses briefly and retries. Raise ulimit -n or reduce the number of connections.") \
+	X(SRC_LIMIT,        "CHD1020", "too many connections from one address", "A listener refused a connection because its source address (an IPv6 /64) already holds as many connections that have not finished their handshake as allowed. One line per address per minute, with the number of refusals held back. A legitimate host behind one address opening many channels at once retries; otherwise look for a scan or a flood from that address.") \
 	X(Q_UNKNOWN,        "CHD2001", "unknown queue", "No queue with that name is defined on this queue manager.") \
 	X(Q_FULL,           "CHD2002", "queue full", "The queue holds MAXDEPTH messages. Get messages or raise MAXDEPTH with alter qlocal.") \
 	X(Q_MSG_TOO_LONG,   "CHD2003", "message too long", "The message is longer than the queue's MAXMSGL (or the agent's max_msg_length).") \
@@ -103,7 +104,21 @@
 	X(ADM_REFUSED,      "CHD6001", "admin client refused", "A process whose user is neither the agent's owner nor in the admin group tried to use the admin socket.") \
 	X(ADM_BAD_REQUEST,  "CHD6002", "malformed admin request", "An admin client sent a request that could not be decoded; it was disconnected.") \
 	X(ADM_VERSION,      "CHD6003", "incompatible chanctl and chand", "chanctl and chand speak different admin protocol versions; use matching versions.") \
-	X(ADM_NO_AGENT,     "CHD6004", "no agent at socket", "chanctl found no running chand at the admin socket path.")
+	X(ADM_NO_AGENT,     "CHD6004", "no agent at socket", "chanctl found no running chand at the admin socket path.") \
+	X(MQ_CONNECTED,     "CHD7001", "MQTT client connected", "An MQTT client completed CONNECT on a telemetry channel; the line gives its client id, identity, protocol and address. Nothing to do.") \
+	X(MQ_DISCONNECTED,  "CHD7002", "MQTT client disconnected", "An MQTT client went away; the line says why (DISCONNECT, closed, taken over, stopped by an operator). A persistent session keeps its subscriptions and messages.") \
+	X(MQ_PROTOCOL,      "CHD7003", "MQTT protocol error", "An MQTT client sent a malformed, oversized or unexpected packet (or CONNECT was not first); that connection was closed (MQTT 5: DISCONNECT with the reason code). Other clients are not affected. Fix the client.") \
+	X(MQ_BAD_AUTH,      "CHD7004", "MQTT bad user name or password", "A client's CONNECT named a user that is not in the channel's password file, gave the wrong password, or gave none where anonymous clients are not allowed. It got CONNACK 4 (MQTT 5: 0x86).") \
+	X(MQ_DENIED,        "CHD7005", "MQTT not authorized", "The channel's ACL file does not let this client publish to or subscribe to that topic; the client got a SUBACK failure or (MQTT 5) reason 0x87, and a denied MQTT 3.1.1 publish was dropped. Change the ACL file and refresh security if it should be allowed.") \
+	X(MQ_TIMEOUT,       "CHD7006", "MQTT client timed out", "A client sent no CONNECT in time after connecting, or nothing within 1.5 times its keepalive; the connection was closed (its will, if any, is published).") \
+	X(MQ_CHANNEL,       "CHD7007", "telemetry channel started or stopped", "A telemetry channel (type mqtt) began or stopped listening on its port. Nothing to do.") \
+	X(MQ_LISTEN,        "CHD7008", "telemetry channel cannot listen", "The channel's address and port could not be bound (in use, or not an address of this host). Choose another port or stop what uses it, then start channel.") \
+	X(MQ_LIMIT,         "CHD7009", "MQTT connection refused by a limit", "A connection was refused because the channel has max_clients clients, or its source address has too many connections still in their TLS handshake or CONNECT. Raise --max-clients, or find the client that opens so many connections.") \
+	X(MQ_SESSION,       "CHD7010", "MQTT session ended", "A persistent MQTT session expired (its session expiry interval passed while the client was away) or was discarded by a clean start; its subscriptions and waiting messages were removed.") \
+	X(MQ_STORE,         "CHD7011", "MQTT publication not stored", "A QoS 1/2 publication or session change could not be committed to the database (disk full, I/O error); the publisher got no acknowledgement and will resend. Free disk space; see the database error.") \
+	X(MQ_FILE,          "CHD7012", "password or ACL file unusable", "The channel's password or ACL file could not be read or parsed; the message names the file and line. Fix it and refresh security (the old rules stay in force until then) or start channel.") \
+	X(MQ_DROPPED,       "CHD7013", "MQTT messages dropped for a client", "A client's queue of waiting messages reached its bound, or a message was larger than the client's maximum packet size, so messages for it were dropped (counted in status). Make the client read faster, or use a persistent session with QoS 1/2.") \
+	X(MQ_TLS,           "CHD7014", "MQTT client TLS refused", "An MQTT client's TLS handshake was refused; the message says why (no certificate on SSLCAUTH(REQUIRED), untrusted issuer, SSLPEER mismatch, ...). The MQTT client sees a TLS alert.")
 
 enum chd_code_id {
 #define CHD_X_ENUM(id, code, text, help) CHD_##id,

@@ -16,7 +16,8 @@
 #include "chand/keystore.h"
 #include "chand/util.h"
 
-enum sslcauth { SSLCAUTH_REQUIRED = 0, SSLCAUTH_OPTIONAL = 1 };
+/* NEVER: telemetry channels only (no certificate is requested). */
+enum sslcauth { SSLCAUTH_REQUIRED = 0, SSLCAUTH_OPTIONAL = 1, SSLCAUTH_NEVER = 2 };
 
 /* A refusal or failure: stable catalogue code plus one line of text
  * (naming the peer DN for SSLPEER mismatches, both specs for CipherSpec
@@ -149,6 +150,32 @@ const char *tls_conn_channel(const struct tls_conn *c);
 const struct tls_error *tls_conn_refusal(const struct tls_conn *c);
 /* Sends close_notify (bounded), closes the socket, frees. */
 void tls_close(struct tls_conn *c);
+
+/* ---- non-blocking responder sessions for event loops (tls_nb.c) ----
+ * Telemetry channels: the channel's settings are known before the
+ * handshake (by listening port), p->sslciph is not empty, p->sslcauth may
+ * be SSLCAUTH_NEVER (no certificate requested). fd must already be
+ * non-blocking and stays the caller's (tls_nb_free does not close it). */
+#define TLS_NB_DONE 0
+#define TLS_NB_AGAIN (-2)
+#define TLS_NB_ERROR (-1)
+int tls_nb_server_new(struct tls_conn **out, int fd, struct tls_ctx *ctx,
+                      const struct tls_params *p, struct tls_error *err);
+/* TLS_NB_DONE, TLS_NB_AGAIN (wait for tls_nb_want_write() ? POLLOUT :
+ * POLLIN) or TLS_NB_ERROR with err (the alert has been sent). */
+int tls_nb_handshake(struct tls_conn *c, struct tls_error *err);
+int tls_nb_want_write(const struct tls_conn *c);
+/* >0 bytes, 0 close_notify, TLS_NB_AGAIN, or -1 with err. */
+ssize_t tls_nb_recv(struct tls_conn *c, void *buf, size_t len, struct tls_error *err);
+/* >0 bytes taken, TLS_NB_AGAIN (call again later with the same length of
+ * the same data), or -1 with err. */
+ssize_t tls_nb_send(struct tls_conn *c, const void *buf, size_t len, struct tls_error *err);
+/* Decrypted bytes GnuTLS holds that epoll will not report. */
+size_t tls_nb_pending(const struct tls_conn *c);
+/* The common name of the peer's certificate: 0, or -1 if none. */
+int tls_conn_peer_cn(const struct tls_conn *c, char *buf, size_t len);
+/* bye: try one close_notify. Frees the session, not the socket. */
+void tls_nb_free(struct tls_conn *c, bool bye);
 
 /* SNI encoding of a channel name (and the initiator's CipherSpec id) into
  * a valid DNS name and back. Channel names are case-sensitive and may hold

@@ -9,6 +9,7 @@
 #include "agent_int.h"
 #include "chand/channel.h"
 #include "chand/log.h"
+#include "chand/mqtt.h"
 #include "chand/tls.h"
 
 static struct chan_host chan_host;
@@ -45,10 +46,32 @@ static int get_name(struct admin_conn *c, json_t *req, const char **name)
 
 /* ---- commands ---- */
 
+/* A message channel of that name is defined here. */
+static bool msg_channel_exists(struct admin_conn *c, const char *name)
+{
+	struct chan_result r = { 0 };
+	json_t *arr = NULL;
+	bool yes;
+
+	if (chan_op_display(admin_store(c), name, &arr, &r) != 0)
+		return false;
+	yes = json_array_size(arr) > 0;
+	json_decref(arr);
+	return yes;
+}
+
+/* Telemetry channels are the mqtt module's: these commands hand them over. */
+static int mqtt_reply(struct admin_conn *c, int rc, const struct mqtt_result *mr)
+{
+	if (rc != 0)
+		return admin_reply_err(c, mr->code, "%s", mr->text);
+	return admin_reply_ok(c, NULL);
+}
+
 static int cmd_define(struct admin_conn *c, json_t *req)
 {
 	struct chan_result r = { 0 };
-	const char *name;
+	const char *name, *type;
 	bool replace = false;
 	int rc;
 
@@ -56,6 +79,19 @@ static int cmd_define(struct admin_conn *c, json_t *req)
 		return rc < 0 ? -1 : 0;
 	if (admin_get_bool(c, req, "replace", false, &replace, NULL) != 0)
 		return -1;
+	type = json_string_value(json_object_get(req, "type"));
+	if (type != NULL && strcmp(type, "mqtt") == 0) {
+		struct mqtt_result mr = { 0 };
+		if (msg_channel_exists(c, name))
+			return admin_reply_err(c, CHD_Q_EXISTS, "channel %s is already defined as a "
+			                       "message channel; delete it first", name);
+		if (mqtt_op_define(admin_store(c), name, req, replace, &mr) != 0)
+			return admin_reply_err(c, mr.code, "%s", mr.text);
+		return admin_reply_ok(c, NULL);
+	}
+	if (mqtt_svc_has(name))
+		return admin_reply_err(c, CHD_Q_EXISTS, "channel %s is a telemetry channel (type mqtt); "
+		                       "delete it first to define another type", name);
 	if (chan_op_define(admin_store(c), name, req, replace, &r) != 0)
 		return reply_result(c, &r);
 	return admin_reply_ok(c, NULL);
@@ -69,6 +105,10 @@ static int cmd_alter(struct admin_conn *c, json_t *req)
 
 	if ((rc = get_name(c, req, &name)) != 0)
 		return rc < 0 ? -1 : 0;
+	if (mqtt_svc_has(name)) {
+		struct mqtt_result mr = { 0 };
+		return mqtt_reply(c, mqtt_op_alter(admin_store(c), name, req, &mr), &mr);
+	}
 	if (chan_op_alter(admin_store(c), name, req, &r) != 0)
 		return reply_result(c, &r);
 	return admin_reply_ok(c, NULL);
@@ -82,6 +122,10 @@ static int cmd_delete(struct admin_conn *c, json_t *req)
 
 	if ((rc = get_name(c, req, &name)) != 0)
 		return rc < 0 ? -1 : 0;
+	if (mqtt_svc_has(name)) {
+		struct mqtt_result mr = { 0 };
+		return mqtt_reply(c, mqtt_op_delete(admin_store(c), name, &mr), &mr);
+	}
 	if (chan_op_delete(admin_store(c), name, &r) != 0)
 		return reply_result(c, &r);
 	return admin_reply_ok(c, NULL);
@@ -117,6 +161,36 @@ static int get_pattern(struct admin_conn *c, json_t *req, const char **pattern)
 	return 0;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+
+	return strcmp(json_string_value(json_object_get(x, "name")),
+	              json_string_value(json_object_get(y, "name")));
+}
+
+/* Message channels and telemetry channels in one list, sorted by name. */
+static json_t *merge(json_t *arr, json_t *more)
+{
+	size_t n, i;
+	json_t **v, *out;
+
+	json_array_extend(arr, more);
+	json_decref(more);
+	n = json_array_size(arr);
+	if (n < 2 || (v = calloc(n, sizeof *v)) == NULL)
+		return arr;
+	for (i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(arr, i));
+	qsort(v, n, sizeof *v, cmp_name);
+	out = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(out, v[i]);
+	free(v);
+	json_decref(arr);
+	return out;
+}
+
 static int cmd_display(struct admin_conn *c, json_t *req)
 {
 	struct chan_result r = { 0 };
@@ -127,20 +201,26 @@ static int cmd_display(struct admin_conn *c, json_t *req)
 		return -1;
 	if (chan_op_display(admin_store(c), pattern, &arr, &r) != 0)
 		return reply_result(c, &r);
-	return send_records(c, arr, pattern);
+	return send_records(c, merge(arr, mqtt_op_display(pattern)), pattern);
 }
 
 static int cmd_status(struct admin_conn *c, json_t *req)
 {
 	struct chan_result r = { 0 };
-	const char *pattern;
+	const char *pattern, *cpat = NULL;
+	bool clients = false;
 	json_t *arr = NULL;
 
 	if (get_pattern(c, req, &pattern) != 0)
 		return -1;
+	if (admin_get_bool(c, req, "clients", false, &clients, NULL) != 0 ||
+	    admin_get_str(c, req, "client_pattern", false, &cpat) != 0)
+		return -1;
+	if (cpat != NULL && cpat[0] == '\0')
+		cpat = NULL;
 	if (chan_op_status(admin_store(c), pattern, &arr, &r) != 0)
 		return reply_result(c, &r);
-	return send_records(c, arr, pattern);
+	return send_records(c, merge(arr, mqtt_op_status(pattern, clients, cpat)), pattern);
 }
 
 static int cmd_start(struct admin_conn *c, json_t *req)
@@ -151,6 +231,10 @@ static int cmd_start(struct admin_conn *c, json_t *req)
 
 	if ((rc = get_name(c, req, &name)) != 0)
 		return rc < 0 ? -1 : 0;
+	if (mqtt_svc_has(name)) {
+		struct mqtt_result mr = { 0 };
+		return mqtt_reply(c, mqtt_op_start(admin_store(c), name, &mr), &mr);
+	}
 	if (chan_op_start(admin_store(c), name, &r) != 0)
 		return reply_result(c, &r);
 	return admin_reply_ok(c, NULL);
@@ -159,14 +243,22 @@ static int cmd_start(struct admin_conn *c, json_t *req)
 static int cmd_stop(struct admin_conn *c, json_t *req)
 {
 	struct chan_result r = { 0 };
-	const char *name, *mode;
+	const char *name, *mode, *client = NULL;
 	bool force = false;
 	int rc;
 
 	if ((rc = get_name(c, req, &name)) != 0)
 		return rc < 0 ? -1 : 0;
-	if (admin_get_str(c, req, "mode", false, &mode) != 0)
+	if (admin_get_str(c, req, "mode", false, &mode) != 0 ||
+	    admin_get_str(c, req, "client", false, &client) != 0)
 		return -1;
+	if (mqtt_svc_has(name)) {
+		struct mqtt_result mr = { 0 };
+		return mqtt_reply(c, mqtt_op_stop(admin_store(c), name, client, &mr), &mr);
+	}
+	if (client != NULL)
+		return admin_reply_err(c, CHD_CH_TYPE, "--client applies to telemetry channels only; "
+		                       "%s is a message channel", name);
 	if (mode != NULL) {
 		if (strcmp(mode, "force") == 0)
 			force = true;
@@ -187,6 +279,9 @@ static int cmd_ping(struct admin_conn *c, json_t *req)
 
 	if ((rc = get_name(c, req, &name)) != 0)
 		return rc < 0 ? -1 : 0;
+	if (mqtt_svc_has(name))
+		return admin_reply_err(c, CHD_CH_TYPE, "%s applies to message channels; %s is a "
+		                       "telemetry channel (type mqtt)", "ping channel", name);
 	if (chan_op_ping(admin_store(c), name, &out, &r) != 0)
 		return reply_result(c, &r);
 	return admin_reply_ok(c, out);
@@ -205,6 +300,9 @@ static int cmd_reset(struct admin_conn *c, json_t *req)
 		return -1;
 	if (seq < 1 || seq > 999999999)
 		return admin_reply_err(c, CHD_ADM_BAD_REQUEST, "seqnum must be from 1 to 999999999");
+	if (mqtt_svc_has(name))
+		return admin_reply_err(c, CHD_CH_TYPE, "%s applies to message channels; %s is a "
+		                       "telemetry channel (type mqtt)", "reset channel", name);
 	if (chan_op_reset(admin_store(c), name, (long)seq, &r) != 0)
 		return reply_result(c, &r);
 	return admin_reply_ok(c, json_pack("{s:I}", "seqnum", (json_int_t)seq));
@@ -227,6 +325,9 @@ static int cmd_resolve(struct admin_conn *c, json_t *req)
 		commit = false;
 	else
 		return admin_bad_request(c, "\"action\" must be \"commit\" or \"backout\"");
+	if (mqtt_svc_has(name))
+		return admin_reply_err(c, CHD_CH_TYPE, "%s applies to message channels; %s is a "
+		                       "telemetry channel (type mqtt)", "resolve channel", name);
 	if (chan_op_resolve(admin_store(c), name, commit, &r) != 0)
 		return reply_result(c, &r);
 	return admin_reply_ok(c, json_pack("{s:s,s:I}", "action", action, "deleted",
@@ -250,6 +351,7 @@ static int cmd_refresh_security(struct admin_conn *c, json_t *req)
 	}
 	labels = tls_ctx_label_count(ctx);
 	agent_tls_swap(a, ctx);
+	mqtt_op_refresh(ctx);
 	log_info(code_str(CHD_KS_REFRESHED), "keystore=%s labels=%zu refresh security: new TLS handshakes use the "
 	         "reloaded keystore; running channels keep theirs", cfg->ks_path, labels);
 	return admin_reply_ok(c, json_pack("{s:s,s:I}", "keystore", cfg->ks_path, "labels",

@@ -303,8 +303,12 @@ int agent_run(const struct chand_config *cfg, agent_ready_fn ready, void *arg)
 	admin_register_builtin();
 	admin_register(metrics_admin_cmds);
 	for (size_t i = 0; agent_modules[i] != NULL; i++)
+	{
 		if (agent_modules[i]->admin_cmds != NULL)
 			admin_register(agent_modules[i]->admin_cmds);
+		if (agent_modules[i]->admin_blob_cmds != NULL)
+			admin_register_blob(agent_modules[i]->admin_blob_cmds);
+	}
 	afd = admin_listen(&a, err, sizeof(err));
 	if (afd < 0) {
 		log_error(code_str(CHD_LISTEN_FAILED), "%s", err);

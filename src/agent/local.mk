@@ -46,6 +46,9 @@ endif
 # (owned by the channel module; the work is in src/channel).
 src_agent_libagent_a_SOURCES += src/agent/admin_channel.c
 
+# The telemetry service's hook into the agent (the work is in src/mqtt).
+src_agent_libagent_a_SOURCES += src/agent/admin_mqtt.c
+
 # Operations: privileges, the Prometheus listener and its formatter
 # (metrics_fmt.c is pure and also linked by chanctl), expiry warnings.
 src_agent_libagent_a_SOURCES += src/agent/ops_int.h src/agent/privs.c src/agent/metrics.c \

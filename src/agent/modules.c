@@ -9,8 +9,10 @@
 #include "chand/agent.h"
 
 extern const struct agent_module chan_module;   /* src/agent/admin_channel.c */
+extern const struct agent_module mqtt_module;   /* src/agent/admin_mqtt.c */
 
 const struct agent_module *const agent_modules[] = {
 	&chan_module,
+	&mqtt_module,
 	NULL,
 };

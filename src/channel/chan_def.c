@@ -280,6 +280,12 @@ int chan_def_from_text(struct chan_def *d, const char *name, const char *text, c
 
 	if (o == NULL)
 		return def_err(err, errlen, "channel %s: stored definition is not JSON: %s", name, je.text);
+	if (json_is_string(json_object_get(o, "type")) &&
+	    strcmp(json_string_value(json_object_get(o, "type")), "mqtt") == 0) {
+		/* a telemetry channel: the mqtt module's, same namespace */
+		json_decref(o);
+		return 1;
+	}
 	t = chan_type_parse(json_string_value(json_object_get(o, "type")));
 	chan_def_init(d, name, t < 0 ? CHT_SDR : (enum chan_type)t);
 	if (t < 0 || chan_def_apply_json(d, o, why, sizeof(why)) != 0) {

@@ -25,6 +25,39 @@ struct chan_sup chan_sup = {
 	.cond = PTHREAD_COND_INITIALIZER,
 };
 
+/* ---- retry schedule ---- */
+
+/* Channels that failed together (their partner's outage) must not come
+ * back in lockstep: each retry delay is SHORTTMR or LONGTMR +-
+ * CHAN_RETRY_JITTER_PCT %, drawn anew for every retry (doc/CHANNELS.md
+ * 5).  Not for secrecy, so a xorshift generator suffices. */
+#define CHAN_RETRY_JITTER_PCT 20
+
+static int64_t retry_jitter(int64_t delay)   /* mtx held */
+{
+	static uint64_t x;
+	int64_t span = delay * CHAN_RETRY_JITTER_PCT / 100;
+
+	if (x == 0)
+		x = ((uint64_t)time_now_ms() * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)getpid() << 32) ^
+		    (uint64_t)(uintptr_t)&x ^ 1u;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	if (span <= 0)
+		return delay;
+	return delay - span + (int64_t)(x % (uint64_t)(2 * span + 1));
+}
+
+/* chan_retry_next with the jitter applied to the delay (mtx held). */
+static bool retry_next(const struct chan_rt *rt, int64_t *delay, long *left)
+{
+	if (!chan_retry_next(&rt->def, rt->failures, delay, left))
+		return false;
+	*delay = retry_jitter(*delay);
+	return true;
+}
+
 /* ---- channel table (mtx held) ---- */
 
 struct chan_rt *chan_rt_find(const char *name)
@@ -355,7 +388,7 @@ void chan_finish(struct chan_sess *s)
 				                                                     : "stopped by its operator");
 			}
 			rt->failures++;
-			if (chan_retry_next(&rt->def, rt->failures, &delay, &left)) {
+			if (retry_next(rt, &delay, &left)) {
 				st->state = CHS_RETRYING;
 				st->retries_left = left;
 				rt->retry_at_mono = time_mono_ms() + delay;
@@ -465,7 +498,7 @@ static void watch_scan(struct store *st, bool changed, bool first)
 				rt->failures++;
 				str_copy(rt->st.last_error_code, code_str(r.code), sizeof(rt->st.last_error_code));
 				str_copy(rt->st.last_error, r.text, sizeof(rt->st.last_error));
-				if (chan_retry_next(&rt->def, rt->failures, &delay, &left)) {
+				if (retry_next(rt, &delay, &left)) {
 					rt->retry_at_mono = now + delay;
 					rt->st.next_retry_ms = time_now_ms() + delay;
 					rt->st.retries_left = left;
@@ -592,8 +625,9 @@ static int load_definitions(struct store *st)
 		if (store_chandef_get(st, names[i], &text) != STORE_OK) {
 			log_error(code_str(CHD_DB_ERROR), "channel=%s cannot read its definition: %s",
 			          names[i], store_errmsg(st));
-		} else if (chan_def_from_text(&d, names[i], text, err, sizeof(err)) != 0) {
-			log_error(code_str(CHD_DB_ERROR), "channel=%s %s", names[i], err);
+		} else if ((rc = chan_def_from_text(&d, names[i], text, err, sizeof(err))) != 0) {
+			if (rc < 0)
+				log_error(code_str(CHD_DB_ERROR), "channel=%s %s", names[i], err);
 		} else {
 			bool stopped = false;
 			struct chan_rt *rt;

@@ -22,3 +22,15 @@ endif
 # in-doubt batch membership, pending reset; include/chand/store_ext.h).
 src_store_libstore_a_SOURCES += src/store/store_chan_ext.c
 noinst_HEADERS += include/chand/store_ext.h
+
+# MQTT sessions, queued publications and retained messages of telemetry
+# channels (include/chand/store_mqtt.h; schema version 2).
+src_store_libstore_a_SOURCES += src/store/store_mqtt.c
+noinst_HEADERS += include/chand/store_mqtt.h
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test_store_mqtt
+tests_unit_test_store_mqtt_SOURCES = tests/unit/test_store_mqtt.c
+tests_unit_test_store_mqtt_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/src/store
+tests_unit_test_store_mqtt_LDADD = src/store/libstore.a src/common/libcommon.a \
+	$(SQLITE_LIBS) $(CRITERION_LIBS)
+endif

@@ -69,7 +69,63 @@ static const char *const store_migrations[] = {
 	" indoubt_seq INTEGER NOT NULL,"
 	" indoubt_count INTEGER NOT NULL,"
 	" updated_ms INTEGER NOT NULL);",
+	/* 1 -> 2: MQTT sessions and retained messages (store_mqtt.c; the why
+	 * is in doc/STORAGE.md, "MQTT tables").  IF NOT EXISTS: a file put
+	 * back to version 1 by hand after it had version 2 migrates again.
+	 *
+	 * A session's rows hang off its sid, not its client id (up to 64 KiB
+	 * of text, which would be repeated in every row and index entry);
+	 * statements resolve client_id -> sid through the unique index. */
+	"CREATE TABLE IF NOT EXISTS mqtt_sessions ("
+	" sid INTEGER PRIMARY KEY,"
+	" client_id TEXT NOT NULL UNIQUE,"
+	" channel TEXT NOT NULL,"
+	" protocol INTEGER NOT NULL,"
+	" expiry_s INTEGER NOT NULL,"
+	" disconnected_ms INTEGER NOT NULL,"
+	" next_pid INTEGER NOT NULL,"
+	" identity TEXT);"
+	"CREATE TABLE IF NOT EXISTS mqtt_subs ("
+	" sid INTEGER NOT NULL,"
+	" filter TEXT NOT NULL,"
+	" qos INTEGER NOT NULL,"
+	" opts INTEGER NOT NULL,"
+	" sub_id INTEGER NOT NULL,"
+	" PRIMARY KEY (sid, filter)) WITHOUT ROWID;"
+	/* seq is the rowid with AUTOINCREMENT: never reused, even after the
+	 * highest row is deleted and the file reopened (sqlite_sequence keeps
+	 * the high-water mark in the same transaction), so a session's seqs
+	 * only grow and the broker can page with "seq > last seen".  The
+	 * index (sid, seq) is the delivery order of one session's queue. */
+	"CREATE TABLE IF NOT EXISTS mqtt_out ("
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" sid INTEGER NOT NULL,"
+	" topic TEXT NOT NULL,"
+	" payload BLOB NOT NULL,"
+	" props BLOB,"
+	" qos INTEGER NOT NULL,"
+	" retain INTEGER NOT NULL,"
+	" expiry_ms INTEGER NOT NULL,"
+	" put_ms INTEGER NOT NULL,"
+	" pid INTEGER NOT NULL,"
+	" state INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS mqtt_out_sid ON mqtt_out(sid, seq);"
+	"CREATE TABLE IF NOT EXISTS mqtt_in2 ("
+	" sid INTEGER NOT NULL,"
+	" pid INTEGER NOT NULL,"
+	" PRIMARY KEY (sid, pid)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS mqtt_retained ("
+	" rid INTEGER PRIMARY KEY,"
+	" topic TEXT NOT NULL UNIQUE,"
+	" payload BLOB NOT NULL,"
+	" props BLOB,"
+	" qos INTEGER NOT NULL,"
+	" expiry_ms INTEGER NOT NULL,"
+	" put_ms INTEGER NOT NULL);",
 };
+
+_Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION,
+               "STORE_SCHEMA_VERSION must be the number of migrations");
 
 #define Q_COLS "q.qid, q.name, q.type, q.usage, q.maxdepth, q.maxmsgl, q.put_enabled," \
 	" q.get_enabled, q.rname, q.rqmname, q.xmitq, q.descr, q.created_ms, q.altered_ms," \
@@ -120,6 +176,60 @@ static const char *const store_sql[SQ__COUNT] = {
 		" indoubt_batch, indoubt_seq, indoubt_count, updated_ms)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[SQ_CS_DELETE] = "DELETE FROM main.chansync WHERE name = ?1",
+	/* MQTT (store_mqtt.c).  ?1 is always the client id, resolved to the
+	 * session's sid by MQ_SID_OF (one seek in the unique index). */
+#define MQ_SID_OF "(SELECT sid FROM main.mqtt_sessions WHERE client_id = ?1)"
+#define MQ_OUT_COLS "seq, topic, payload, props, qos, retain, expiry_ms, put_ms, pid, state"
+	[SQ_MQ_SID] = "SELECT sid FROM main.mqtt_sessions WHERE client_id = ?1",
+	[SQ_MQ_S_PUT] = "INSERT INTO main.mqtt_sessions (client_id, channel, protocol, expiry_s,"
+		" disconnected_ms, next_pid, identity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+		" ON CONFLICT (client_id) DO UPDATE SET channel = excluded.channel,"
+		" protocol = excluded.protocol, expiry_s = excluded.expiry_s,"
+		" disconnected_ms = excluded.disconnected_ms, next_pid = excluded.next_pid,"
+		" identity = excluded.identity",
+	[SQ_MQ_S_TOUCH] = "UPDATE main.mqtt_sessions SET disconnected_ms = ?2, next_pid = ?3"
+		" WHERE client_id = ?1",
+	[SQ_MQ_S_GET] = "SELECT sid, client_id, channel, protocol, expiry_s, disconnected_ms,"
+		" next_pid, identity FROM main.mqtt_sessions WHERE client_id = ?1",
+	[SQ_MQ_S_LIST] = "SELECT sid, client_id, channel, protocol, expiry_s, disconnected_ms,"
+		" next_pid, identity FROM main.mqtt_sessions ORDER BY sid",
+	[SQ_MQ_S_DEL] = "DELETE FROM main.mqtt_sessions WHERE sid = ?1",
+	[SQ_MQ_SUB_PUT] = "INSERT INTO main.mqtt_subs (sid, filter, qos, opts, sub_id)"
+		" SELECT sid, ?2, ?3, ?4, ?5 FROM main.mqtt_sessions WHERE client_id = ?1"
+		" ON CONFLICT (sid, filter) DO UPDATE SET qos = excluded.qos,"
+		" opts = excluded.opts, sub_id = excluded.sub_id",
+	[SQ_MQ_SUB_DEL] = "DELETE FROM main.mqtt_subs WHERE sid = " MQ_SID_OF " AND filter = ?2",
+	[SQ_MQ_SUB_DEL_ALL] = "DELETE FROM main.mqtt_subs WHERE sid = ?1",
+	[SQ_MQ_SUB_LIST] = "SELECT sid, filter, qos, opts, sub_id FROM main.mqtt_subs"
+		" ORDER BY sid, filter",
+	[SQ_MQ_OUT_ADD] = "INSERT INTO main.mqtt_out (sid, topic, payload, props, qos, retain,"
+		" expiry_ms, put_ms, pid, state) SELECT sid, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10"
+		" FROM main.mqtt_sessions WHERE client_id = ?1",
+	[SQ_MQ_OUT_SET] = "UPDATE main.mqtt_out SET pid = ?3, state = ?4 WHERE seq = ?2"
+		" AND sid = " MQ_SID_OF,
+	[SQ_MQ_OUT_DEL] = "DELETE FROM main.mqtt_out WHERE seq = ?2 AND sid = " MQ_SID_OF,
+	[SQ_MQ_OUT_DEL_SEQ] = "DELETE FROM main.mqtt_out WHERE seq = ?1",
+	[SQ_MQ_OUT_DEL_ALL] = "DELETE FROM main.mqtt_out WHERE sid = ?1",
+	/* INDEXED BY: the rowid range (seq > ?2) must never win over the
+	 * (sid, seq) range, whatever the statistics say */
+	[SQ_MQ_OUT_LOAD] = "SELECT " MQ_OUT_COLS " FROM main.mqtt_out INDEXED BY mqtt_out_sid"
+		" WHERE sid = " MQ_SID_OF " AND seq > ?2 ORDER BY seq",
+	[SQ_MQ_OUT_COUNT] = "SELECT count(*) FROM main.mqtt_out WHERE sid = " MQ_SID_OF,
+	[SQ_MQ_OUT_COUNT_ALL] = "SELECT sid, count(*) FROM main.mqtt_out GROUP BY sid ORDER BY sid",
+	[SQ_MQ_IN2_PUT] = "INSERT INTO main.mqtt_in2 (sid, pid) SELECT sid, ?2"
+		" FROM main.mqtt_sessions WHERE client_id = ?1 ON CONFLICT DO NOTHING",
+	[SQ_MQ_IN2_DEL] = "DELETE FROM main.mqtt_in2 WHERE sid = " MQ_SID_OF " AND pid = ?2",
+	[SQ_MQ_IN2_DEL_ALL] = "DELETE FROM main.mqtt_in2 WHERE sid = ?1",
+	[SQ_MQ_IN2_LIST] = "SELECT pid FROM main.mqtt_in2 WHERE sid = " MQ_SID_OF " ORDER BY pid",
+	[SQ_MQ_R_PUT] = "INSERT INTO main.mqtt_retained (topic, payload, props, qos, expiry_ms,"
+		" put_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (topic) DO UPDATE SET"
+		" payload = excluded.payload, props = excluded.props, qos = excluded.qos,"
+		" expiry_ms = excluded.expiry_ms, put_ms = excluded.put_ms",
+	[SQ_MQ_R_DEL] = "DELETE FROM main.mqtt_retained WHERE topic = ?1",
+	[SQ_MQ_R_LIST] = "SELECT rid, topic, payload, props, qos, expiry_ms, put_ms"
+		" FROM main.mqtt_retained ORDER BY topic",
+#undef MQ_SID_OF
+#undef MQ_OUT_COLS
 };
 
 /* ---- registry of database files open in this process ---- */
@@ -718,6 +828,10 @@ int store_plan_check(struct store *st, char *err, size_t errlen)
 	static const enum store_stmt hot[] = {
 		SQ_Q_GET, SQ_M_ORDER, SQ_M_ROW, SQ_M_DEL, SQ_M_DEL_RET, SQ_M_HEAD_PRIO,
 		SQ_M_PUTTIME, SQ_M_PURGE, SQ_Q_DEPTH_ADD, SQ_CS_GET, SQ_CD_GET,
+		SQ_MQ_SID, SQ_MQ_S_TOUCH, SQ_MQ_S_GET, SQ_MQ_S_DEL, SQ_MQ_SUB_PUT, SQ_MQ_SUB_DEL,
+		SQ_MQ_SUB_DEL_ALL, SQ_MQ_OUT_ADD, SQ_MQ_OUT_SET, SQ_MQ_OUT_DEL, SQ_MQ_OUT_DEL_SEQ,
+		SQ_MQ_OUT_DEL_ALL, SQ_MQ_OUT_LOAD, SQ_MQ_OUT_COUNT, SQ_MQ_IN2_PUT, SQ_MQ_IN2_DEL,
+		SQ_MQ_IN2_DEL_ALL, SQ_MQ_IN2_LIST, SQ_MQ_R_DEL,
 	};
 	/* lookups other files make (store_chan_ext.c, observe_max_seq) */
 	static const char *const other[] = {

@@ -29,7 +29,8 @@ endif
 # TLS sessions: contexts from keystore material, priority caches, SNI
 # channel names, verification (SSLCAUTH/SSLPEER), record I/O with deadlines.
 src_tls_libtls_a_SOURCES += src/tls/ctx.c src/tls/tls_ctxload.c src/tls/tls_prio.c \
-	src/tls/sni.c src/tls/verify.c src/tls/session.c src/tls/tls_io.c src/tls/tls_int.h
+	src/tls/sni.c src/tls/verify.c src/tls/session.c src/tls/tls_io.c src/tls/tls_int.h \
+	src/tls/tls_nb.c
 noinst_HEADERS += include/chand/tls.h
 # Handshakes per second and bulk throughput (doc/TLS.md, "Measured").
 noinst_PROGRAMS += bench/bench_tls

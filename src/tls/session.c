@@ -96,7 +96,7 @@ static bool sess_cipher_error(int r)
 }
 
 /* Turns a failed handshake into err and tells the peer why. */
-static void sess_handshake_failed(struct tls_conn *c, int r, struct tls_error *err)
+void tls_handshake_failed(struct tls_conn *c, int r, struct tls_error *err)
 {
 	const char *peer = c->server ? "initiator" : "responder";
 	int alert = -1;
@@ -165,7 +165,7 @@ static int sess_handshake(struct tls_conn *c, int64_t deadline, int timeout_ms,
 		if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED) {
 			if (!gnutls_error_is_fatal(r) && !c->has_fail)
 				continue; /* a warning alert: go on */
-			sess_handshake_failed(c, r, err);
+			tls_handshake_failed(c, r, err);
 			return -1;
 		}
 		w = tls_wait(c, gnutls_record_get_direction(c->s) == 1 ? POLLOUT : POLLIN, deadline,

@@ -59,6 +59,10 @@ gnutls_certificate_credentials_t tls_ctx_anon_cred(const struct tls_ctx *ctx);
 int tls_prio_get(const struct cipherspec *cs, bool server, gnutls_priority_t *out,
                  struct tls_error *err);
 
+/* session.c: turns a failed handshake (GnuTLS error r, or the reason a
+ * callback recorded) into err and sends the peer the matching alert. */
+void tls_handshake_failed(struct tls_conn *c, int r, struct tls_error *err);
+
 /* verify.c */
 int tls_verify_cb(gnutls_session_t s);
 void tls_fill_info(struct tls_conn *c);

@@ -212,7 +212,7 @@ int tls_verify_cb(gnutls_session_t s)
 			              c->channel, c->p.sslpeer);
 			return -1;
 		}
-		if (c->p.sslcauth != SSLCAUTH_OPTIONAL) {
+		if (c->p.sslcauth == SSLCAUTH_REQUIRED) {
 			tls_conn_fail(c, CHD_TLS_NO_CERT, alert,
 			              "initiator sent no certificate; channel %s has SSLCAUTH(REQUIRED)",
 			              c->channel);

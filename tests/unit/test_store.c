@@ -132,7 +132,7 @@ Test(store, schema_version_and_reopen)
 	sqlite3_stmt *s;
 	char err[512];
 
-	cr_assert_eq(store_schema_version(), 1);
+	cr_assert_eq(store_schema_version(), 2);
 	cr_assert_eq(sqlite3_prepare_v2(store_sqlite(st), "PRAGMA main.user_version", -1, &s, NULL),
 	             SQLITE_OK);
 	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);

@@ -1,0 +1,197 @@
+/* Non-blocking TLS server sessions for event loops (telemetry channels):
+ * the channel is known before the handshake (found by the listening
+ * port, not by SNI), so its certificate, CipherSpec and client
+ * certificate policy are set up front.  Every call returns at once; the
+ * caller waits for the direction tls_nb_want() names.  Verification
+ * (trust, dates, CRLs, SSLCAUTH, SSLPEER) is the same callback message
+ * channels use (verify.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "chand/util.h"
+#include "tls_int.h"
+
+int tls_nb_server_new(struct tls_conn **out, int fd, struct tls_ctx *ctx,
+                      const struct tls_params *p, struct tls_error *err)
+{
+	const struct cipherspec *cs;
+	gnutls_certificate_credentials_t cred;
+	gnutls_priority_t prio;
+	struct tls_conn *c;
+	int r;
+
+	*out = NULL;
+	if (ctx == NULL) {
+		tls_err_set(err, CHD_TLS_KEYSTORE, "a TLS client connected but no keystore is loaded");
+		return -1;
+	}
+	if ((cs = cs_lookup(p->sslciph)) == NULL) {
+		tls_err_set(err, CHD_TLS_CIPHER, "SSLCIPH '%s' of channel %s is not a known CipherSpec",
+		            p->sslciph, p->channel);
+		return -1;
+	}
+	if ((cred = tls_ctx_cred(ctx, p->label)) == NULL) {
+		tls_err_set(err, CHD_TLS_LABEL, "certificate label '%s' of channel %s is not in the "
+		            "keystore", p->label, p->channel);
+		return -1;
+	}
+	if (tls_prio_get(cs, true, &prio, err) != 0)
+		return -1;
+	if ((c = calloc(1, sizeof *c)) == NULL) {
+		tls_err_set(err, CHD_SYS_RESOURCE, "out of memory");
+		return -1;
+	}
+	c->fd = fd;
+	c->cancel_fd = -1;
+	c->server = true;
+	c->encrypted = true;
+	c->fail_alert = -1;
+	c->ctx = ctx;
+	tls_ctx_ref(ctx);
+	c->p = *p;
+	c->have_params = true;
+	c->own_spec = cs;
+	str_copy(c->channel, p->channel, sizeof c->channel);
+	str_copy(c->local_label, p->label, sizeof c->local_label);
+	r = gnutls_init(&c->s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL | GNUTLS_NO_TICKETS);
+	if (r < 0) {
+		c->s = NULL;
+		tls_err_set(err, CHD_TLS_HANDSHAKE, "gnutls_init: %s", gnutls_strerror_name(r));
+		goto fail;
+	}
+	gnutls_session_set_ptr(c->s, c);
+	gnutls_session_set_verify_function(c->s, tls_verify_cb);
+	gnutls_transport_set_int(c->s, fd);
+	gnutls_handshake_set_timeout(c->s, GNUTLS_INDEFINITE_TIMEOUT);
+	if ((r = gnutls_priority_set(c->s, prio)) < 0 ||
+	    (r = gnutls_credentials_set(c->s, GNUTLS_CRD_CERTIFICATE, cred)) < 0) {
+		tls_err_set(err, CHD_TLS_HANDSHAKE, "cannot set up the TLS session: %s",
+		            gnutls_strerror_name(r));
+		goto fail;
+	}
+	/* NEVER: no CertificateRequest at all (mosquitto's require_certificate
+	 * false). Otherwise ask, without a CA list (see session.c). */
+	if (p->sslcauth != SSLCAUTH_NEVER) {
+		gnutls_certificate_server_set_request(c->s, GNUTLS_CERT_REQUEST);
+		gnutls_certificate_send_x509_rdn_sequence(c->s, 1);
+	}
+	*out = c;
+	return 0;
+fail:
+	c->fd = -1;   /* the caller still owns fd */
+	tls_conn_free(c);
+	return -1;
+}
+
+int tls_nb_handshake(struct tls_conn *c, struct tls_error *err)
+{
+	for (;;) {
+		int r = gnutls_handshake(c->s);
+
+		if (r == 0) {
+			c->established = true;
+			tls_fill_info(c);
+			return TLS_NB_DONE;
+		}
+		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+			return TLS_NB_AGAIN;
+		if (!gnutls_error_is_fatal(r) && !c->has_fail)
+			continue;   /* a warning alert */
+		tls_handshake_failed(c, r, err);
+		c->broken = true;
+		return TLS_NB_ERROR;
+	}
+}
+
+int tls_nb_want_write(const struct tls_conn *c)
+{
+	return gnutls_record_get_direction(c->s) == 1;
+}
+
+ssize_t tls_nb_recv(struct tls_conn *c, void *buf, size_t len, struct tls_error *err)
+{
+	for (;;) {
+		ssize_t n = gnutls_record_recv(c->s, buf, len);
+
+		if (n >= 0)
+			return n;
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+			return TLS_NB_AGAIN;
+		if (n == GNUTLS_E_REHANDSHAKE) {
+			/* no renegotiation (DESIGN section 2) */
+			tls_err_set(err, CHD_TLS_HANDSHAKE, "the client asked for a renegotiation; refused");
+			c->broken = true;
+			return -1;
+		}
+		if (!gnutls_error_is_fatal((int)n))
+			continue;   /* e.g. a TLS 1.3 KeyUpdate or a warning alert */
+		if (n == GNUTLS_E_PREMATURE_TERMINATION || n == GNUTLS_E_PULL_ERROR)
+			tls_err_set(err, CHD_CH_CLOSED, "connection closed without close_notify");
+		else
+			tls_err_set(err, CHD_CH_CLOSED, "TLS record error: %s",
+			            gnutls_strerror_name((int)n));
+		c->broken = true;
+		return -1;
+	}
+}
+
+ssize_t tls_nb_send(struct tls_conn *c, const void *buf, size_t len, struct tls_error *err)
+{
+	for (;;) {
+		ssize_t n = gnutls_record_send(c->s, buf, len);
+
+		if (n >= 0)
+			return n;
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+			return TLS_NB_AGAIN;
+		tls_err_set(err, CHD_CH_CLOSED, "cannot send: %s", gnutls_strerror_name((int)n));
+		c->broken = true;
+		return -1;
+	}
+}
+
+size_t tls_nb_pending(const struct tls_conn *c)
+{
+	return gnutls_record_check_pending(c->s);
+}
+
+/* One try at close_notify (a full socket buffer just skips it), then
+ * frees; the socket stays open and is the caller's to close. */
+void tls_nb_free(struct tls_conn *c, bool bye)
+{
+	if (c == NULL)
+		return;
+	if (bye && c->established && !c->broken && c->s != NULL)
+		(void)gnutls_bye(c->s, GNUTLS_SHUT_WR);
+	c->fd = -1;
+	c->linger = false;
+	tls_conn_free(c);
+}
+
+int tls_conn_peer_cn(const struct tls_conn *c, char *buf, size_t len)
+{
+	const gnutls_datum_t *certs;
+	gnutls_x509_crt_t crt;
+	unsigned n = 0;
+	size_t sz = len;
+	int r = -1;
+
+	buf[0] = '\0';
+	if (c->s == NULL || (certs = gnutls_certificate_get_peers(c->s, &n)) == NULL || n == 0)
+		return -1;
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return -1;
+	if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) >= 0 &&
+	    gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &sz) >= 0)
+		r = 0;
+	gnutls_x509_crt_deinit(crt);
+	if (r != 0)
+		buf[0] = '\0';
+	return r;
+}
