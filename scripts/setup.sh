@@ -15,8 +15,11 @@ PKGS="build-essential autoconf automake libtool pkg-config libgnutls28-dev gnutl
 libsqlite3-dev sqlite3 libconfig-dev libjansson-dev libcriterion-dev openssl valgrind \
 iproute2 procps"
 
-# The packages the tests need beyond the build: libFuzzer for fuzz/run.sh.
-TEST_PKGS="clang libclang-rt-14-dev"
+# The packages the tests need beyond the build: libFuzzer for fuzz/run.sh;
+# real MQTT clients for the telemetry channel tests (mosquitto_pub/sub,
+# Paho Python and C; mosquitto for mosquitto_passwd).
+TEST_PKGS="clang libclang-rt-14-dev mosquitto mosquitto-clients python3-paho-mqtt \
+paho.mqtt.c-examples"
 if $list_only; then
 	echo $PKGS $TEST_PKGS
 	exit 0

@@ -10,7 +10,12 @@
  * since the agent started), _state{state} (one series per state, 1 for
  * the current one), _up, _indoubt, _xmitq_depth,
  * _oldest_message_age_seconds, _retries_left and
- * _peer_cert_expiry_timestamp_seconds (the last three only when known). */
+ * _peer_cert_expiry_timestamp_seconds (the last three only when known).
+ * Telemetry channels (type "mqtt") have chand_channel_up and _state with
+ * the same labels, and instead of the other channel families
+ * chand_mqtt_connections, chand_mqtt_max_clients (gauges),
+ * chand_mqtt_messages_received_total, _messages_sent_total,
+ * _bytes_received_total and _bytes_sent_total (counters). */
 #ifndef CHAND_METRICS_H
 #define CHAND_METRICS_H
 

@@ -153,33 +153,66 @@ static char *chan_labels(const json_t *o, const char *qmgr)
 
 enum fam_kind { F_INT, F_TIME, F_BOOL, F_UP };
 
+/* Which channels a family describes: message channels (sdr, rcvr, svr,
+ * rqstr), telemetry channels (type mqtt), or both. */
+#define FOR_MSG 1u
+#define FOR_MQTT 2u
+
 struct chan_family {
 	const char *name, *type, *help, *key;
 	enum fam_kind kind;
+	unsigned applies;
 };
 
 static const struct chan_family chan_families[] = {
 	{ "chand_channel_messages_total", "counter",
-	  "Messages the channel moved since the agent started.", "msgs", F_INT },
+	  "Messages the channel moved since the agent started.", "msgs", F_INT, FOR_MSG },
 	{ "chand_channel_bytes_sent_total", "counter",
-	  "Bytes the channel sent since the agent started.", "bytes_sent", F_INT },
+	  "Bytes the channel sent since the agent started.", "bytes_sent", F_INT, FOR_MSG },
 	{ "chand_channel_bytes_received_total", "counter",
-	  "Bytes the channel received since the agent started.", "bytes_received", F_INT },
+	  "Bytes the channel received since the agent started.", "bytes_received", F_INT, FOR_MSG },
 	{ "chand_channel_batches_total", "counter",
-	  "Batches the channel committed since the agent started.", "batches", F_INT },
-	{ "chand_channel_up", "gauge", "1 if the channel is RUNNING, else 0.", "state", F_UP },
+	  "Batches the channel committed since the agent started.", "batches", F_INT, FOR_MSG },
+	{ "chand_channel_up", "gauge", "1 if the channel is RUNNING, else 0.", "state", F_UP,
+	  FOR_MSG | FOR_MQTT },
 	{ "chand_channel_indoubt", "gauge", "1 if the channel holds an in-doubt batch.",
-	  "indoubt", F_BOOL },
+	  "indoubt", F_BOOL, FOR_MSG },
 	{ "chand_channel_xmitq_depth", "gauge",
-	  "Messages waiting on the channel's transmission queue.", "xmitq_depth", F_INT },
+	  "Messages waiting on the channel's transmission queue.", "xmitq_depth", F_INT, FOR_MSG },
 	{ "chand_channel_oldest_message_age_seconds", "gauge",
-	  "Age of the oldest message on the transmission queue.", "oldest_msg_age", F_INT },
+	  "Age of the oldest message on the transmission queue.", "oldest_msg_age", F_INT,
+	  FOR_MSG },
 	{ "chand_channel_retries_left", "gauge", "Connection attempts left while RETRYING.",
-	  "retries_left", F_INT },
+	  "retries_left", F_INT, FOR_MSG },
 	{ "chand_channel_peer_cert_expiry_timestamp_seconds", "gauge",
 	  "When the connected peer's certificate expires (Unix time).", "peer_not_after",
-	  F_TIME },
+	  F_TIME, FOR_MSG },
+	/* Telemetry channels: the totals over their clients (a series per
+	 * client would grow without bound). */
+	{ "chand_mqtt_connections", "gauge",
+	  "MQTT clients connected to the telemetry channel.", "connections", F_INT, FOR_MQTT },
+	{ "chand_mqtt_max_clients", "gauge",
+	  "Most MQTT clients the telemetry channel accepts at once.", "max_clients", F_INT,
+	  FOR_MQTT },
+	{ "chand_mqtt_messages_received_total", "counter",
+	  "Publications the telemetry channel received from its clients since the agent started.",
+	  "msgs_received", F_INT, FOR_MQTT },
+	{ "chand_mqtt_messages_sent_total", "counter",
+	  "Publications the telemetry channel sent to its clients since the agent started.",
+	  "msgs_sent", F_INT, FOR_MQTT },
+	{ "chand_mqtt_bytes_received_total", "counter",
+	  "Bytes the telemetry channel received since the agent started.", "bytes_received", F_INT,
+	  FOR_MQTT },
+	{ "chand_mqtt_bytes_sent_total", "counter",
+	  "Bytes the telemetry channel sent since the agent started.", "bytes_sent", F_INT,
+	  FOR_MQTT },
 };
+
+/* FOR_MQTT for a telemetry channel's record, else FOR_MSG. */
+static unsigned record_kind(const json_t *o)
+{
+	return strcmp(jstr(o, "type"), "mqtt") == 0 ? FOR_MQTT : FOR_MSG;
+}
 
 /* The value of family f for record o; false if it has none. */
 static bool fam_value(const struct chan_family *f, const json_t *o, double *out, bool *isint)
@@ -238,7 +271,8 @@ static void channel_families(struct mbuf *b, const json_t *status, char **labels
 			const json_t *o = json_array_get(status, i);
 			double v;
 			bool isint;
-			if (labels[i] == NULL || !fam_value(f, o, &v, &isint))
+			if (labels[i] == NULL || !(f->applies & record_kind(o)) ||
+			    !fam_value(f, o, &v, &isint))
 				continue;
 			if (!head) {
 				mb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, f->type);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,43 +27,60 @@ static int do_status(struct ctl *c, const struct ctl_args *a);
 static int do_refresh(struct ctl *c, const struct ctl_args *a);
 
 #define CHL_ATTR_OPTS \
-	{ "--type", NULL, "sdr|rcvr|svr|rqstr" }, { "--conname", NULL, "HOST:PORT" }, \
+	{ "--type", NULL, "sdr|rcvr|svr|rqstr|mqtt" }, { "--conname", NULL, "HOST:PORT" }, \
 	{ "--xmitq", NULL, "Q" }, { "--sslciph", NULL, "SPEC" }, { "--certlabl", NULL, "LABEL" }, \
-	{ "--sslcauth", NULL, "required|optional" }, { "--sslpeer", NULL, "FILTER" }, \
+	{ "--sslcauth", NULL, "never|optional|required" }, { "--sslpeer", NULL, "FILTER" }, \
 	{ "--batchsz", NULL, "N" }, { "--batchint", NULL, "MS" }, { "--hbint", NULL, "S" }, \
 	{ "--discint", NULL, "S" }, { "--maxmsgl", NULL, "N" }, { "--shortrty", NULL, "N" }, \
 	{ "--shorttmr", NULL, "S" }, { "--longrty", NULL, "N" }, { "--longtmr", NULL, "S" }, \
-	{ "--seqwrap", NULL, "N" }, { "--descr", NULL, "TEXT" }
+	{ "--seqwrap", NULL, "N" }, { "--descr", NULL, "TEXT" }, MQTT_ATTR_OPTS
+
+/* Telemetry channels (--type mqtt, DESIGN.md section 7). */
+#define MQTT_ATTR_OPTS \
+	{ "--port", NULL, "P" }, { "--address", NULL, "A" }, { "--protocol", NULL, "LIST" }, \
+	{ "--identity", NULL, "clientid|username|cert-cn|cert-dn" }, { "--mcauser", NULL, "USER" }, \
+	{ "--password-file", NULL, "F" }, { "--acl-file", NULL, "F" }, \
+	{ "--allow-anonymous", NULL, "yes|no" }, { "--max-clients", NULL, "N" }, \
+	{ "--max-packet", NULL, "BYTES" }, { "--keepalive-max", NULL, "S" }, \
+	{ "--session-expiry-max", NULL, "S" }
 
 static const struct ctl_opt define_opts[] = {
 	CHL_ATTR_OPTS, { "--replace", NULL, NULL }, { NULL, NULL, NULL } };
 static const struct ctl_opt alter_opts[] = { CHL_ATTR_OPTS, { NULL, NULL, NULL } };
 static const struct ctl_opt stop_opts[] = { { "--mode", NULL, "quiesce|force" },
-	{ NULL, NULL, NULL } };
+	{ "--client", NULL, "ID" }, { NULL, NULL, NULL } };
 static const struct ctl_opt reset_opts[] = { { "--seqnum", NULL, "N" }, { NULL, NULL, NULL } };
 static const struct ctl_opt resolve_opts[] = { { "--action", NULL, "commit|backout" },
 	{ NULL, NULL, NULL } };
 static const struct ctl_opt status_opts[] = { { "--watch", NULL, "SECS" },
 	{ "--iterations", NULL, "N" }, { "--format", NULL, "table|json|prometheus" },
-	{ NULL, NULL, NULL } };
+	{ "--clients", NULL, "[CLIENTID-PATTERN]" }, { NULL, NULL, NULL } };
 
 #define CHL_SYN "[--conname HOST:PORT] [--xmitq Q] [--sslciph SPEC] [--certlabl LABEL] " \
 	"[--sslcauth required|optional] [--sslpeer FILTER] [--batchsz N] [--batchint MS] " \
 	"[--hbint S] [--discint S] [--maxmsgl N] [--shortrty N] [--shorttmr S] [--longrty N] " \
 	"[--longtmr S] [--seqwrap N] [--descr TEXT]"
+#define MQTT_SYN "[--address A] [--protocol v311,v5] [--sslciph SPEC] [--certlabl LABEL] " \
+	"[--sslcauth never|optional|required] [--sslpeer FILTER] " \
+	"[--identity clientid|username|cert-cn|cert-dn] [--mcauser USER] [--password-file F] " \
+	"[--acl-file F] [--allow-anonymous yes|no] [--max-clients N] [--max-packet BYTES] " \
+	"[--keepalive-max S] [--session-expiry-max S] [--descr TEXT]"
 
 static const struct ctl_cmd channel_cmds[] = {
-	{ "define channel", "NAME --type sdr|rcvr|svr|rqstr " CHL_SYN " [--replace]", define_opts,
-	  1, 1, do_define, 0 },
-	{ "alter channel", "NAME " CHL_SYN, alter_opts, 1, 1, do_alter, 0 },
+	{ "define channel", "NAME --type sdr|rcvr|svr|rqstr " CHL_SYN " [--replace]\n"
+	  "NAME --type mqtt --port P " MQTT_SYN " [--replace]", define_opts, 1, 1, do_define, 0 },
+	{ "alter channel", "NAME " CHL_SYN "\nNAME [--port P] " MQTT_SYN, alter_opts, 1, 1,
+	  do_alter, 0 },
 	{ "delete channel", "NAME", NULL, 1, 1, do_delete, 0 },
 	{ "display channel", "[NAME|PATTERN]", NULL, 0, 1, do_display, 0 },
 	{ "start channel", "NAME", NULL, 1, 1, do_start, 0 },
-	{ "stop channel", "NAME [--mode quiesce|force]", stop_opts, 1, 1, do_stop, 0 },
+	{ "stop channel", "NAME [--mode quiesce|force]\nNAME --client ID   (telemetry channels: "
+	  "disconnects one client)", stop_opts, 1, 1, do_stop, 0 },
 	{ "ping channel", "NAME", NULL, 1, 1, do_ping, 0 },
 	{ "reset channel", "NAME [--seqnum N]", reset_opts, 1, 1, do_reset, 0 },
 	{ "resolve channel", "NAME --action commit|backout", resolve_opts, 1, 1, do_resolve, 0 },
-	{ "status", "[NAME|PATTERN] [--format table|json|prometheus] [--watch SECS [--iterations N]]",
+	{ "status", "[NAME|PATTERN] [--clients [CLIENTID-PATTERN]] [--format table|json|prometheus] "
+	  "[--watch SECS [--iterations N]]",
 	  status_opts, 0, 1, do_status, 0 },
 	{ "refresh security", "", NULL, 0, 0, do_refresh, 0 },
 	{ NULL, NULL, NULL, 0, 0, NULL, 0 },
@@ -70,8 +88,14 @@ static const struct ctl_cmd channel_cmds[] = {
 
 const struct ctl_family ctl_channel_family = { "channel", channel_cmds };
 
-static const char *const type_words[] = { "sdr", "rcvr", "svr", "rqstr", NULL };
-static const char *const cauth_words[] = { "required", "optional", NULL };
+static const char *const type_words[] = { "sdr", "rcvr", "svr", "rqstr", "mqtt", NULL };
+#define TYPE_MQTT 4
+/* "never" only for telemetry channels (the agent checks it too). */
+static const char *const cauth_words[] = { "required", "optional", "never", NULL };
+#define CAUTH_NEVER 2
+static const char *const identity_words[] = { "clientid", "username", "cert-cn", "cert-dn",
+	NULL };
+static const char *const yesno_words[] = { "yes", "no", NULL };
 
 struct num_opt {
 	const char *opt, *key;
@@ -91,22 +115,110 @@ static const struct num_opt num_opts[] = {
 	{ "--longrty", "longrty", 0, 999999999 },
 	{ "--longtmr", "longtmr", 0, 999999999 },
 	{ "--seqwrap", "seqwrap", 100, 999999999 },
+	/* Telemetry channels, with MQTT's own limits: a packet's Remaining
+	 * Length is at most 268435455, keepalive and session expiry are 16
+	 * and 32 bit fields. */
+	{ "--port", "port", 1, 65535 },
+	{ "--max-clients", "max_clients", 1, 1000000 },
+	{ "--max-packet", "max_packet", 16, 268435455 },
+	{ "--keepalive-max", "keepalive_max", 0, 65535 },
+	{ "--session-expiry-max", "session_expiry_max", 0, 4294967295L },
 };
 
 static const char *const str_opts[][2] = {
 	{ "--conname", "conname" }, { "--xmitq", "xmitq" }, { "--sslciph", "sslciph" },
 	{ "--certlabl", "certlabl" }, { "--sslpeer", "sslpeer" }, { "--descr", "descr" },
+	{ "--address", "address" }, { "--mcauser", "mcauser" },
 };
 
+/* Options only telemetry channels have: refused here on another type
+ * when the type is known (define, or alter with --type). */
+static const char *const mqtt_only[] = { "--port", "--address", "--protocol", "--identity",
+	"--mcauser", "--password-file", "--acl-file", "--allow-anonymous", "--max-clients",
+	"--max-packet", "--keepalive-max", "--session-expiry-max", NULL };
+
+/* --protocol: a comma-separated list of v31, v311 and v5, each at most
+ * once; sent in lower case, in the order given. */
+static void put_protocol(const char *v, json_t *req)
+{
+	static const char *const words[] = { "v31", "v311", "v5", NULL };
+	char out[32] = "", buf[256], *save = NULL;
+	bool seen[3] = { false, false, false };
+
+	if (strlen(v) >= sizeof(buf))
+		ctl_usage_err("--protocol wants a list of v31, v311, v5 (got '%.40s...')", v);
+	str_copy(buf, v, sizeof(buf));
+	for (char *w = strtok_r(buf, ",", &save); w != NULL; w = strtok_r(NULL, ",", &save)) {
+		int k = -1;
+		while (*w == ' ')
+			w++;
+		for (size_t e = strlen(w); e > 0 && w[e - 1] == ' '; e--)
+			w[e - 1] = '\0';
+		for (int i = 0; words[i] != NULL; i++)
+			if (strcasecmp(words[i], w) == 0)
+				k = i;
+		if (k < 0)
+			ctl_usage_err("--protocol wants a comma-separated list of v31 (MQTT 3.1), v311 "
+			              "(3.1.1) and v5 (5.0) (got '%s')", w);
+		if (seen[k])
+			ctl_usage_err("--protocol names %s twice", words[k]);
+		seen[k] = true;
+		if (out[0] != '\0')
+			strcat(out, ",");
+		strcat(out, words[k]);
+	}
+	if (out[0] == '\0')
+		ctl_usage_err("--protocol wants at least one of v31, v311, v5");
+	json_object_set_new(req, "protocol", json_string(out));
+}
+
+/* The agent runs in another directory: a relative path is made absolute
+ * against ours. An empty value (alter: no file any more) is sent as it is. */
+static void put_path(const struct ctl_args *a, const char *opt, const char *key, json_t *req)
+{
+	const char *v = ctl_opt(a, opt);
+	char cwd[4096], *abs;
+	size_t len;
+
+	if (v[0] == '\0' || v[0] == '/') {
+		json_object_set_new(req, key, json_string(v));
+		return;
+	}
+	while (v[0] == '.' && v[1] == '/')
+		v += 2;
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		ctl_fail(CHD_Q_BAD_NAME, "%s %s: cannot tell the current directory (%s); give an "
+		         "absolute path", opt, v, strerror(errno));
+	len = strlen(cwd) + strlen(v) + 2;
+	if ((abs = malloc(len)) == NULL)
+		ctl_fail(CHD_DB_ERROR, "out of memory");
+	snprintf(abs, len, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, v);
+	json_object_set_new(req, key, json_string(abs));
+	free(abs);
+}
+
+/* The attributes given, as request members; returns how many. Options of
+ * telemetry channels are refused on another --type (alter without --type:
+ * the agent refuses them). */
 static int put_attrs(const struct ctl_args *a, json_t *req)
 {
-	int n = 0, w;
+	int n = 0, w, t;
 	long v;
 
-	if ((w = ctl_opt_word(a, "--type", type_words)) >= 0 && ++n)
-		json_object_set_new(req, "type", json_string(type_words[w]));
-	if ((w = ctl_opt_word(a, "--sslcauth", cauth_words)) >= 0 && ++n)
+	if ((t = ctl_opt_word(a, "--type", type_words)) >= 0 && ++n)
+		json_object_set_new(req, "type", json_string(type_words[t]));
+	if (t >= 0 && t != TYPE_MQTT) {
+		for (int i = 0; mqtt_only[i] != NULL; i++)
+			if (ctl_opt(a, mqtt_only[i]) != NULL)
+				ctl_usage_err("%s is an attribute of telemetry channels (--type mqtt), not of "
+				              "%s channels", mqtt_only[i], type_words[t]);
+	}
+	if ((w = ctl_opt_word(a, "--sslcauth", cauth_words)) >= 0 && ++n) {
+		if (w == CAUTH_NEVER && t >= 0 && t != TYPE_MQTT)
+			ctl_usage_err("--sslcauth never is for telemetry channels (--type mqtt) only, not "
+			              "for %s channels", type_words[t]);
 		json_object_set_new(req, "sslcauth", json_string(cauth_words[w]));
+	}
 	for (size_t i = 0; i < sizeof(str_opts) / sizeof(str_opts[0]); i++) {
 		const char *s = ctl_opt(a, str_opts[i][0]);
 		if (s != NULL && ++n)
@@ -115,6 +227,16 @@ static int put_attrs(const struct ctl_args *a, json_t *req)
 	for (size_t i = 0; i < sizeof(num_opts) / sizeof(num_opts[0]); i++)
 		if (ctl_opt_long(a, num_opts[i].opt, num_opts[i].min, num_opts[i].max, &v) && ++n)
 			json_object_set_new(req, num_opts[i].key, json_integer(v));
+	if (ctl_opt(a, "--protocol") != NULL && ++n)
+		put_protocol(ctl_opt(a, "--protocol"), req);
+	if ((w = ctl_opt_word(a, "--identity", identity_words)) >= 0 && ++n)
+		json_object_set_new(req, "identity", json_string(identity_words[w]));
+	if ((w = ctl_opt_word(a, "--allow-anonymous", yesno_words)) >= 0 && ++n)
+		json_object_set_new(req, "allow_anonymous", json_boolean(w == 0));
+	if (ctl_opt(a, "--password-file") != NULL && ++n)
+		put_path(a, "--password-file", "password_file", req);
+	if (ctl_opt(a, "--acl-file") != NULL && ++n)
+		put_path(a, "--acl-file", "acl_file", req);
 	return n;
 }
 
@@ -134,7 +256,12 @@ static int do_define(struct ctl *c, const struct ctl_args *a)
 
 	if (ctl_opt(a, "--type") == NULL) {
 		json_decref(req);
-		ctl_usage_err("define channel needs --type sdr|rcvr|svr|rqstr");
+		ctl_usage_err("define channel needs --type sdr|rcvr|svr|rqstr|mqtt");
+	}
+	if (ctl_opt_word(a, "--type", type_words) == TYPE_MQTT && ctl_opt(a, "--port") == NULL) {
+		json_decref(req);
+		ctl_usage_err("define channel --type mqtt needs --port P (the port MQTT clients "
+		              "connect to)");
 	}
 	put_attrs(a, req);
 	json_object_set_new(req, "replace", json_boolean(ctl_flag(a, "--replace")));
@@ -175,10 +302,26 @@ static int do_start(struct ctl *c, const struct ctl_args *a)
 static int do_stop(struct ctl *c, const struct ctl_args *a)
 {
 	static const char *const modes[] = { "quiesce", "force", NULL };
-	json_t *req = named_request("stop channel", a->pos[0]);
+	const char *client = ctl_opt(a, "--client");
 	int m = ctl_opt_word(a, "--mode", modes);
-	char done[160];
+	json_t *req;
+	char done[400];
 
+	if (client != NULL) {
+		/* Telemetry channels: one client is disconnected, the channel
+		 * runs on (its persistent session, if any, is kept). */
+		if (m >= 0)
+			ctl_usage_err("--mode stops the whole channel; --client disconnects one client: "
+			              "give one of them");
+		if (client[0] == '\0')
+			ctl_usage_err("--client wants the client identifier of an MQTT client");
+		req = named_request("stop channel", a->pos[0]);
+		json_object_set_new(req, "client", json_string(client));
+		snprintf(done, sizeof(done), "channel %s: client %.200s disconnected.", a->pos[0],
+		         client);
+		return ctl_simple(c, req, done);
+	}
+	req = named_request("stop channel", a->pos[0]);
 	json_object_set_new(req, "mode", json_string(modes[m < 0 ? 0 : m]));
 	snprintf(done, sizeof(done), "channel %s stopped.", a->pos[0]);
 	return ctl_simple(c, req, done);
@@ -301,11 +444,14 @@ static int collect(void *arg, json_t *rec)
 	return 0;
 }
 
-static json_t *list_call(struct ctl *c, const char *cmd, const char *pat, int *rc)
+/* extra: more request members (borrowed), or NULL. */
+static json_t *list_call(struct ctl *c, const char *cmd, const char *pat, json_t *extra, int *rc)
 {
 	json_t *req = admin_request_new(cmd), *all = json_array();
 
 	json_object_set_new(req, "pattern", json_string(pat));
+	if (extra != NULL)
+		json_object_update(req, extra);
 	*rc = ctl_call(c, req, collect, all, NULL);
 	if (*rc != CTL_EXIT_OK) {
 		json_decref(all);
@@ -353,7 +499,7 @@ static int do_display(struct ctl *c, const struct ctl_args *a)
 	int rc;
 
 	check_pattern(pat);
-	if ((all = list_call(c, "display channel", pat, &rc)) == NULL)
+	if ((all = list_call(c, "display channel", pat, NULL, &rc)) == NULL)
 		return rc;
 	if (c->json) {
 		print_json_array(all);
@@ -431,6 +577,134 @@ static void table_out(struct ctl_table *t, const json_t *all, bool colour)
 	free(buf);
 }
 
+/* ---- telemetry channels (type mqtt) in the status output ---- */
+
+static bool is_mqtt(const json_t *o)
+{
+	const char *t = jstr(o, "type");
+
+	return t != NULL && strcmp(t, "mqtt") == 0;
+}
+
+/* Where a telemetry channel listens, in the CONNAME column: "ADDR:PORT",
+ * "[V6ADDR]:PORT", or "*:PORT" for every address. */
+static const char *listener(const json_t *o, char *buf, size_t len)
+{
+	const char *ad = jstr(o, "address");
+	const json_t *p = json_object_get(o, "port");
+
+	if (!json_is_integer(p))
+		return ad;
+	if (ad == NULL || ad[0] == '\0')
+		ad = "*";
+	if (strchr(ad, ':') != NULL)
+		snprintf(buf, len, "[%s]:%lld", ad, (long long)json_integer_value(p));
+	else
+		snprintf(buf, len, "%s:%lld", ad, (long long)json_integer_value(p));
+	return buf;
+}
+
+/* "IN/OUT" from two counters ("-" for an unknown one); NULL if neither. */
+static const char *in_out(const json_t *o, const char *kin, const char *kout, char *buf,
+                          size_t len)
+{
+	const json_t *i = json_object_get(o, kin), *u = json_object_get(o, kout);
+	char a[32] = "-", b[32] = "-";
+
+	if (!json_is_integer(i) && !json_is_integer(u))
+		return NULL;
+	if (json_is_integer(i))
+		snprintf(a, sizeof(a), "%lld", (long long)json_integer_value(i));
+	if (json_is_integer(u))
+		snprintf(b, sizeof(b), "%lld", (long long)json_integer_value(u));
+	snprintf(buf, len, "%s/%s", a, b);
+	return buf;
+}
+
+/* The SECURITY cell of a telemetry channel: its SSLCIPH, or NOT ENCRYPTED
+ * (plain TCP is allowed and flagged, as for message channels). */
+static const char *mqtt_security(const json_t *o, char *buf, size_t len)
+{
+	const char *ciph = jstr(o, "sslciph");
+	const json_t *enc = json_object_get(o, "encrypted");
+
+	if ((enc != NULL && !json_is_true(enc)) || ciph == NULL || ciph[0] == '\0')
+		return "NOT ENCRYPTED";
+	snprintf(buf, len, "TLS %s", ciph);
+	return buf;
+}
+
+/* A client's text in a table cell: control characters (client ids and
+ * user names are the client's choice) become '?', and a value too long
+ * for buf is cut with "...". */
+static const char *safe_cell(const json_t *o, const char *k, char *buf, size_t len)
+{
+	const char *v = jstr(o, k);
+	size_t n = 0;
+
+	if (v == NULL)
+		return cell(o, k, buf, len);
+	for (; v[n] != '\0' && n + 1 < len; n++)
+		buf[n] = (unsigned char)v[n] < 0x20 || v[n] == 0x7f ? '?' : v[n];
+	buf[n] = '\0';
+	if (v[n] != '\0' && len > 4)
+		memcpy(buf + len - 4, "...", 4);
+	return buf;
+}
+
+/* The clients of one telemetry channel (status --clients). */
+static void clients_table(const json_t *o, const char *client_pat)
+{
+	static const char *const heads[] = { "CLIENT_ID", "STATE", "IDENTITY", "PROTOCOL", "PEER",
+		"MSGS_IN", "MSGS_OUT", "INFLIGHT", "PENDING", "CONNECTED_SINCE", "LAST_ERROR" };
+	enum { NC = sizeof(heads) / sizeof(heads[0]) };
+	const json_t *cl = json_object_get(o, "clients"), *k;
+	const char *name = jstr(o, "name");
+	struct ctl_table t;
+	size_t i, n = json_array_size(cl);
+
+	if (!json_is_array(cl))
+		return;
+	printf("\n%s: %zu client%s", name ? name : "?", n, n == 1 ? "" : "s");
+	if (client_pat != NULL && client_pat[0] != '\0')
+		printf(" matching '%s'", client_pat);
+	printf("\n");
+	if (n == 0)
+		return;
+	ctl_table_init(&t, heads, NC);
+	json_array_foreach(cl, i, k) {
+		char b[NC][160];
+		const char *cells[NC];
+		cells[0] = safe_cell(k, "client_id", b[0], sizeof(b[0]));
+		cells[1] = jstr(k, "state");
+		cells[2] = safe_cell(k, "identity", b[2], sizeof(b[2]));
+		cells[3] = jstr(k, "protocol");
+		cells[4] = safe_cell(k, "peer_address", b[4], sizeof(b[4]));
+		cells[5] = cell(k, "msgs_received", b[5], sizeof(b[5]));
+		cells[6] = cell(k, "msgs_sent", b[6], sizeof(b[6]));
+		cells[7] = in_out(k, "inflight_in", "inflight_out", b[7], sizeof(b[7]));
+		cells[8] = cell(k, "pending", b[8], sizeof(b[8]));
+		cells[9] = jstr(k, "connected_since");
+		cells[10] = safe_cell(k, "last_error", b[10], sizeof(b[10]));
+		if (cells[10] != NULL && cells[10][0] == '\0')
+			cells[10] = NULL;
+		ctl_table_add(&t, cells);
+	}
+	ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+}
+
+/* Every telemetry channel's clients, after the channels. */
+static void all_clients(const json_t *all, const char *client_pat)
+{
+	const json_t *o;
+	size_t i;
+
+	json_array_foreach(all, i, o)
+		if (is_mqtt(o))
+			clients_table(o, client_pat);
+}
+
 /* The compact table of --watch: what changes, one short line per channel. */
 static void status_table_compact(const json_t *all, bool colour)
 {
@@ -449,6 +723,11 @@ static void status_table_compact(const json_t *all, bool colour)
 		const char *cells[NC];
 		for (int k = 0; k < NC; k++)
 			cells[k] = cell(o, keys[k], b[k], sizeof(b[k]));
+		if (is_mqtt(o)) {
+			/* DEPTH: the clients connected; MSGS: received/sent. */
+			cells[4] = cell(o, "connections", b[4], sizeof(b[4]));
+			cells[6] = in_out(o, "msgs_received", "msgs_sent", b[6], sizeof(b[6]));
+		}
 		ctl_table_add(&t, cells);
 	}
 	table_out(&t, all, colour);
@@ -483,6 +762,14 @@ static void status_table(const json_t *all, bool colour)
 		cells[10] = cell(o, "committed_seq", b[10], sizeof(b[10]));
 		cells[11] = cell(o, "indoubt", b[11], sizeof(b[11]));
 		cells[12] = security(o, b[12], sizeof(b[12]));
+		if (is_mqtt(o)) {
+			/* The listener in place of CONNAME, the clients connected in
+			 * place of DEPTH, messages received/sent in MSGS. */
+			cells[4] = listener(o, b[4], sizeof(b[4]));
+			cells[7] = cell(o, "connections", b[7], sizeof(b[7]));
+			cells[8] = in_out(o, "msgs_received", "msgs_sent", b[8], sizeof(b[8]));
+			cells[12] = mqtt_security(o, b[12], sizeof(b[12]));
+		}
 		if (ec != NULL) {
 			snprintf(b[13], sizeof(b[13]), "%s %s", ec, et ? et : "");
 			/* One row, one line: a stray newline would break the layout. */
@@ -508,6 +795,8 @@ static void status_detail(const json_t *o)
 
 	json_object_foreach((json_t *)o, k, v) {
 		const char *s = cell(o, k, buf, sizeof(buf));
+		if (strcmp(k, "clients") == 0 && json_is_array(v))
+			continue;       /* a table of its own (clients_table) */
 		if (strcmp(k, "encrypted") == 0 && json_is_false(v))
 			s = "NO: plain TCP, NOT ENCRYPTED";
 		printf("%-16s %s\n", k, s != NULL && s[0] ? s : "-");
@@ -532,23 +821,12 @@ static void watch_sleep(long secs)
 		;
 }
 
-static int do_status(struct ctl *c, const struct ctl_args *a)
+static int status_loop(struct ctl *c, const char *pat, json_t *extra, const char *client_pat,
+                       int fmt, long watch, long iterations)
 {
-	static const char *const formats[] = { "table", "json", "prometheus", NULL };
-	const char *pat = a->npos > 0 ? a->pos[0] : "*";
-	long watch = 0, iterations = 0;
-	int rc, fmt = ctl_opt_word(a, "--format", formats);
 	bool tty = false;
+	int rc;
 
-	check_pattern(pat);
-	ctl_opt_long(a, "--watch", 1, 86400, &watch);
-	if (ctl_opt_long(a, "--iterations", 1, 1000000, &iterations) && watch == 0)
-		ctl_usage_err("--iterations needs --watch SECS");
-	if (fmt == 2 && (c->json || watch))
-		ctl_usage_err("--format prometheus takes neither --json nor --watch (scrape or run "
-		              "it again instead)");
-	if (fmt == 1)
-		c->json = true;
 	if (watch) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof(sa));
@@ -559,7 +837,7 @@ static int do_status(struct ctl *c, const struct ctl_args *a)
 		tty = !c->json && isatty(STDOUT_FILENO);
 	}
 	for (long n = 1;; n++) {
-		json_t *all = list_call(c, "status", pat, &rc);
+		json_t *all = list_call(c, "status", pat, extra, &rc);
 		if (all == NULL)
 			return rc;
 		if (fmt == 2) {
@@ -588,6 +866,8 @@ static int do_status(struct ctl *c, const struct ctl_args *a)
 				status_table_compact(all, tty);
 			else
 				status_table(all, false);
+			if (extra != NULL)
+				all_clients(all, client_pat);
 		}
 		json_decref(all);
 		if (!watch)
@@ -602,4 +882,38 @@ static int do_status(struct ctl *c, const struct ctl_args *a)
 		if (!c->json && !tty)
 			printf("\n");
 	}
+}
+
+static int do_status(struct ctl *c, const struct ctl_args *a)
+{
+	static const char *const formats[] = { "table", "json", "prometheus", NULL };
+	const char *pat = a->npos > 0 ? a->pos[0] : "*", *clients = ctl_opt(a, "--clients");
+	long watch = 0, iterations = 0;
+	int rc, fmt = ctl_opt_word(a, "--format", formats);
+	json_t *extra = NULL;
+
+	check_pattern(pat);
+	ctl_opt_long(a, "--watch", 1, 86400, &watch);
+	if (ctl_opt_long(a, "--iterations", 1, 1000000, &iterations) && watch == 0)
+		ctl_usage_err("--iterations needs --watch SECS");
+	if (fmt == 2 && (c->json || watch))
+		ctl_usage_err("--format prometheus takes neither --json nor --watch (scrape or run "
+		              "it again instead)");
+	if (fmt == 2 && clients != NULL)
+		ctl_usage_err("--format prometheus takes no --clients (a series per client would "
+		              "grow without bound; the channel totals are there)");
+	if (fmt == 1)
+		c->json = true;
+	if (clients != NULL) {
+		/* Telemetry channels: their clients too, all of them or those
+		 * whose client identifier matches the pattern. */
+		if ((extra = json_object()) == NULL)
+			ctl_fail(CHD_DB_ERROR, "out of memory");
+		json_object_set_new(extra, "clients", json_true());
+		if (clients[0] != '\0')
+			json_object_set_new(extra, "client_pattern", json_string(clients));
+	}
+	rc = status_loop(c, pat, extra, clients, fmt, watch, iterations);
+	json_decref(extra);
+	return rc;
 }

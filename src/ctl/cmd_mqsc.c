@@ -224,6 +224,8 @@ static void json_report(size_t num, const struct mqsc_cmd *cmd, const struct mqs
 	for (int i = 0; av != NULL && i < av->n; i++)
 		json_array_append_new(args, json_string(av->v[i]));
 	json_object_set_new(o, "chanctl", args);
+	if (av != NULL && av->note != NULL)
+		json_object_set_new(o, "note", json_string(av->note));
 	if (r != NULL) {
 		json_t *out = NULL;
 		if (r->out.n > 0)
@@ -294,6 +296,15 @@ static int do_run(struct ctl *c, const struct ctl_args *a)
 		if (check && !c->json) {
 			printf("         ");
 			print_shell(stdout, &av);
+		}
+		/* What the script asked for that chand does not need (SSLKEYR). */
+		if (av.note != NULL && !c->json) {
+			const char *n = av.note;
+			while (*n != '\0') {
+				size_t l = strcspn(n, "\n");
+				printf("         note: %.*s\n", (int)l, n);
+				n += l + (n[l] == '\n');
+			}
 		}
 		/* --check still runs chanctl's parser on the translation, so a
 		 * script that passes the check is accepted by every command. */

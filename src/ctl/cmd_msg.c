@@ -7,6 +7,10 @@
  * The bodies go raw in the request's attachment, their lengths in
  * "blobs" (doc/ADMIN-PROTOCOL.md): nothing is base64-encoded on the wire.
  *
+ * put --topic publishes to the agent's MQTT subscribers instead (request
+ * "publish", DESIGN.md section 7), the same way: batches, pipelining and
+ * the bodies as attachments.
+ *
  * get acknowledges each step only after the messages are written out
  * (stdout flushed): the agent deletes them then, and not before. */
 #include <errno.h>
@@ -33,7 +37,8 @@ static int do_get(struct ctl *c, const struct ctl_args *a);
 static const struct ctl_opt put_opts[] = {
 	{ "--qmgr", NULL, "QM" }, { "--nonpersistent", NULL, NULL }, { "--priority", NULL, "N" },
 	{ "--expiry", NULL, "S" }, { "--correlid", NULL, "ID" }, { "-m", "--message", "TEXT" },
-	{ "--file", NULL, "F" }, { NULL, NULL, NULL },
+	{ "--file", NULL, "F" }, { "--topic", NULL, "TOPIC" }, { "--qos", NULL, "0|1|2" },
+	{ "--retain", NULL, NULL }, { NULL, NULL, NULL },
 };
 static const struct ctl_opt get_opts[] = {
 	{ "--wait", NULL, "S" }, { "--count", NULL, "N" }, { "--all", NULL, NULL },
@@ -42,8 +47,9 @@ static const struct ctl_opt get_opts[] = {
 
 static const struct ctl_cmd msg_cmds[] = {
 	{ "put", "QUEUE [--qmgr QM] [--nonpersistent] [--priority N] [--expiry S] [--correlid ID] "
-	  "[-m TEXT | --file F]   (no -m/--file: one message per line of stdin)", put_opts, 1, 1,
-	  do_put, 0 },
+	  "[-m TEXT | --file F]   (no -m/--file: one message per line of stdin)\n"
+	  "--topic TOPIC [--qos 0|1|2] [--retain] [-m TEXT | --file F]   (publishes to MQTT "
+	  "subscribers)", put_opts, 0, 1, do_put, 0 },
 	{ "get", "QUEUE [--wait S] [--count N | --all] [--browse]", get_opts, 1, 1, do_get, 0 },
 	{ NULL, NULL, NULL, 0, 0, NULL, 0 },
 };
@@ -65,6 +71,7 @@ struct put_state {
 	size_t inflight[PUT_PIPELINE];  /* sizes of the batches awaiting replies */
 	size_t ninflight;
 	bool single;           /* -m or --file: one message, no counts in errors */
+	const char *done;      /* "put", or "published" (--topic) */
 };
 
 static size_t inflight_msgs(const struct put_state *ps)
@@ -80,10 +87,10 @@ static void put_lost(struct put_state *ps, const char *why)
 {
 	if (ps->single)
 		ctl_fail(CHD_ADM_NO_AGENT, "connection to the agent lost (%s): the message may or "
-		         "may not have been put", why);
-	ctl_fail(CHD_ADM_NO_AGENT, "put %llu message%s; connection to the agent lost (%s): the "
-	         "next %zu may or may not have been put", ps->total, ps->total == 1 ? "" : "s", why,
-	         inflight_msgs(ps));
+		         "may not have been %s", why, ps->done);
+	ctl_fail(CHD_ADM_NO_AGENT, "%s %llu message%s; connection to the agent lost (%s): the "
+	         "next %zu may or may not have been %s", ps->done, ps->total,
+	         ps->total == 1 ? "" : "s", why, inflight_msgs(ps), ps->done);
 }
 
 /* Reads the reply to the oldest batch in flight. Exits on failure. */
@@ -96,7 +103,10 @@ static void put_reply(struct put_state *ps)
 		put_lost(ps, err);
 	size_t n = ps->inflight[0];
 	json_t *ok = json_object_get(f, "ok");
-	json_int_t done = json_integer_value(json_object_get(f, "put"));
+	/* How many of a refused batch went through: "put", or for a publish
+	 * "published" (either key is read). */
+	const json_t *dv = json_object_get(f, "published");
+	json_int_t done = json_integer_value(json_is_integer(dv) ? dv : json_object_get(f, "put"));
 	if (!json_is_boolean(ok))
 		ctl_fail(CHD_ADM_BAD_REQUEST, "unexpected reply from the agent");
 	if (ps->c->json) {
@@ -111,8 +121,8 @@ static void put_reply(struct put_state *ps)
 		if (ps->single)
 			prefix[0] = '\0';
 		else
-			snprintf(prefix, sizeof(prefix), "put %llu message%s; message %llu refused: ",
-			         ps->total, ps->total == 1 ? "" : "s", ps->total + 1);
+			snprintf(prefix, sizeof(prefix), "%s %llu message%s; message %llu refused: ",
+			         ps->done, ps->total, ps->total == 1 ? "" : "s", ps->total + 1);
 		/* Batches behind this one are skipped by the agent (stream). */
 		ctl_print_reply_error(f, prefix);
 		json_decref(f);
@@ -291,15 +301,68 @@ static void correlid_hex(const char *s, char out[2 * MSG_ID_LEN + 1])
 	hex_encode(id, MSG_ID_LEN, out);
 }
 
+/* A topic name to publish to (MQTT 3.1.1 4.7, 5.0 4.7): 1 to 65535 bytes
+ * of UTF-8 without wildcards. */
+static void check_topic(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n == 0)
+		ctl_usage_err("--topic must not be empty");
+	if (n > 65535)
+		ctl_usage_err("--topic is %zu bytes long (at most 65535)", n);
+	if (strpbrk(t, "+#") != NULL)
+		ctl_usage_err("--topic '%s' holds a wildcard (+ or #): publications go to one topic "
+		              "name, wildcards are for subscriptions", t);
+	if (!utf8_valid((const uint8_t *)t, n))
+		ctl_usage_err("--topic is not valid UTF-8");
+}
+
+/* put --topic: the "publish" request's shared members. */
+static json_t *publish_template(const struct ctl_args *a)
+{
+	static const char *const queue_only[] = { "--qmgr", "--nonpersistent", "--priority",
+		"--expiry", "--correlid", NULL };
+	static const char *const qos_words[] = { "0", "1", "2", NULL };
+	const char *topic = ctl_opt(a, "--topic");
+	json_t *req;
+	int q;
+
+	if (a->npos > 0)
+		ctl_usage_err("give a QUEUE or --topic TOPIC, not both");
+	for (int i = 0; queue_only[i] != NULL; i++)
+		if (ctl_opt(a, queue_only[i]) != NULL)
+			ctl_usage_err("%s is for messages put on a queue, not for publications (--topic; "
+			              "QoS 1 and 2 publications are persistent, QoS 0 ones are not)",
+			              queue_only[i]);
+	check_topic(topic);
+	q = ctl_opt_word(a, "--qos", qos_words);
+	req = admin_request_new("publish");
+	json_object_set_new(req, "topic", json_string(topic));
+	json_object_set_new(req, "qos", json_integer(q < 0 ? 0 : q));
+	json_object_set_new(req, "retain", json_boolean(ctl_flag(a, "--retain")));
+	return req;
+}
+
 static int do_put(struct ctl *c, const struct ctl_args *a)
 {
-	struct put_state ps = { .c = c };
+	struct put_state ps = { .c = c, .done = "put" };
 	const char *queue = a->pos[0], *s, *text = ctl_opt(a, "-m"), *file = ctl_opt(a, "--file");
 	long v;
 
-	ctl_check_name("queue name", queue);
 	if (text != NULL && file != NULL)
 		ctl_usage_err("give -m TEXT or --file F, not both");
+	if (ctl_opt(a, "--topic") != NULL) {
+		ps.tmpl = publish_template(a);
+		ps.done = "published";
+		goto bodies;
+	}
+	if (ctl_opt(a, "--qos") != NULL || ctl_flag(a, "--retain"))
+		ctl_usage_err("--qos and --retain are for publications: give --topic TOPIC");
+	if (a->npos == 0)
+		ctl_usage_err("missing argument for 'put'; usage: chanctl put QUEUE ... or chanctl put "
+		              "--topic TOPIC ... (chanctl put --help)");
+	ctl_check_name("queue name", queue);
 	ps.tmpl = admin_request_new("put");
 	json_object_set_new(ps.tmpl, "queue", json_string(queue));
 	if ((s = ctl_opt(a, "--qmgr")) != NULL) {
@@ -316,6 +379,7 @@ static int do_put(struct ctl *c, const struct ctl_args *a)
 		correlid_hex(s, hex);
 		json_object_set_new(ps.tmpl, "correlid", json_string(hex));
 	}
+bodies:
 	ps.blobs = json_array();
 
 	ps.single = text != NULL || file != NULL;

@@ -20,7 +20,7 @@
 #define CTL_EXIT_FAIL 1
 #define CTL_EXIT_USAGE 2
 
-#define CTL_MAX_OPTS 24
+#define CTL_MAX_OPTS 48
 #define CTL_MAX_POS 4
 
 struct ctl {
@@ -33,7 +33,9 @@ struct ctl {
 struct ctl_opt {
 	const char *name;        /* "--maxdepth" or "-m" */
 	const char *alias;       /* another spelling or NULL */
-	const char *metavar;     /* "N"; NULL for a flag */
+	const char *metavar;     /* "N"; NULL for a flag; "[PATTERN]": the value is
+	                            optional (--opt=V, or the next word unless it
+	                            starts with '-'; without one ctl_opt gives "") */
 };
 
 enum ctl_cmd_flags {
@@ -44,7 +46,8 @@ struct ctl_args;
 
 struct ctl_cmd {
 	const char *words;                /* "define qlocal" */
-	const char *synopsis;             /* what follows the words, for usage */
+	const char *synopsis;             /* what follows the words, for usage; '\n'
+	                                     separates alternative forms */
 	const struct ctl_opt *opts;       /* { NULL } terminated, or NULL */
 	int min_pos, max_pos;             /* positional arguments */
 	int (*fn)(struct ctl *c, const struct ctl_args *a);

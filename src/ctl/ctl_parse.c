@@ -88,19 +88,54 @@ static void joined(char **argv, int k, char *buf, size_t len)
 	}
 }
 
+/* "chanctl WORDS FORM" for each form of c's synopsis (forms are separated
+ * by '\n'), the forms after the first on lines of their own starting with
+ * lead. */
+static void usage_text(const struct ctl_cmd *c, const char *lead, char *buf, size_t len)
+{
+	const char *syn = c->synopsis ? c->synopsis : "";
+	size_t off = 0;
+	bool first = true;
+
+	buf[0] = '\0';
+	for (;;) {
+		size_t n = strcspn(syn, "\n");
+		int r = snprintf(buf + off, len - off, "%schanctl %s%s%.*s", first ? "" : lead,
+		                 c->words, n ? " " : "", (int)n, syn);
+		if (r < 0 || (size_t)r >= len - off)
+			return;
+		off += (size_t)r;
+		first = false;
+		if (syn[n] == '\0')
+			return;
+		syn += n + 1;
+	}
+}
+
 static void print_cmd_usage(FILE *f, const struct ctl_cmd *c)
 {
-	fprintf(f, "usage: chanctl %s%s%s\n", c->words, c->synopsis && c->synopsis[0] ? " " : "",
-	        c->synopsis ? c->synopsis : "");
+	char text[4096];
+
+	usage_text(c, "\n       ", text, sizeof(text));
+	fprintf(f, "usage: %s\n", text);
 }
 
 void ctl_print_usage(FILE *f)
 {
 	fprintf(f, "usage: chanctl [-s SOCKET | -c CONFIG] [--json] COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t fi = 0; ctl_families[fi] != NULL; fi++)
-		for (const struct ctl_cmd *c = ctl_families[fi]->cmds; c->words != NULL; c++)
-			fprintf(f, "  %s%s%s\n", c->words, c->synopsis && c->synopsis[0] ? " " : "",
-			        c->synopsis ? c->synopsis : "");
+		for (const struct ctl_cmd *c = ctl_families[fi]->cmds; c->words != NULL; c++) {
+			/* One line per form, each with the command words, so that
+			 * the bash completion reads every form's options. */
+			const char *syn = c->synopsis ? c->synopsis : "";
+			for (;;) {
+				size_t n = strcspn(syn, "\n");
+				fprintf(f, "  %s%s%.*s\n", c->words, n ? " " : "", (int)n, syn);
+				if (syn[n] == '\0')
+					break;
+				syn += n + 1;
+			}
+		}
 	fprintf(f, "  keystore create|import|trust|list|show|remove ...\n"
 	        "  check-peer --sslpeer FILTER --cert PEM\n"
 	        "\nSee chanctl(1).\n");
@@ -223,10 +258,19 @@ void ctl_parse(int argc, char **argv, struct ctl_args *out, bool *json)
 				ctl_usage_err("unknown option '%s' for '%s'; valid: %s", name, c->words, list);
 			}
 			const struct ctl_opt *o = &c->opts[idx];
+			if (idx >= CTL_MAX_OPTS)
+				ctl_usage_err("internal error: '%s' has more than %d options", c->words,
+				              CTL_MAX_OPTS);
 			if (o->metavar == NULL) {
 				if (eq != NULL)
 					ctl_usage_err("option %s takes no value", o->name);
 				out->val[idx] = "";
+			} else if (o->metavar[0] == '[' && eq == NULL) {
+				/* An optional value: the next word, unless it is an option. */
+				if (i + 1 < argc && argv[i + 1][0] != '-')
+					out->val[idx] = argv[++i];
+				else
+					out->val[idx] = "";
 			} else if (eq != NULL) {
 				out->val[idx] = eq + 1;
 			} else if (i + 1 < argc) {
@@ -238,14 +282,17 @@ void ctl_parse(int argc, char **argv, struct ctl_args *out, bool *json)
 			continue;
 		}
 		if (out->npos >= c->max_pos || out->npos >= CTL_MAX_POS) {
-			ctl_usage_err("unexpected argument '%s' for '%s'; usage: chanctl %s %s", t,
-			              c->words, c->words, c->synopsis ? c->synopsis : "");
+			char text[4096];
+			usage_text(c, "\n       ", text, sizeof(text));
+			ctl_usage_err("unexpected argument '%s' for '%s'; usage: %s", t, c->words, text);
 		}
 		out->pos[out->npos++] = t;
 	}
-	if (out->npos < c->min_pos)
-		ctl_usage_err("missing argument for '%s'; usage: chanctl %s %s", c->words, c->words,
-		              c->synopsis ? c->synopsis : "");
+	if (out->npos < c->min_pos) {
+		char text[4096];
+		usage_text(c, "\n       ", text, sizeof(text));
+		ctl_usage_err("missing argument for '%s'; usage: %s", c->words, text);
+	}
 }
 
 static int opt_index(const struct ctl_args *a, const char *name)

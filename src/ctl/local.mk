@@ -13,3 +13,15 @@ chanctl_SOURCES += src/ctl/cmd_channel.c
 
 # status --format prometheus (the formatter is src/agent/metrics_fmt.c).
 chanctl_SOURCES += src/ctl/status_prom.c src/ctl/status_prom.h
+
+# import mosquitto-conf: the pure mapper (mosqconf.c) and the command.
+chanctl_SOURCES += src/ctl/cmd_import.c src/ctl/mosqconf.c src/ctl/mosqconf.h
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test_mosqconf
+tests_unit_test_mosqconf_SOURCES = tests/unit/test_mosqconf.c src/ctl/mosqconf.c \
+	src/ctl/mosqconf.h src/tls/cipherspec.c
+tests_unit_test_mosqconf_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_mosqconf_LDADD = src/common/libcommon.a $(CRITERION_LIBS)
+endif
+EXTRA_DIST += tests/data/mosqconf/seed001.conf tests/data/mosqconf/seed001.out
+dist_doc_DATA += doc/MOSQUITTO.md

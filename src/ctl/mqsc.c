@@ -449,9 +449,16 @@ enum akind {
 	A_CHECK,    /* one of words, nothing to pass: chand only does that */
 	A_FLAG,     /* no value */
 	A_FIELD,    /* DISPLAY: a column to show; chanctl shows them all */
+	A_MAP,      /* one of words, given as pairs: the MQSC word, the chanctl value */
+	A_PROTO,    /* PROTOCOL(MQTTV3,MQTTV311,MQTTV5): --protocol v31,v311,v5 */
+	A_IGNORE,   /* accepted and ignored, with the note in opt (SSLKEYR) */
+	A_OPTEQ,    /* any text, passed as one word "--opt=VALUE" (an optional value) */
+	A_FIELDCHK, /* DISPLAY: a column without a value; with one, one of words
+	               and only beside the attribute that honours it (AF_NEEDS_CLIENTID) */
 };
 
 #define AF_REQUIRED 1u
+#define AF_NEEDS_CLIENTID 2u    /* given with a value, only together with CLIENTID */
 
 struct attr {
 	const char *key;
@@ -464,9 +471,16 @@ struct attr {
 
 static const char *const w_usage[] = { "NORMAL", "XMITQ", NULL };
 static const char *const w_enabled[] = { "ENABLED", "DISABLED", NULL };
-static const char *const w_chltype[] = { "SDR", "RCVR", "SVR", "RQSTR", NULL };
+static const char *const w_chltype[] = { "SDR", "RCVR", "SVR", "RQSTR", "MQTT", NULL };
 static const char *const w_trptype[] = { "TCP", NULL };
-static const char *const w_sslcauth[] = { "REQUIRED", "OPTIONAL", NULL };
+static const char *const w_sslcauth[] = { "REQUIRED", "OPTIONAL", "NEVER", NULL };
+/* Telemetry channels (DESIGN.md section 7). */
+static const char *const w_mqtt[] = { "MQTT", NULL };
+static const char *const w_yesno[] = { "YES", "NO", NULL };
+static const char *const w_identity[] = { "CLIENTID", "USERNAME", "CERT-CN", "CERT-DN", NULL };
+/* USECLTID(YES): the client id is the client's identity; NO: its MQTT
+ * user name (IBM MQ then uses MCAUSER or the user name the client sent). */
+static const char *const m_usecltid[] = { "YES", "clientid", "NO", "username", NULL };
 static const char *const w_mode[] = { "QUIESCE", "FORCE", NULL };
 static const char *const w_status[] = { "STOPPED", NULL };
 static const char *const w_action[] = { "COMMIT", "BACKOUT", NULL };
@@ -491,7 +505,25 @@ static const char *const w_qstype[] = { "QUEUE", NULL };
 	{ "TRPTYPE", NULL, A_CHECK, w_trptype, 0, 0 }, STR(CONNAME), STR(XMITQ), STR(SSLCIPH), \
 	STR(CERTLABL), { "SSLCAUTH", "--sslcauth", A_WORD, w_sslcauth, 0, 0 }, STR(SSLPEER), \
 	NUM(BATCHSZ), NUM(BATCHINT), NUM(HBINT), NUM(DISCINT), NUM(MAXMSGL), NUM(SHORTRTY), \
-	NUM(SHORTTMR), NUM(LONGRTY), NUM(LONGTMR), NUM(SEQWRAP), STR(DESCR)
+	NUM(SHORTTMR), NUM(LONGRTY), NUM(LONGTMR), NUM(SEQWRAP), STR(DESCR), MQTT_ATTRS
+/* CHLTYPE(MQTT): IBM MQ's PORT, LOCLADDR, PROTOCOL, USECLTID, MCAUSER and
+ * SSLKEYR (the agent's keystore is used), then chand's own attributes,
+ * named like chanctl's options (chanctl dump writes them). Whether an
+ * attribute suits the channel type is chanctl's and the agent's to say. */
+#define MQTT_ATTRS \
+	NUM(PORT), { "LOCLADDR", "--address", A_STR, NULL, 0, 0 }, \
+	{ "PROTOCOL", "--protocol", A_PROTO, NULL, 0, 0 }, \
+	{ "USECLTID", "--identity", A_MAP, m_usecltid, 0, 3 }, STR(MCAUSER), \
+	{ "SSLKEYR", "SSLKEYR is ignored: chand uses the agent's keystore (keystore.path in its " \
+	  "configuration) for every channel", A_IGNORE, NULL, 0, 0 }, \
+	{ "IDENTITY", "--identity", A_WORD, w_identity, 0, 3 }, \
+	{ "PASSWORDFILE", "--password-file", A_STR, NULL, 0, 0 }, \
+	{ "ACLFILE", "--acl-file", A_STR, NULL, 0, 0 }, \
+	{ "ALLOWANONYMOUS", "--allow-anonymous", A_WORD, w_yesno, 0, 0 }, \
+	{ "MAXCLIENTS", "--max-clients", A_NUM, NULL, 0, 0 }, \
+	{ "MAXPACKET", "--max-packet", A_NUM, NULL, 0, 0 }, \
+	{ "KEEPALIVEMAX", "--keepalive-max", A_NUM, NULL, 0, 0 }, \
+	{ "SESSIONEXPIRYMAX", "--session-expiry-max", A_NUM, NULL, 0, 0 }
 #define QUEUE_FIELDS \
 	FIELD(ALL), FIELD(CURDEPTH), FIELD(MAXDEPTH), FIELD(MAXMSGL), FIELD(USAGE), FIELD(PUT), \
 	FIELD(GET), FIELD(RNAME), FIELD(RQMNAME), FIELD(XMITQ), FIELD(DESCR)
@@ -515,16 +547,24 @@ static const struct attr a_display_channel[] = {
 	FIELD(ALL), FIELD(CHLTYPE), FIELD(TRPTYPE), FIELD(CONNAME), FIELD(XMITQ), FIELD(SSLCIPH),
 	FIELD(CERTLABL), FIELD(SSLCAUTH), FIELD(SSLPEER), FIELD(BATCHSZ), FIELD(BATCHINT),
 	FIELD(HBINT), FIELD(DISCINT), FIELD(MAXMSGL), FIELD(SHORTRTY), FIELD(SHORTTMR),
-	FIELD(LONGRTY), FIELD(LONGTMR), FIELD(SEQWRAP), FIELD(DESCR), END };
+	FIELD(LONGRTY), FIELD(LONGTMR), FIELD(SEQWRAP), FIELD(DESCR), FIELD(PORT), FIELD(LOCLADDR),
+	FIELD(PROTOCOL), FIELD(USECLTID), FIELD(MCAUSER), END };
+/* CHLTYPE(MQTT) CLIENTID(pattern): the clients of telemetry channels
+ * (status --clients). */
 static const struct attr a_display_chstatus[] = {
-	FIELD(ALL), FIELD(CURRENT), FIELD(STATUS), FIELD(SUBSTATE), FIELD(CHLTYPE), FIELD(CONNAME),
+	{ "CHLTYPE", NULL, A_FIELDCHK, w_mqtt, AF_NEEDS_CLIENTID, 0 },
+	{ "CLIENTID", "--clients", A_OPTEQ, NULL, 0, 0 },
+	FIELD(ALL), FIELD(CURRENT), FIELD(STATUS), FIELD(SUBSTATE), FIELD(CONNAME),
 	FIELD(RQMNAME), FIELD(XMITQ), FIELD(MSGS), FIELD(BATCHES), FIELD(BYTSSENT),
 	FIELD(BYTSRCVD), FIELD(CURSEQNO), FIELD(LSTSEQNO), FIELD(INDOUBT), FIELD(SSLCIPH),
 	FIELD(SSLPEER), FIELD(SSLCERTI), FIELD(CHSTADA), FIELD(CHSTATI), FIELD(LSTMSGDA),
 	FIELD(LSTMSGTI), END };
 static const struct attr a_stop_channel[] = {
 	{ "MODE", "--mode", A_WORD, w_mode, 0, 0 }, { "STATUS", NULL, A_CHECK, w_status, 0, 0 },
+	{ "CHLTYPE", NULL, A_CHECK, w_mqtt, 0, 0 }, { "CLIENTID", "--client", A_STR, NULL, 0, 0 },
 	END };
+/* IBM MQ names the type of a telemetry channel on START and DELETE. */
+static const struct attr a_chltype_mqtt[] = { { "CHLTYPE", NULL, A_CHECK, w_mqtt, 0, 0 }, END };
 static const struct attr a_reset_channel[] = { NUM(SEQNUM), END };
 static const struct attr a_resolve_channel[] = {
 	{ "ACTION", "--action", A_WORD, w_action, AF_REQUIRED, 0 }, END };
@@ -554,10 +594,10 @@ static const struct form forms[] = {
 	{ "DISPLAY", "QSTATUS", "display queue", a_display_qstatus, 0 },
 	{ "DEFINE", "CHANNEL", "define channel", a_define_channel, 0 },
 	{ "ALTER", "CHANNEL", "alter channel", a_alter_channel, 0 },
-	{ "DELETE", "CHANNEL", "delete channel", a_none, 0 },
+	{ "DELETE", "CHANNEL", "delete channel", a_chltype_mqtt, 0 },
 	{ "DISPLAY", "CHANNEL", "display channel", a_display_channel, 0 },
 	{ "DISPLAY", "CHSTATUS", "status", a_display_chstatus, 0 },
-	{ "START", "CHANNEL", "start channel", a_none, 0 },
+	{ "START", "CHANNEL", "start channel", a_chltype_mqtt, 0 },
 	{ "STOP", "CHANNEL", "stop channel", a_stop_channel, 0 },
 	{ "PING", "CHANNEL", "ping channel", a_none, 0 },
 	{ "RESET", "CHANNEL", "reset channel", a_reset_channel, 0 },
@@ -676,6 +716,61 @@ static void word_list(const char *const *words, char *buf, size_t len)
 	}
 }
 
+/* Appends "line N: text" to the translation's notes (A_IGNORE). */
+static int add_note(struct mqsc_argv *out, const struct mqsc_cmd *c, const struct mqsc_param *p,
+                    const char *text)
+{
+	size_t old = out->note ? strlen(out->note) : 0, n = old + strlen(text) + 32;
+	char *s = realloc(out->note, n);
+
+	(void)c;
+	if (s == NULL)
+		return -2;
+	snprintf(s + old, n - old, "%sline %d: %s", old ? "\n" : "", p->line, text);
+	out->note = s;
+	return 0;
+}
+
+/* PROTOCOL(MQTTV311,MQTTV3): IBM MQ's words, and MQTTV5 for MQTT 5.0
+ * (chand's v31, v311, v5 are accepted too), into --protocol v311,v31. */
+static int translate_protocol(const struct mqsc_cmd *c, const struct mqsc_param *p,
+                              struct mqsc_argv *out, char *err, size_t errlen)
+{
+	static const char *const mq[] = { "MQTTV3", "MQTTV311", "MQTTV5", NULL };
+	static const char *const ours[] = { "V31", "V311", "V5", NULL };
+	static const char *const val[] = { "v31", "v311", "v5" };
+	char list[32] = "", item[64];
+	const char *v = p->value;
+	bool seen[3] = { false, false, false };
+
+	for (;;) {
+		size_t n = strcspn(v, ","), s = 0, e = n;
+		while (s < e && is_blank(v[s]))
+			s++;
+		while (e > s && is_blank(v[e - 1]))
+			e--;
+		if (e - s >= sizeof(item))
+			e = s + sizeof(item) - 1;
+		memcpy(item, v + s, e - s);
+		item[e - s] = '\0';
+		int k = word_index(mq, item);
+		if (k < 0)
+			k = word_index(ours, item);
+		if (k < 0)
+			return fail(c, p->line, err, errlen, "value %.60s of PROTOCOL is not supported "
+			            "(supported: MQTTV3, MQTTV311, MQTTV5)", item[0] ? item : "''");
+		if (seen[k])
+			return fail(c, p->line, err, errlen, "PROTOCOL names %s twice", mq[k]);
+		seen[k] = true;
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", list[0] ? "," : "",
+		         val[k]);
+		if (v[n] == '\0')
+			break;
+		v += n + 1;
+	}
+	return argv_push_str(out, "--protocol") != 0 || argv_push_str(out, list) != 0 ? -2 : 0;
+}
+
 /* Checks one attribute and appends its chanctl option, if any. */
 static int translate_attr(const struct mqsc_cmd *c, const struct mqsc_param *p,
                           const struct attr *at, struct mqsc_argv *out, char *err, size_t errlen)
@@ -683,7 +778,15 @@ static int translate_attr(const struct mqsc_cmd *c, const struct mqsc_param *p,
 	char list[200];
 	const char *v = p->value;
 
-	if (at->kind == A_FLAG || at->kind == A_FIELD) {
+	if (at->kind == A_FIELDCHK && v != NULL) {
+		if (word_index(at->words, v) < 0) {
+			word_list(at->words, list, sizeof(list));
+			return fail(c, p->line, err, errlen, "value %.60s of %s is not supported "
+			            "(supported: %s)", v, p->key, list);
+		}
+		return 0;
+	}
+	if (at->kind == A_FLAG || at->kind == A_FIELD || at->kind == A_FIELDCHK) {
 		if (v != NULL && at->kind == A_FLAG)
 			return fail(c, p->line, err, errlen, "attribute %s takes no value", p->key);
 		if (v != NULL)
@@ -699,6 +802,34 @@ static int translate_attr(const struct mqsc_cmd *c, const struct mqsc_param *p,
 		/* The range is chanctl's to check, with the option's own limits. */
 		if (n == 0 || strspn(v, "0123456789") != n)
 			return fail(c, p->line, err, errlen, "%s(%s) is not a number", p->key, v);
+	}
+	if (at->kind == A_IGNORE)
+		return add_note(out, c, p, at->opt);
+	if (at->kind == A_PROTO)
+		return translate_protocol(c, p, out, err, errlen);
+	if (at->kind == A_OPTEQ) {
+		char *w = malloc(strlen(at->opt) + strlen(v) + 2);
+		int rc;
+		if (w == NULL)
+			return -2;
+		sprintf(w, "%s=%s", at->opt, v);
+		rc = argv_push_str(out, w);
+		free(w);
+		return rc != 0 ? -2 : 0;
+	}
+	if (at->kind == A_MAP) {
+		for (int i = 0; at->words[i] != NULL; i += 2)
+			if (word_index(at->words + i, v) == 0) {
+				if (argv_push_str(out, at->opt) != 0 || argv_push_str(out, at->words[i + 1]))
+					return -2;
+				return 0;
+			}
+		list[0] = '\0';
+		for (int i = 0; at->words[i] != NULL; i += 2)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+			         at->words[i]);
+		return fail(c, p->line, err, errlen, "value %.60s of %s is not supported (supported: "
+		            "%s)", v, p->key, list);
 	}
 	if (at->kind == A_WORD || at->kind == A_CHECK) {
 		if (word_index(at->words, v) < 0) {
@@ -753,7 +884,7 @@ int mqsc_translate(const struct mqsc_cmd *c, struct mqsc_argv *out, char *err, s
 	}
 
 	/* Every attribute must be known, given once, and exclusive ones alone. */
-	const struct attr *seen[32] = { NULL };
+	const struct attr *seen[64] = { NULL };
 	size_t nseen = 0;
 	for (size_t i = 2; i < c->np; i++) {
 		const struct mqsc_param *p = &c->p[i];
@@ -774,6 +905,22 @@ int mqsc_translate(const struct mqsc_cmd *c, struct mqsc_argv *out, char *err, s
 			seen[nseen++] = at;
 		else
 			return fail(c, p->line, err, errlen, "too many attributes");
+	}
+	for (const struct attr *a = f->attrs; a->key != NULL; a++) {
+		bool given = false, with = false;
+		if (!(a->flags & AF_NEEDS_CLIENTID))
+			continue;
+		for (size_t i = 2; i < c->np; i++)
+			if (strcmp(c->p[i].key, a->key) == 0 && c->p[i].value != NULL)
+				given = true;
+		for (size_t j = 0; j < nseen; j++)
+			with |= strcmp(seen[j]->key, "CLIENTID") == 0;
+		/* The listing would not be limited to that type: refused, not
+		 * quietly widened. */
+		if (given && !with)
+			return fail(c, c->line, err, errlen, "%s(...) would filter the listing, which is "
+			            "supported only with CLIENTID(...) (the clients of telemetry channels)",
+			            a->key);
 	}
 	for (const struct attr *a = f->attrs; a->key != NULL; a++) {
 		bool given = false;
@@ -822,6 +969,7 @@ void mqsc_argv_free(struct mqsc_argv *a)
 	for (int i = 0; i < a->n; i++)
 		free(a->v[i]);
 	free(a->v);
+	free(a->note);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -851,7 +999,12 @@ char *mqsc_quote(const char *s)
 	return q;
 }
 
-enum dkind { D_STR, D_NUM, D_WORD, D_SKIP };
+enum dkind {
+	D_STR, D_NUM, D_WORD, D_SKIP,
+	D_BOOL,     /* true/false as YES/NO */
+	D_PROTO,    /* "v311,v5" as MQTTV311,MQTTV5 */
+	D_IDENT,    /* clientid as USECLTID(YES), the others as IDENTITY(...) */
+};
 
 struct dkey {
 	const char *key;        /* JSON key */
@@ -880,8 +1033,60 @@ static const struct dkey channel_keys[] = {
 	{ "maxmsgl", "MAXMSGL", D_NUM }, { "shortrty", "SHORTRTY", D_NUM },
 	{ "shorttmr", "SHORTTMR", D_NUM }, { "longrty", "LONGRTY", D_NUM },
 	{ "longtmr", "LONGTMR", D_NUM }, { "seqwrap", "SEQWRAP", D_NUM },
-	{ "descr", "DESCR", D_STR }, { "name", NULL, D_SKIP }, { NULL, NULL, D_SKIP },
+	{ "descr", "DESCR", D_STR }, { "name", NULL, D_SKIP },
+	/* Attributes of telemetry channels only, which no message channel can
+	 * set: nothing is lost by leaving them out. */
+	{ "port", NULL, D_SKIP }, { "address", NULL, D_SKIP }, { "protocol", NULL, D_SKIP },
+	{ "identity", NULL, D_SKIP }, { "mcauser", NULL, D_SKIP },
+	{ "password_file", NULL, D_SKIP }, { "acl_file", NULL, D_SKIP },
+	{ "allow_anonymous", NULL, D_SKIP }, { "max_clients", NULL, D_SKIP },
+	{ "max_packet", NULL, D_SKIP }, { "keepalive_max", NULL, D_SKIP },
+	{ "session_expiry_max", NULL, D_SKIP }, { NULL, NULL, D_SKIP },
 };
+
+/* Telemetry channels (CHLTYPE(MQTT)): IBM MQ's attributes first, then
+ * chand's own (MQTT_ATTRS in the translation reads them back). */
+static const struct dkey mqtt_keys[] = {
+	{ "type", "CHLTYPE", D_WORD }, { "port", "PORT", D_NUM }, { "address", "LOCLADDR", D_STR },
+	{ "protocol", "PROTOCOL", D_PROTO }, { "sslciph", "SSLCIPH", D_STR },
+	{ "certlabl", "CERTLABL", D_STR }, { "sslcauth", "SSLCAUTH", D_WORD },
+	{ "sslpeer", "SSLPEER", D_STR }, { "identity", "IDENTITY", D_IDENT },
+	{ "mcauser", "MCAUSER", D_STR }, { "descr", "DESCR", D_STR },
+	{ "password_file", "PASSWORDFILE", D_STR }, { "acl_file", "ACLFILE", D_STR },
+	{ "allow_anonymous", "ALLOWANONYMOUS", D_BOOL }, { "max_clients", "MAXCLIENTS", D_NUM },
+	{ "max_packet", "MAXPACKET", D_NUM }, { "keepalive_max", "KEEPALIVEMAX", D_NUM },
+	{ "session_expiry_max", "SESSIONEXPIRYMAX", D_NUM }, { "name", NULL, D_SKIP },
+	/* Attributes of message channels only, which a telemetry channel
+	 * cannot set. */
+	{ "conname", NULL, D_SKIP }, { "xmitq", NULL, D_SKIP }, { "batchsz", NULL, D_SKIP },
+	{ "batchint", NULL, D_SKIP }, { "hbint", NULL, D_SKIP }, { "discint", NULL, D_SKIP },
+	{ "maxmsgl", NULL, D_SKIP }, { "shortrty", NULL, D_SKIP }, { "shorttmr", NULL, D_SKIP },
+	{ "longrty", NULL, D_SKIP }, { "longtmr", NULL, D_SKIP }, { "seqwrap", NULL, D_SKIP },
+	{ NULL, NULL, D_SKIP },
+};
+
+/* "v311,v5" as "MQTTV311,MQTTV5" in t; false if a word is unknown. */
+static bool dump_protocol(struct tbuf *t, const char *v)
+{
+	static const char *const ours[] = { "v31", "v311", "v5" };
+	static const char *const mq[] = { "MQTTV3", "MQTTV311", "MQTTV5" };
+	bool first = true;
+
+	for (;;) {
+		size_t n = strcspn(v, ","), k = 0;
+		while (k < 3 && !(strlen(ours[k]) == n && strncmp(ours[k], v, n) == 0))
+			k++;
+		if (k == 3 || n == 0)
+			return false;
+		if (!first)
+			tb_put(t, ",");
+		tb_put(t, mq[k]);
+		first = false;
+		if (v[n] == '\0')
+			return true;
+		v += n + 1;
+	}
+}
 
 static char *dump_object(const json_t *o, const char *objkw, const struct dkey *keys,
                          const char *extra, char *err, size_t errlen)
@@ -910,6 +1115,22 @@ static char *dump_object(const json_t *o, const char *objkw, const struct dkey *
 		snprintf(err, errlen, "%s name cannot be written in MQSC", objkw);
 		return NULL;
 	}
+	if (keys == mqtt_keys) {
+		/* Readers who know IBM MQ should not look these up there. */
+		static const char *const ours[] = { "identity", "password_file", "acl_file",
+			"allow_anonymous", "max_clients", "max_packet", "keepalive_max",
+			"session_expiry_max", NULL };
+		bool any = false;
+		for (int i = 0; ours[i] != NULL; i++) {
+			const json_t *x = json_object_get(o, ours[i]);
+			any |= x != NULL && !json_is_null(x) &&
+			       !(json_is_string(x) && strcmp(json_string_value(x), "clientid") == 0);
+		}
+		if (any)
+			tb_put(&t, "* IDENTITY, PASSWORDFILE, ACLFILE, ALLOWANONYMOUS, MAXCLIENTS, MAXPACKET,\n"
+			       "* KEEPALIVEMAX and SESSIONEXPIRYMAX are chand's own attributes of\n"
+			       "* telemetry channels: IBM MQ has no such attributes.\n");
+	}
 	tb_put(&t, "DEFINE ");
 	tb_put(&t, objkw);
 	tb_put(&t, "(");
@@ -921,16 +1142,32 @@ static char *dump_object(const json_t *o, const char *objkw, const struct dkey *
 		if (d->kind == D_SKIP || val == NULL || json_is_null(val))
 			continue;
 		tb_put(&t, " +\n   ");
+		if (d->kind == D_IDENT && json_is_string(val) &&
+		    strcmp(json_string_value(val), "clientid") == 0) {
+			/* IBM MQ's own spelling of this one. */
+			tb_put(&t, "USECLTID(YES)");
+			continue;
+		}
 		tb_put(&t, d->mqsc);
 		tb_put(&t, "(");
-		if (d->kind == D_NUM && json_is_integer(val)) {
+		if (d->kind == D_BOOL && json_is_boolean(val)) {
+			tb_put(&t, json_is_true(val) ? "YES" : "NO");
+		} else if (d->kind == D_PROTO && json_is_string(val)) {
+			if (!dump_protocol(&t, json_string_value(val))) {
+				free(t.s);
+				snprintf(err, errlen, "%s %s: protocol '%s' is not a list of v31, v311, v5",
+				         objkw, name, json_string_value(val));
+				return NULL;
+			}
+		} else if (d->kind == D_NUM && json_is_integer(val)) {
 			snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(val));
 			tb_put(&t, num);
-		} else if (d->kind == D_WORD && json_is_string(val)) {
+		} else if ((d->kind == D_WORD || d->kind == D_IDENT) && json_is_string(val)) {
 			const char *s = json_string_value(val);
 			for (size_t i = 0; s[i] != '\0'; i++) {
 				char c[2] = { ascii_upper(s[i]), '\0' };
-				if (!is_kw_char(c[0])) {
+				/* cert-cn: a '-' inside the parentheses is no continuation. */
+				if (!is_kw_char(c[0]) && !(c[0] == '-' && i > 0 && s[i + 1] != '\0')) {
 					free(t.s);
 					snprintf(err, errlen, "%s %s: %s '%s' is not a keyword", objkw, name,
 					         d->key, s);
@@ -983,5 +1220,9 @@ char *mqsc_dump_queue(const json_t *q, char *err, size_t errlen)
 
 char *mqsc_dump_channel(const json_t *ch, char *err, size_t errlen)
 {
+	const char *type = json_string_value(json_object_get(ch, "type"));
+
+	if (type != NULL && strcmp(type, "mqtt") == 0)
+		return dump_object(ch, "CHANNEL", mqtt_keys, "TRPTYPE(TCP)", err, errlen);
 	return dump_object(ch, "CHANNEL", channel_keys, "TRPTYPE(TCP)", err, errlen);
 }

@@ -50,6 +50,8 @@ void mqsc_script_free(struct mqsc_script *s);
 struct mqsc_argv {
 	char **v;           /* NULL terminated */
 	int n;
+	char *note;         /* what was accepted but ignored, one "line N: ..." per
+	                       line (SSLKEYR); NULL if nothing */
 };
 
 /* The chanctl argv of cmd ({"define", "qlocal", "Q1", "--maxdepth", "10"}).

@@ -172,19 +172,28 @@ void mq_sess_unref(struct mq_sess *s)
 	free(s);
 }
 
+void mq_publish_now(struct mq_msg *m)
+{
+	struct mq_job *j = NULL;
+
+	if (m->qos > 0) {
+		j = mq_job_new(DONE_PUBLISH);
+		mq_msg_ref(m);
+		j->m = m;
+	}
+	mq_publish(m, j);
+	if (j != NULL)
+		mq_job_submit(j);
+}
+
 static void publish_will(struct mq_sess *s)
 {
 	struct mq_msg *w = s->will;
-	struct mq_job *j = NULL;
 
 	s->will = NULL;
 	if (w == NULL)
 		return;
-	if (w->qos > 0)
-		j = mq_job_new(DONE_PUBLISH);
-	mq_publish(w, j);
-	if (j != NULL)
-		mq_job_submit(j);
+	mq_publish_now(w);
 	mq_msg_unref(w);
 }
 

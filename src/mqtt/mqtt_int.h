@@ -186,6 +186,8 @@ struct mq_chan {
 	struct mqtt_acl *acl;
 	char last_error_code[16];
 	char last_error[300];
+	int64_t log_window;             /* refusal log budget (mqtt_loop.c) */
+	unsigned log_count, log_suppressed;
 };
 
 /* A unit of work for the writer thread: store operations, run in one
@@ -309,6 +311,8 @@ void mq_sess_unref(struct mq_sess *s);
  * (mq_deliver_committed). */
 void mq_publish(struct mq_msg *m, struct mq_job *job);
 void mq_deliver_committed(struct mq_job *job);
+/* mq_publish with a job of its own (wills): nobody waits for the ack. */
+void mq_publish_now(struct mq_msg *m);
 /* Moves waiting messages of an online session into flight and onto its
  * connection's output. */
 void mq_sess_pump(struct mq_sess *s);

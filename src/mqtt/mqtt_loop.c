@@ -209,10 +209,7 @@ static void detach_session(struct mq_conn *c, bool publish_will)
 		if (s->expiry_s >= 0 && delay > s->expiry_s)
 			delay = s->expiry_s;
 		if (delay == 0 || !s->persistent) {
-			struct mq_job *j = w->qos > 0 ? mq_job_new(DONE_PUBLISH) : NULL;
-			mq_publish(w, j);
-			if (j != NULL)
-				mq_job_submit(j);
+			mq_publish_now(w);
 			mq_msg_unref(w);
 		} else {
 			/* v5 will delay: published unless the session comes back */
@@ -355,6 +352,32 @@ static void conn_parse(struct mq_conn *c)
 	}
 }
 
+/* Refusals of clients that did speak (TLS failures): logged, but at most
+ * LOG_BURST lines per channel every LOG_BURST_MS, then one line with the
+ * count, so a misconfigured fleet cannot flood the log. */
+#define LOG_BURST 20
+#define LOG_BURST_MS 10000
+
+static bool chan_log_allow(struct mq_chan *ch)
+{
+	int64_t now = time_mono_ms();
+
+	if (now - ch->log_window >= LOG_BURST_MS) {
+		if (ch->log_suppressed > 0)
+			log_warn(code_str(CHD_MQ_TLS), "channel=%s %u more TLS refusals in the last %d s "
+			         "were not logged", ch->def.name, ch->log_suppressed, LOG_BURST_MS / 1000);
+		ch->log_window = now;
+		ch->log_count = 0;
+		ch->log_suppressed = 0;
+	}
+	if (ch->log_count < LOG_BURST) {
+		ch->log_count++;
+		return true;
+	}
+	ch->log_suppressed++;
+	return false;
+}
+
 static void conn_tls(struct mq_conn *c)
 {
 	struct tls_error err;
@@ -366,11 +389,11 @@ static void conn_tls(struct mq_conn *c)
 	}
 	if (r != TLS_NB_DONE) {
 		mq_chan_error(c->ch, err.code, err.text);
-		if (srclimit_log_allow(&c->peer_ss, LOG_EVERY_MS / 6, NULL))
+		if (chan_log_allow(c->ch))
 			log_warn(code_str(err.code), "channel=%s peer=%s MQTT client TLS refused: %s",
 			         c->ch->def.name, c->peer, err.text);
 		c->ch->refused++;
-		mq_conn_close(c, CHD_MQ_TLS, false, "TLS handshake failed");
+		mq_conn_close(c, CHD_MQ_DISCONNECTED, false, "TLS handshake failed");
 		return;
 	}
 	tls_conn_info(c->tc, &c->tls);
@@ -390,6 +413,22 @@ static void conn_read(struct mq_conn *c)
 		return;
 	}
 	if (c->state == MC_TLS) {
+		if (!c->got_byte) {
+			/* nothing of TLS runs before the first byte: a port probe or
+			 * an idle socket costs no handshake and no warning */
+			unsigned char b;
+			ssize_t n = recv(c->fd, &b, 1, MSG_PEEK);
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+				log_debug("channel=%s peer=%s closed before sending anything",
+				          c->ch->def.name, c->peer);
+				mq_conn_close(c, CHD_MQ_DISCONNECTED, false, "closed before sending anything");
+				finish_close(c);
+				return;
+			}
+			if (n < 0)
+				return;
+			c->got_byte = true;
+		}
 		conn_tls(c);
 		if (c->state != MC_CONNECT)
 			return;
@@ -440,6 +479,7 @@ static void conn_read(struct mq_conn *c)
 
 static void refuse_log(struct mq_chan *ch, const struct sockaddr_storage *ss, const char *why)
 {
+	enum chd_code_id code = strstr(why, "within") != NULL ? CHD_MQ_TIMEOUT : CHD_MQ_LIMIT;
 	char src[64];
 	unsigned suppressed = 0;
 
@@ -447,8 +487,9 @@ static void refuse_log(struct mq_chan *ch, const struct sockaddr_storage *ss, co
 	if (!srclimit_log_allow(ss, LOG_EVERY_MS, &suppressed))
 		return;
 	srclimit_source_str(ss, src, sizeof src);
-	log_warn(code_str(CHD_MQ_LIMIT), "channel=%s peer=%s connection refused: %s%s", ch->def.name,
-	         src, why, suppressed ? " (and more like it not logged)" : "");
+	log_warn(code_str(code), "channel=%s peer=%s connection %s: %s%s", ch->def.name, src,
+	         code == CHD_MQ_TIMEOUT ? "closed" : "refused", why,
+	         suppressed ? " (and more like it from this address, not logged)" : "");
 }
 
 static void peer_text(const struct sockaddr_storage *ss, char *buf, size_t len)
@@ -653,10 +694,13 @@ static void conn_timers(int64_t now)
 		case MC_CONNECT:
 			if (!c->got_byte && now >= c->accepted_mono + MQ_FIRST_BYTE_MS) {
 				refuse_log(c->ch, &c->peer_ss, "sent nothing within the first-byte deadline");
-				mq_conn_close(c, CHD_MQ_TIMEOUT, false, "sent nothing within %d ms",
+				mq_conn_close(c, CHD_MQ_DISCONNECTED, false, "sent nothing within %d ms",
 				              MQ_FIRST_BYTE_MS);
 			} else if (now >= c->accepted_mono + MQ_CONNECT_TIMEOUT_MS) {
-				mq_conn_close(c, CHD_MQ_TIMEOUT, false, "no %s within %d ms",
+				refuse_log(c->ch, &c->peer_ss, c->state == MC_TLS
+				           ? "TLS handshake not finished within the CONNECT deadline"
+				           : "no CONNECT within the CONNECT deadline");
+				mq_conn_close(c, CHD_MQ_DISCONNECTED, false, "no %s within %d ms",
 				              c->state == MC_TLS ? "TLS handshake" : "CONNECT",
 				              MQ_CONNECT_TIMEOUT_MS);
 			}

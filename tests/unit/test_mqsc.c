@@ -268,6 +268,101 @@ Test(mqsc, translate_channels)
 	expect_xlate(10, "refresh|security");
 }
 
+/* The note of command i's translation ("" if none). */
+static char *note_of(size_t i)
+{
+	struct mqsc_argv av;
+	char err[512], *n;
+
+	cr_assert_lt(i, sc.n);
+	cr_assert_eq(mqsc_translate(&sc.cmds[i], &av, err, sizeof(err)), 0, "%s", err);
+	n = strdup(av.note != NULL ? av.note : "");
+	mqsc_argv_free(&av);
+	return n;
+}
+
+Test(mqsc, translate_telemetry_channels)
+{
+	parse("DEFINE CHANNEL(MQTT.IN) CHLTYPE(MQTT) TRPTYPE(TCP) PORT(8883) LOCLADDR('0.0.0.0') +\n"
+	      "  PROTOCOL(MQTTV311, mqttv3,MQTTV5) SSLCIPH(ANY_TLS13) SSLCAUTH(NEVER) SSLPEER('CN=*') +\n"
+	      "  CERTLABL('qm1') USECLTID(YES) MCAUSER('app') DESCR('sensors') +\n"
+	      "  SSLKEYR('/var/mqm/qmgrs/QM1/ssl/key') REPLACE\n"
+	      "ALTER CHANNEL(MQTT.IN) CHLTYPE(MQTT) USECLTID(NO) PORT(1883)\n"
+	      "DEF CHL(M2) CHLTYPE(MQTT) PORT(1883) IDENTITY(cert-dn) PASSWORDFILE('/etc/chand/pw') +\n"
+	      "  ACLFILE('acl') ALLOWANONYMOUS(no) MAXCLIENTS(100) MAXPACKET(65536) +\n"
+	      "  KEEPALIVEMAX(300) SESSIONEXPIRYMAX(4294967295) PROTOCOL('v311')\n"
+	      "START CHANNEL(MQTT.IN) CHLTYPE(MQTT)\n"
+	      "STOP CHANNEL(MQTT.IN) CHLTYPE(MQTT) CLIENTID('sensor-1')\n"
+	      "DELETE CHANNEL(MQTT.IN) CHLTYPE(MQTT)\n"
+	      "DISPLAY CHSTATUS(MQTT.IN) CHLTYPE(MQTT) CLIENTID(*)\n"
+	      "DIS CHS(MQTT*) CLIENTID('-sensor*')\n"
+	      "DISPLAY CHSTATUS(*) CHLTYPE STATUS\n"
+	      "DISPLAY CHANNEL(MQTT.IN) PORT LOCLADDR PROTOCOL USECLTID MCAUSER\n");
+	expect_xlate(0, "define|channel|MQTT.IN|--type|mqtt|--port|8883|--address|0.0.0.0|--protocol|"
+	             "v311,v31,v5|--sslciph|ANY_TLS13|--sslcauth|never|--sslpeer|CN=*|--certlabl|qm1|"
+	             "--identity|clientid|--mcauser|app|--descr|sensors|--replace");
+	char *n = note_of(0);
+	cr_expect_str_eq(n, "line 4: SSLKEYR is ignored: chand uses the agent's keystore "
+	                 "(keystore.path in its configuration) for every channel");
+	free(n);
+	n = note_of(1);
+	cr_expect_str_eq(n, "");
+	free(n);
+	expect_xlate(1, "alter|channel|MQTT.IN|--type|mqtt|--identity|username|--port|1883");
+	expect_xlate(2, "define|channel|M2|--type|mqtt|--port|1883|--identity|cert-dn|"
+	             "--password-file|/etc/chand/pw|--acl-file|acl|--allow-anonymous|no|"
+	             "--max-clients|100|--max-packet|65536|--keepalive-max|300|"
+	             "--session-expiry-max|4294967295|--protocol|v311");
+	expect_xlate(3, "start|channel|MQTT.IN");
+	expect_xlate(4, "stop|channel|MQTT.IN|--client|sensor-1");
+	expect_xlate(5, "delete|channel|MQTT.IN");
+	expect_xlate(6, "status|MQTT.IN|--clients=*");
+	/* One word: a client id starting with '-' is no option. */
+	expect_xlate(7, "status|MQTT*|--clients=-sensor*");
+	expect_xlate(8, "status|*");
+	expect_xlate(9, "display|channel|MQTT.IN");
+}
+
+Test(mqsc, telemetry_channel_errors)
+{
+	parse("DEFINE CHANNEL(M) CHLTYPE(MQTT) PORT(1883) BACKLOG(4096)\n"
+	      "DEFINE CHANNEL(M) CHLTYPE(MQTT) PORT(1883) PROTOCOL(MQTTV311,HTTP)\n"
+	      "DEFINE CHANNEL(M) CHLTYPE(MQTT) USECLTID(YES) IDENTITY(USERNAME)\n"
+	      "DEFINE CHANNEL(M) CHLTYPE(MQTT) USECLTID(MAYBE)\n"
+	      "DISPLAY CHSTATUS(M) CHLTYPE(MQTT)\n"
+	      "DISPLAY CHSTATUS(M) CHLTYPE(SDR) CLIENTID(*)\n"
+	      "DEFINE CHANNEL(M) CHLTYPE(MQTT) PROTOCOL(MQTTV311,V311)\n"
+	      "START CHANNEL(M) CHLTYPE(SDR)\n"
+	      "DEFINE CHANNEL(M) CHLTYPE(MQTT) IDENTITY(CERT)\n"
+	      "DEFINE CHANNEL(M) CHLTYPE(MQTT) MAXCLIENTS(-1)\n"
+	      "DEFINE CHANNEL(M) CHLTYPE(MQTT) SSLKEYR\n"
+	      "DEFINE CHANNEL(M) CHLTYPE(MQTT) PROTOCOL(MQTTV311,)\n");
+	static const char *const want[] = {
+		"line 1: DEFINE CHANNEL(M): attribute BACKLOG is not supported",
+		"line 2: DEFINE CHANNEL(M): value HTTP of PROTOCOL is not supported (supported: MQTTV3, "
+		"MQTTV311, MQTTV5)",
+		"line 3: DEFINE CHANNEL(M): USECLTID and IDENTITY exclude each other",
+		"line 4: DEFINE CHANNEL(M): value MAYBE of USECLTID is not supported (supported: YES, NO)",
+		"line 5: DISPLAY CHSTATUS(M): CHLTYPE(...) would filter the listing, which is supported "
+		"only with CLIENTID(...) (the clients of telemetry channels)",
+		"line 6: DISPLAY CHSTATUS(M): value SDR of CHLTYPE is not supported (supported: MQTT)",
+		"line 7: DEFINE CHANNEL(M): PROTOCOL names MQTTV311 twice",
+		"line 8: START CHANNEL(M): value SDR of CHLTYPE is not supported (supported: MQTT)",
+		"line 9: DEFINE CHANNEL(M): value CERT of IDENTITY is not supported (supported: CLIENTID, "
+		"USERNAME, CERT-CN, CERT-DN)",
+		"line 10: DEFINE CHANNEL(M): MAXCLIENTS(-1) is not a number",
+		"line 11: DEFINE CHANNEL(M): attribute SSLKEYR needs a value in parentheses",
+		"line 12: DEFINE CHANNEL(M): value '' of PROTOCOL is not supported (supported: MQTTV3, "
+		"MQTTV311, MQTTV5)",
+	};
+	cr_assert_eq(sc.n, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < sc.n; i++) {
+		char *got = xlate(i);
+		cr_expect_str_eq(got, want[i]);
+		free(got);
+	}
+}
+
 Test(mqsc, unsupported_things_are_named)
 {
 	parse("DEFINE QLOCAL(A)\n"
@@ -294,7 +389,7 @@ Test(mqsc, unsupported_things_are_named)
 		"line 4: DEFINE QALIAS(X): command DEFINE QALIAS is not supported",
 		"line 5: ALTER QMGR: command ALTER QMGR is not supported",
 		"line 6: DEFINE CHANNEL(C): value SVRCONN of CHLTYPE is not supported (supported: SDR, "
-		"RCVR, SVR, RQSTR)",
+		"RCVR, SVR, RQSTR, MQTT)",
 		"line 7: DEFINE CHANNEL(C): value LU62 of TRPTYPE is not supported (supported: TCP)",
 		"line 8: DEFINE CHANNEL(C): attribute CHLTYPE is required",
 		"line 9: DEFINE QLOCAL(A): attribute MAXDEPTH is given twice",
@@ -379,6 +474,51 @@ Test(mqsc, dump_round_trips)
 	           "999999999|--descr|+ends with plus +|--replace");
 }
 
+Test(mqsc, dump_round_trips_telemetry_channels)
+{
+	/* chand's own attributes, and a message channel's keys (which a
+	 * telemetry channel cannot set) left out. */
+	round_trip("{\"name\":\"MQTT.IN\",\"type\":\"mqtt\",\"port\":8883,\"address\":\"\","
+	           "\"protocol\":\"v311,v5\",\"sslciph\":\"ANY_TLS13\",\"certlabl\":\"qm1\","
+	           "\"sslcauth\":\"optional\",\"sslpeer\":\"O=Acme\",\"identity\":\"cert-cn\","
+	           "\"mcauser\":\"\",\"password_file\":\"/etc/chand/pw\",\"acl_file\":null,"
+	           "\"allow_anonymous\":false,\"max_clients\":100,\"max_packet\":268435455,"
+	           "\"keepalive_max\":65535,\"session_expiry_max\":4294967295,\"descr\":\"it's\","
+	           "\"conname\":null,\"xmitq\":\"\",\"batchsz\":50}",
+	           "define|channel|MQTT.IN|--type|mqtt|--port|8883|--address||--protocol|v311,v5|"
+	           "--sslciph|ANY_TLS13|--certlabl|qm1|--sslcauth|optional|--sslpeer|O=Acme|"
+	           "--identity|cert-cn|--mcauser||--descr|it's|--password-file|/etc/chand/pw|"
+	           "--allow-anonymous|no|--max-clients|100|--max-packet|268435455|"
+	           "--keepalive-max|65535|--session-expiry-max|4294967295|--replace");
+	round_trip("{\"name\":\"M2\",\"type\":\"mqtt\",\"port\":1883,\"sslcauth\":\"never\","
+	           "\"identity\":\"clientid\",\"allow_anonymous\":true,\"protocol\":\"v31\"}",
+	           "define|channel|M2|--type|mqtt|--port|1883|--protocol|v31|--sslcauth|never|"
+	           "--identity|clientid|--allow-anonymous|yes|--replace");
+	/* A message channel: attributes of telemetry channels left out. */
+	round_trip("{\"name\":\"S\",\"type\":\"sdr\",\"conname\":\"h(1)\",\"port\":null,"
+	           "\"max_clients\":null,\"identity\":null}",
+	           "define|channel|S|--type|sdr|--conname|h(1)|--replace");
+
+	char err[256], *text;
+	json_t *o = json_pack("{s:s,s:s,s:i,s:s,s:i}", "name", "M", "type", "mqtt", "port", 1883,
+	                      "identity", "clientid", "max_clients", 5);
+	text = mqsc_dump_channel(o, err, sizeof(err));
+	cr_assert_not_null(text, "%s", err);
+	cr_expect(strstr(text, "   USECLTID(YES) +\n") != NULL, "IBM MQ's spelling:\n%s", text);
+	cr_expect(strncmp(text, "* IDENTITY, PASSWORDFILE", 24) == 0, "chand's own attributes are "
+	          "named in a comment:\n%s", text);
+	cr_expect(strstr(text, "   TRPTYPE(TCP) +\n") != NULL, "%s", text);
+	free(text);
+	json_decref(o);
+	o = json_pack("{s:s,s:s,s:i}", "name", "M", "type", "mqtt", "port", 1883);
+	text = mqsc_dump_channel(o, err, sizeof(err));
+	cr_assert_not_null(text, "%s", err);
+	cr_expect(strncmp(text, "DEFINE CHANNEL('M')", 19) == 0, "no comment without chand's own "
+	          "attributes:\n%s", text);
+	free(text);
+	json_decref(o);
+}
+
 Test(mqsc, dump_refuses_what_it_cannot_write)
 {
 	char err[256];
@@ -390,6 +530,14 @@ Test(mqsc, dump_refuses_what_it_cannot_write)
 	o = json_pack("{s:s,s:s,s:s}", "name", "Q", "type", "qlocal", "descr", "a\tb");
 	cr_expect_null(mqsc_dump_queue(o, err, sizeof(err)));
 	cr_expect(strstr(err, "control character") != NULL, "%s", err);
+	json_decref(o);
+	o = json_pack("{s:s,s:s,s:s}", "name", "M", "type", "mqtt", "protocol", "v311,v4");
+	cr_expect_null(mqsc_dump_channel(o, err, sizeof(err)));
+	cr_expect(strstr(err, "'v311,v4'") != NULL, "%s", err);
+	json_decref(o);
+	o = json_pack("{s:s,s:s,s:s}", "name", "M", "type", "mqtt", "mqtt_newattr", "x");
+	cr_expect_null(mqsc_dump_channel(o, err, sizeof(err)));
+	cr_expect(strstr(err, "'mqtt_newattr'") != NULL, "%s", err);
 	json_decref(o);
 	o = json_pack("{s:s,s:s}", "name", "Q", "type", "qalias");
 	cr_expect_null(mqsc_dump_queue(o, err, sizeof(err)));

@@ -147,6 +147,66 @@ Test(prom, no_channels_no_channel_families)
 	json_decref(st);
 }
 
+/* A telemetry channel (type mqtt, DESIGN.md section 7) beside a message
+ * channel: its own families, up and state, none of the message channel
+ * families; its clients (status --clients) are not exported. */
+#define LM "name=\"MQTT.IN\",type=\"mqtt\",qmgr=\"QM1\",rqmname=\"\",conname=\"\""
+
+Test(prom, telemetry_channel_families)
+{
+	json_t *st = rec("[{\"name\":\"QM1.TO.QM2\",\"type\":\"sdr\",\"state\":\"RUNNING\","
+	                 "\"conname\":\"127.0.0.1(1414)\",\"rqmname\":\"QM2\",\"msgs\":5,"
+	                 "\"bytes_sent\":99,\"bytes_received\":3},"
+	                 "{\"name\":\"MQTT.IN\",\"type\":\"mqtt\",\"state\":\"RUNNING\","
+	                 "\"address\":\"\",\"port\":8883,\"connections\":12,\"max_clients\":1000,"
+	                 "\"msgs_received\":9007199254740993,\"msgs_sent\":45,"
+	                 "\"bytes_received\":9000,\"bytes_sent\":4000,\"sslciph\":\"ANY_TLS13\","
+	                 "\"local_label\":\"qm1\",\"start_time\":\"2026-11-22T13:45:00.123Z\","
+	                 "\"last_error_code\":null,\"last_error\":null,"
+	                 "\"clients\":[{\"client_id\":\"sensor-1\",\"msgs_received\":7}]},"
+	                 "{\"name\":\"MQTT.OFF\",\"type\":\"mqtt\",\"state\":\"STOPPED\","
+	                 "\"port\":1883,\"connections\":0,\"msgs_received\":null}]");
+	struct metrics_agent ag = { .qmgr = "QM1" };
+	char *text = metrics_format(st, NULL, &ag), why[512] = "";
+	const char *l_off = "name=\"MQTT.OFF\",type=\"mqtt\",qmgr=\"QM1\",rqmname=\"\","
+	                    "conname=\"\"";
+	char series[512];
+
+	cr_assert_not_null(text);
+	cr_expect(prom_check(text, why, sizeof(why)), "%s\n%s", why, text);
+	expect_value(text, "chand_mqtt_connections{" LM "}", 12);
+	expect_value(text, "chand_mqtt_max_clients{" LM "}", 1000);
+	cr_expect(strstr(text, "chand_mqtt_messages_received_total{" LM "} 9007199254740993\n")
+	          != NULL, "large counters printed exactly:\n%s", text);
+	expect_value(text, "chand_mqtt_messages_sent_total{" LM "}", 45);
+	expect_value(text, "chand_mqtt_bytes_received_total{" LM "}", 9000);
+	expect_value(text, "chand_mqtt_bytes_sent_total{" LM "}", 4000);
+	expect_value(text, "chand_channel_up{" LM "}", 1);
+	expect_value(text, "chand_channel_state{" LM ",state=\"RUNNING\"}", 1);
+	cr_expect(strstr(text, "# TYPE chand_mqtt_connections gauge\n") != NULL, "%s", text);
+	cr_expect(strstr(text, "# TYPE chand_mqtt_messages_received_total counter\n") != NULL);
+	cr_expect(strstr(text, "# TYPE chand_mqtt_bytes_sent_total counter\n") != NULL);
+	/* The stopped one: down, no clients, its unknown counter left out. */
+	snprintf(series, sizeof(series), "chand_channel_up{%s}", l_off);
+	expect_value(text, series, 0);
+	snprintf(series, sizeof(series), "chand_channel_state{%s,state=\"STOPPED\"}", l_off);
+	expect_value(text, series, 1);
+	snprintf(series, sizeof(series), "chand_mqtt_connections{%s}", l_off);
+	expect_value(text, series, 0);
+	snprintf(series, sizeof(series), "chand_mqtt_messages_received_total{%s}", l_off);
+	cr_expect_null(strstr(text, series), "%s", text);
+	/* Each kind of channel in its own families only. */
+	cr_expect_null(strstr(text, "chand_channel_bytes_sent_total{" LM), "%s", text);
+	cr_expect_null(strstr(text, "chand_channel_bytes_received_total{" LM), "%s", text);
+	cr_expect_null(strstr(text, "chand_mqtt_bytes_sent_total{name=\"QM1.TO.QM2\""), "%s", text);
+	expect_value(text, "chand_channel_bytes_sent_total{name=\"QM1.TO.QM2\",type=\"sdr\","
+	             "qmgr=\"QM1\",rqmname=\"QM2\",conname=\"127.0.0.1(1414)\"}", 99);
+	/* No series per client. */
+	cr_expect_null(strstr(text, "sensor-1"), "%s", text);
+	free(text);
+	json_decref(st);
+}
+
 Test(prom, duplicate_channel_records_exported_once)
 {
 	json_t *st = rec("[{\"name\":\"C\",\"type\":\"sdr\",\"state\":\"RUNNING\",\"msgs\":1},"
