@@ -83,6 +83,37 @@ const char *mqtt_sslcauth_name(int sslcauth);
 /* "v31,v311,v5" */
 void mqtt_protocols_text(unsigned protocols, char *buf, size_t len);
 
+/* ---- routes (DESIGN section 8): publications carried further ---- */
+
+#define MQTT_ROUTE_FILTER_MAX 1024
+#define MQTT_ROUTE_PREFIX_MAX 256
+/* The queue every agent takes routed publications from (created at start). */
+#define MQTT_ROUTE_QUEUE "SYSTEM.MQTT.PUBLISH"
+
+struct mqtt_route_def {
+	char name[CHAND_NAME_MAX + 1];
+	char topic[MQTT_ROUTE_FILTER_MAX + 1];      /* topic filter */
+	char queue[CHAND_NAME_MAX + 1];             /* --queue: put matching publications there */
+	char qmgr[CHAND_NAME_MAX + 1];              /* --qmgr: forward to that queue manager */
+	char remote_prefix[MQTT_ROUTE_PREFIX_MAX + 1];
+	char local_prefix[MQTT_ROUTE_PREFIX_MAX + 1];
+	int qos_min;                                /* 0..2 */
+	char descr[65];
+};
+
+void mqtt_route_init(struct mqtt_route_def *r, const char *name);
+int mqtt_route_apply_json(struct mqtt_route_def *r, const json_t *obj, char *err, size_t errlen);
+/* Filter syntax (with the position of an error), exactly one of queue
+ * and qmgr, prefixes only with qmgr. 0 or -1 with a one-line reason. */
+int mqtt_route_validate(const struct mqtt_route_def *r, char *err, size_t errlen);
+json_t *mqtt_route_to_json(const struct mqtt_route_def *r);
+int mqtt_route_from_text(struct mqtt_route_def *r, const char *name, const char *text, char *err,
+                         size_t errlen);
+/* The topic a publication on topic gets at the far end: local_prefix
+ * removed (if the topic starts with it), remote_prefix added. False if
+ * the result would be too long or empty. */
+bool mqtt_route_topic(const struct mqtt_route_def *r, const char *topic, char *out, size_t len);
+
 /* ---- the running module (src/mqtt/mqtt_svc.c) ---- */
 
 struct store;
@@ -94,6 +125,7 @@ struct mqtt_host {
 	int handshake_timeout_ms;
 	int (*store_open)(void *arg, struct store **out, char *err, size_t errlen);
 	struct tls_ctx *(*tls_get)(void *arg);   /* a reference, or NULL */
+	uint64_t (*owner_id)(void);              /* a unique store_lock owner */
 	void *arg;
 };
 
@@ -131,6 +163,13 @@ json_t *mqtt_op_status(const char *pattern, bool clients, const char *client_pat
  * returns when QoS 1/2 publications are committed. 0 or -1 with r. */
 int mqtt_op_publish(const char *topic, uint8_t qos, bool retain, const uint8_t *const *bodies,
                     const size_t *lens, size_t n, struct mqtt_result *r);
+/* Routes: define (checks the target exists: the queue, or a transmission
+ * queue for the queue manager), delete, display (definitions with their
+ * counters: matched, forwarded, dropped and why, loops prevented). */
+int mqtt_op_route_define(struct store *st, const char *name, const json_t *attrs, bool replace,
+                         struct mqtt_result *r);
+int mqtt_op_route_delete(struct store *st, const char *name, struct mqtt_result *r);
+json_t *mqtt_op_route_display(const char *pattern);
 /* refresh security: reloads password and ACL files (keeping the old ones
  * of a channel whose new files do not parse) and re-checks connected
  * clients' certificates against ctx. */

@@ -145,4 +145,11 @@ int store_mqtt_retain_delete(struct store *st, const char *topic);
  * id.  Free with store_mqtt_msgs_free. */
 int store_mqtt_retain_list(struct store *st, struct store_mqtt_msg **out, size_t *n);
 
+/* ---- route definitions (DESIGN section 8): JSON text owned by the mqtt module ---- */
+int store_route_put(struct store *st, const char *name, const char *attrs, bool replace);
+int store_route_delete(struct store *st, const char *name);
+/* Every route, sorted by name: two malloc'd arrays of malloc'd strings. */
+int store_route_list(struct store *st, char ***names, char ***attrs, size_t *n);
+void store_route_list_free(char **names, char **attrs, size_t n);
+
 #endif

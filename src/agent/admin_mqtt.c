@@ -68,6 +68,81 @@ static int cmd_publish(struct admin_conn *c, json_t *req)
 	return admin_reply_ok(c, json_pack("{s:I,s:s}", "published", (json_int_t)n, "topic", topic));
 }
 
+static int get_route_name(struct admin_conn *c, json_t *req, const char **name)
+{
+	char why[160];
+
+	if (admin_get_str(c, req, "name", true, name) != 0)
+		return -1;
+	if (!name_valid(*name, why, sizeof why)) {
+		admin_reply_err(c, CHD_Q_BAD_NAME, "invalid route name: %s", why);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_route_define(struct admin_conn *c, json_t *req)
+{
+	struct mqtt_result r = { 0 };
+	const char *name;
+	bool replace = false;
+	int rc;
+
+	if ((rc = get_route_name(c, req, &name)) != 0)
+		return rc < 0 ? -1 : 0;
+	if (admin_get_bool(c, req, "replace", false, &replace, NULL) != 0)
+		return -1;
+	if (mqtt_op_route_define(admin_store(c), name, req, replace, &r) != 0)
+		return admin_reply_err(c, r.code, "%s", r.text);
+	return admin_reply_ok(c, NULL);
+}
+
+static int cmd_route_delete(struct admin_conn *c, json_t *req)
+{
+	struct mqtt_result r = { 0 };
+	const char *name;
+	int rc;
+
+	if ((rc = get_route_name(c, req, &name)) != 0)
+		return rc < 0 ? -1 : 0;
+	if (mqtt_op_route_delete(admin_store(c), name, &r) != 0)
+		return admin_reply_err(c, r.code, "%s", r.text);
+	return admin_reply_ok(c, NULL);
+}
+
+static int cmd_route_display(struct admin_conn *c, json_t *req)
+{
+	const char *pattern = NULL;
+	json_t *arr, *v;
+	size_t i;
+
+	if (admin_get_str(c, req, "pattern", false, &pattern) != 0)
+		return -1;
+	if (pattern == NULL || pattern[0] == '\0')
+		pattern = "*";
+	arr = mqtt_op_route_display(pattern);
+	if (json_array_size(arr) == 0 && strchr(pattern, '*') == NULL) {
+		json_decref(arr);
+		return admin_reply_err(c, CHD_Q_UNKNOWN, "route %s is not defined", pattern);
+	}
+	json_array_foreach(arr, i, v) {
+		if (admin_send_record(c, json_incref(v)) != 0) {
+			json_decref(arr);
+			return -1;
+		}
+	}
+	i = json_array_size(arr);
+	json_decref(arr);
+	return admin_reply_ok(c, json_pack("{s:I}", "count", (json_int_t)i));
+}
+
+static const struct admin_cmd admin_mqtt_cmds[] = {
+	{ "define route", cmd_route_define },
+	{ "delete route", cmd_route_delete },
+	{ "display route", cmd_route_display },
+	{ NULL, NULL },
+};
+
 static const struct admin_cmd admin_mqtt_blob_cmds[] = {
 	{ "publish", cmd_publish },
 	{ NULL, NULL },
@@ -85,6 +160,7 @@ static int mod_start(struct agent *a)
 	                                 ? cfg->tls_handshake_timeout * 1000 : 30000;
 	mqtt_host.store_open = host_store_open;
 	mqtt_host.tls_get = host_tls_get;
+	mqtt_host.owner_id = agent_owner_id;
 	return mqtt_svc_start(&mqtt_host);
 }
 
@@ -96,7 +172,7 @@ static void mod_stop(struct agent *a)
 
 const struct agent_module mqtt_module = {
 	.name = "telemetry",
-	.admin_cmds = NULL,
+	.admin_cmds = admin_mqtt_cmds,
 	.admin_blob_cmds = admin_mqtt_blob_cmds,
 	.start = mod_start,
 	.inbound = NULL,

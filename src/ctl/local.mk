@@ -11,6 +11,9 @@ chanctl_LDADD = src/agent/libagent.a src/tls/libtls.a src/keystore/libkeystore.a
 # Channel commands (owned by the channel module).
 chanctl_SOURCES += src/ctl/cmd_channel.c
 
+# Route commands (telemetry: DESIGN section 8).
+chanctl_SOURCES += src/ctl/cmd_route.c
+
 # status --format prometheus (the formatter is src/agent/metrics_fmt.c).
 chanctl_SOURCES += src/ctl/status_prom.c src/ctl/status_prom.h
 

@@ -53,6 +53,7 @@ void mq_msg_unref(struct mq_msg *m)
 		free(m->topic);
 		free(m->payload);
 		free(m->props);
+		free(m->path);
 		free(m);
 	}
 }
@@ -445,6 +446,9 @@ void mq_publish(struct mq_msg *m, struct mq_job *job)
 {
 	struct fanout f = { m, NULL, 0, 0 };
 
+	/* routes first: a full queue fails the job before anything else of
+	 * it is written (mqtt_persist.c) */
+	mq_routes_apply(m, job);
 	if (m->retain) {
 		struct mq_job *rj = job != NULL ? job : mq_lazy();
 		struct mq_op *op;
@@ -486,7 +490,8 @@ void mq_publish(struct mq_msg *m, struct mq_job *job)
 				job->captg = cap;
 			}
 			s->refs++;
-			job->tg[job->ntg++] = (struct mq_tgt){ s, t->qos, t->retain, t->sub_id };
+			mq_msg_ref(m);
+			job->tg[job->ntg++] = (struct mq_tgt){ s, m, t->qos, t->retain, t->sub_id };
 		}
 	}
 	free(f.v);
@@ -544,15 +549,20 @@ void mq_deliver_committed(struct mq_job *job)
 		return;
 	case DONE_PUBLISH:
 	case DONE_ADMIN:
+	case DONE_INQ:
 		if (c != NULL) {
 			if (c->inflight_in > 0)
 				c->inflight_in--;
 			if (job->rc != 0) {
 				if (job->qos == 2 && c->sess != NULL)
 					mq_in2_del(c->sess, job->pid);
+				/* a full route queue: v5 says so ([MQTT-3.4.2] 0x97);
+				 * 3.1.1 has no refusal, so no ack: the client sends it
+				 * again later (back-pressure, nothing lost) */
 				if (c->version == MQTT_V5 && !c->dead)
 					send_ack(c, job->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, job->pid,
-					         MQTT_RC_UNSPECIFIED);
+					         job->rc == STORE_FULL ? MQTT_RC_QUOTA_EXCEEDED
+					                               : MQTT_RC_UNSPECIFIED);
 				else if (!c->dead)
 					mq_conn_close(c, CHD_MQ_STORE, true, "publication could not be "
 					              "stored: %s", job->err);
@@ -566,10 +576,12 @@ void mq_deliver_committed(struct mq_job *job)
 					deliver_row(&job->ops[i]);
 			for (size_t i = 0; i < job->ntg; i++) {
 				struct mq_tgt *t = &job->tg[i];
-				deliver_mem(t->sess, job->m, t->qos, t->retain, t->sub_id);
+				deliver_mem(t->sess, t->m, t->qos, t->retain, t->sub_id);
 				mq_sess_pump(t->sess);
 			}
 		}
+		if (job->done == DONE_INQ)
+			mq_inq_done(job);
 		if (job->waiter != NULL) {
 			pthread_mutex_lock(&job->waiter->mtx);
 			job->waiter->rc = job->rc;

@@ -56,6 +56,7 @@ struct mq_msg {
 	bool retain;
 	int64_t expiry_ms;      /* wall clock, 0 = never */
 	uint64_t origin;        /* session id of the publisher (no-local), 0 = none */
+	char *path;             /* queue managers it came through ("QM1,QM2"), NULL = none */
 };
 
 /* A message on its way to one session. */
@@ -195,7 +196,11 @@ struct mq_chan {
 enum mq_op_kind {
 	OP_SESS_PUT, OP_SESS_DEL, OP_SESS_TOUCH, OP_SUB_PUT, OP_SUB_DEL, OP_OUT_ADD, OP_OUT_SET,
 	OP_OUT_DEL, OP_IN2_PUT, OP_IN2_DEL, OP_RET_PUT, OP_RET_DEL,
+	OP_Q_PUT,           /* a route's message onto a queue (or a queue manager's XMITQ) */
+	OP_Q_CONFIRM,       /* routed messages taken from MQTT_ROUTE_QUEUE: delete them */
 };
+
+struct mq_route;
 
 struct mq_op {
 	enum mq_op_kind kind;
@@ -210,6 +215,11 @@ struct mq_op {
 	uint32_t sub_id;
 	struct mq_out *ent;             /* OUT_ADD: the queue entry waiting for its seq */
 	struct mq_sess *sess;           /* OUT_ADD: whose (a reference) */
+	struct chd_msg *qmsg;           /* Q_PUT: the message (malloc'd) */
+	char qname[CHAND_NAME_MAX + 1]; /* Q_PUT: queue, qmgr (empty: local) */
+	char qmgr[CHAND_NAME_MAX + 1];
+	struct mq_route *route;         /* Q_PUT: whose counters (never freed while running) */
+	struct msg_list *locked;        /* Q_CONFIRM */
 };
 
 enum mq_done {
@@ -222,6 +232,17 @@ enum mq_done {
 	DONE_CONNACK,       /* session stored: send CONNACK, resume the session */
 	DONE_SUBACK,        /* subscriptions stored: send SUBACK, then retained messages */
 	DONE_BYTES,         /* send pkt (e.g. UNSUBACK) */
+	DONE_INQ,           /* routed publications taken from the queue: delivered */
+};
+
+/* A route at run time; counters are atomic (the writer updates them). */
+struct mq_route {
+	struct mq_route *next;
+	struct mqtt_route_def def;
+	bool deleted;
+	atomic_ullong matched, forwarded, dropped, loops;
+	pthread_mutex_t why_mtx;
+	char last_drop[256];
 };
 
 struct mq_waiter {
@@ -235,6 +256,7 @@ struct mq_waiter {
  * publication is committed. */
 struct mq_tgt {
 	struct mq_sess *sess;           /* a reference */
+	struct mq_msg *m;               /* a reference */
 	uint8_t qos;
 	bool retain;
 	uint32_t sub_id;
@@ -254,6 +276,7 @@ struct mq_job {
 	struct mq_sess *sess;           /* DONE_SEND / PUBREC_IN (a reference) */
 	struct mq_waiter *waiter;
 	struct mqtt_wbuf pkt;           /* DONE_CONNACK / SUBACK / BYTES: the answer */
+	size_t count;                   /* DONE_INQ: messages taken */
 	int rc;                         /* 0, or a store error */
 	char err[256];
 };
@@ -286,6 +309,12 @@ struct mq_state {
 	bool writer_stop;
 	struct tls_ctx *refresh_ctx;    /* set by refresh security, taken by the loop */
 	struct mq_job *lazy;            /* operations nobody waits for, submitted each round */
+	struct mq_route *routes, *dead_routes;
+	/* the consumer of MQTT_ROUTE_QUEUE (mqtt_route.c) */
+	bool inq_busy, inq_more;
+	int64_t inq_retry_at;
+	uint64_t inq_gen, inq_owner;
+	uint64_t inq_done, inq_bad;
 };
 
 extern struct mq_state mq;
@@ -375,6 +404,22 @@ bool mq_send_publish(struct mq_conn *c, const struct mq_out *o);
 bool mq_send_publish_fits(struct mq_conn *c, const struct mq_out *o);
 /* A committed SUBACK job: the SUBACK, then the retained messages. */
 void mq_deliver_suback(struct mq_job *j);
+
+/* routes (mqtt_route.c) */
+/* Adds the Q_PUT operations of the routes m matches to job (or to the
+ * lazy job for QoS 0 with no job). */
+void mq_routes_apply(struct mq_msg *m, struct mq_job *job);
+/* Takes routed publications from MQTT_ROUTE_QUEUE when some wait and no
+ * batch is being committed (loop thread, each round). */
+void mq_inq_poll(void);
+/* A committed (or failed) batch of the consumer. */
+void mq_inq_done(struct mq_job *job);
+/* The writer's part of a Q_PUT / Q_CONFIRM: 0, or a store error. */
+int mq_route_run_op(struct store *st, struct mq_op *op);
+void mq_route_op_free(struct mq_op *op);
+void mq_routes_load(struct store *st);
+void mq_routes_free(void);
+int mq_inq_prepare(struct store *st);
 
 /* channels (mqtt_svc.c) */
 struct mq_chan *mq_chan_find(const char *name);

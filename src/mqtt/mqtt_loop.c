@@ -758,6 +758,7 @@ static void *loop_main(void *arg)
 			}
 		}
 		mq_run_done();
+		mq_inq_poll();
 		/* input GnuTLS holds, or that waited for a commit */
 		while (npending > 0) {
 			size_t k = npending;

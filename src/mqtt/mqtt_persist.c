@@ -56,11 +56,14 @@ void mq_job_free(struct mq_job *j)
 			mq_msg_unref(op->m);
 		if (op->sess != NULL)
 			mq_sess_unref(op->sess);
+		mq_route_op_free(op);
 	}
 	free(j->ops);
 	mqtt_wbuf_free(&j->pkt);
-	for (size_t i = 0; i < j->ntg; i++)
+	for (size_t i = 0; i < j->ntg; i++) {
 		mq_sess_unref(j->tg[i].sess);
+		mq_msg_unref(j->tg[i].m);
+	}
 	free(j->tg);
 	if (j->conn != NULL)
 		mq_conn_unref(j->conn);
@@ -176,6 +179,10 @@ static int run_op(struct store *st, struct mq_op *op, int64_t now)
 	case OP_RET_DEL:
 		rc = store_mqtt_retain_delete(st, op->text);
 		break;
+	case OP_Q_PUT:
+	case OP_Q_CONFIRM:
+		rc = mq_route_run_op(st, op);
+		break;
 	}
 	/* Deleting what is already gone is fine (a session dropped while its
 	 * acknowledgements were on the way). */
@@ -217,8 +224,20 @@ static void *writer_main(void *arg)
 				snprintf(err, sizeof err, "no database handle");
 			} else if ((rc = store_begin(st)) == STORE_OK) {
 				for (j = batch; j != NULL && rc == STORE_OK; j = j->next)
-					for (size_t i = 0; i < j->nops && rc == STORE_OK; i++)
+					for (size_t i = 0; i < j->nops && rc == STORE_OK; i++) {
 						rc = run_op(st, &j->ops[i], now);
+						/* A route's queue that is full or refuses the
+						 * message fails only this job: its routes come
+						 * first in it, so nothing else of it was written,
+						 * and the group goes on. */
+						if (rc != STORE_OK && rc != STORE_ERR && rc != STORE_DISK_FULL &&
+						    j->ops[i].kind == OP_Q_PUT) {
+							j->rc = rc;
+							snprintf(j->err, sizeof j->err, "%s", store_errmsg(st));
+							rc = STORE_OK;
+							break;
+						}
+					}
 				if (rc == STORE_OK)
 					rc = store_commit(st);
 				if (rc != STORE_OK) {

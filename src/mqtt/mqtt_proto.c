@@ -481,15 +481,17 @@ static int handle_publish(struct mq_conn *c, struct mqtt_publish *pub)
 		mq_msg_ref(m);
 		job->m = m;
 		c->inflight_in++;
-		if (pub->qos == 2) {
-			mq_in2_add(s, pub->pid);
-			if (s->persistent) {
-				struct mq_op *op = mq_job_op(job, OP_IN2_PUT, s->client_id);
-				op->pid = pub->pid;
-			}
-		}
 	}
 	mq_publish(m, job);
+	if (pub->qos == 2) {
+		/* after the publication's own operations: a route that refuses
+		 * it fails the job before the id is recorded */
+		mq_in2_add(s, pub->pid);
+		if (s->persistent) {
+			struct mq_op *op = mq_job_op(job, OP_IN2_PUT, s->client_id);
+			op->pid = pub->pid;
+		}
+	}
 	if (job != NULL)
 		mq_job_submit(job);
 	mq_msg_unref(m);

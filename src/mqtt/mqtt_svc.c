@@ -275,6 +275,26 @@ static void load_sessions(struct store *st)
 		         "retained messages", n, nret);
 }
 
+/* Wakes the loop when anything is put in this process, so routed
+ * publications arriving on MQTT_ROUTE_QUEUE are taken at once. */
+static pthread_t watch_thr;
+static atomic_bool watch_stop;
+static bool watch_started;
+
+static void *watch_main(void *arg)
+{
+	uint64_t gen = store_change_gen();
+
+	(void)arg;
+	while (!atomic_load(&watch_stop)) {
+		uint64_t before = gen;
+		store_wait(&gen, 500);
+		if (gen != before)
+			mq_wake();
+	}
+	return NULL;
+}
+
 int mqtt_svc_start(const struct mqtt_host *host)
 {
 	char err[300];
@@ -289,9 +309,14 @@ int mqtt_svc_start(const struct mqtt_host *host)
 		log_error(code_str(CHD_DB_ERROR), "telemetry service cannot open the database: %s", err);
 		return -1;
 	}
+	mq.inq_owner = host->owner_id != NULL ? host->owner_id() : 0x6d717474;
+	if (mq_inq_prepare(mq.rd) != 0)
+		return -1;
 	pthread_mutex_lock(&mq.mtx);
 	load_channels(mq.rd, &autostart, &nauto);
 	load_sessions(mq.rd);
+	mq_routes_load(mq.rd);
+	mq.inq_more = true;
 	pthread_mutex_unlock(&mq.mtx);
 	if (mq_writer_start() != 0) {
 		free(autostart);
@@ -303,6 +328,12 @@ int mqtt_svc_start(const struct mqtt_host *host)
 		return -1;
 	}
 	mq.started = true;
+	atomic_store(&watch_stop, false);
+	if (pthread_create(&watch_thr, NULL, watch_main, NULL) != 0)
+		log_warn(code_str(CHD_SYS_RESOURCE), "no store watcher thread: routed publications are "
+		         "taken within 200 ms instead of at once");
+	else
+		watch_started = true;
 	pthread_mutex_lock(&mq.mtx);
 	for (size_t i = 0; i < nauto; i++) {
 		struct mq_chan *ch = mq_chan_find(autostart[i]);
@@ -320,6 +351,12 @@ void mqtt_svc_stop(void)
 {
 	if (!mq.started)
 		return;
+	if (watch_started) {
+		atomic_store(&watch_stop, true);
+		store_wake_all();
+		pthread_join(watch_thr, NULL);
+		watch_started = false;
+	}
 	mq_loop_stop();
 	mq_writer_stop();
 	pthread_mutex_lock(&mq.mtx);
@@ -342,6 +379,7 @@ void mqtt_svc_stop(void)
 	mq.stab = NULL;
 	mq.stab_size = mq.nsess = 0;
 	mq_retained_clear();
+	mq_routes_free();
 	subtree_free(mq.subs);
 	mq.subs = NULL;
 	if (mq.rd != NULL)

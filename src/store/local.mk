@@ -25,7 +25,7 @@ noinst_HEADERS += include/chand/store_ext.h
 
 # MQTT sessions, queued publications and retained messages of telemetry
 # channels (include/chand/store_mqtt.h; schema version 2).
-src_store_libstore_a_SOURCES += src/store/store_mqtt.c
+src_store_libstore_a_SOURCES += src/store/store_mqtt.c src/store/store_route.c
 noinst_HEADERS += include/chand/store_mqtt.h
 if ENABLE_TESTS
 check_PROGRAMS += tests/unit/test_store_mqtt

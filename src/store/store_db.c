@@ -121,7 +121,13 @@ static const char *const store_migrations[] = {
 	" props BLOB,"
 	" qos INTEGER NOT NULL,"
 	" expiry_ms INTEGER NOT NULL,"
-	" put_ms INTEGER NOT NULL);",
+	" put_ms INTEGER NOT NULL);"
+	/* routes (DESIGN section 8): opaque JSON owned by the mqtt module */
+	"CREATE TABLE IF NOT EXISTS routes ("
+	" name TEXT PRIMARY KEY,"
+	" attrs TEXT NOT NULL,"
+	" created_ms INTEGER NOT NULL,"
+	" altered_ms INTEGER NOT NULL);",
 };
 
 _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION,
