@@ -7,3 +7,4 @@ src_mqtt_libmqtt_a_SOURCES = $(MQTT_CODEC_SOURCES) $(MQTT_AUTH_SOURCES) \
 	src/mqtt/mqtt_proto.c src/mqtt/mqtt_broker.c src/mqtt/mqtt_persist.c \
 	src/mqtt/mqtt_routedef.c src/mqtt/mqtt_route.c
 noinst_HEADERS += include/chand/mqtt.h
+dist_doc_DATA += doc/TELEMETRY.md

@@ -311,7 +311,7 @@ struct mq_state {
 	struct mq_job *lazy;            /* operations nobody waits for, submitted each round */
 	struct mq_route *routes, *dead_routes;
 	/* the consumer of MQTT_ROUTE_QUEUE (mqtt_route.c) */
-	bool inq_busy, inq_more;
+	bool inq_ready, inq_busy, inq_more;
 	int64_t inq_retry_at;
 	uint64_t inq_gen, inq_owner;
 	uint64_t inq_done, inq_bad;

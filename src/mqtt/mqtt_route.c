@@ -211,13 +211,20 @@ void mq_route_op_free(struct mq_op *op)
 
 /* ---- in ---- */
 
+/* The queue is defined with the first telemetry channel or route (not
+ * before: an agent that does no MQTT keeps its queue list as it was). */
 int mq_inq_prepare(struct store *st)
 {
 	struct queue_def q;
 	int rc;
 
-	if (store_queue_get(st, MQTT_ROUTE_QUEUE, &q) == STORE_OK)
+	if (mq.inq_ready)
 		return 0;
+	if (store_queue_get(st, MQTT_ROUTE_QUEUE, &q) == STORE_OK) {
+		mq.inq_ready = true;
+		mq.inq_more = true;
+		return 0;
+	}
 	queue_def_init(&q, QTYPE_LOCAL);
 	str_copy(q.name, MQTT_ROUTE_QUEUE, sizeof q.name);
 	q.maxdepth = 999999999;
@@ -228,6 +235,10 @@ int mq_inq_prepare(struct store *st)
 		          store_errmsg(st));
 		return -1;
 	}
+	log_info(code_str(CHD_Q_DEFINED), "queue %s defined: routed publications arrive there",
+	         MQTT_ROUTE_QUEUE);
+	mq.inq_ready = true;
+	mq.inq_more = true;
 	return 0;
 }
 
@@ -273,7 +284,7 @@ void mq_inq_poll(void)
 	int64_t now = time_mono_ms();
 	int rc;
 
-	if (mq.inq_busy || mq.rd == NULL || now < mq.inq_retry_at)
+	if (!mq.inq_ready || mq.inq_busy || mq.rd == NULL || now < mq.inq_retry_at)
 		return;
 	if (gen == mq.inq_gen && !mq.inq_more)
 		return;
@@ -449,7 +460,9 @@ int mqtt_op_route_define(struct store *st, const char *name, const json_t *attrs
 		pthread_mutex_unlock(&mq.mtx);
 		return rres(r, CHD_Q_EXISTS, "route %s is already defined (use --replace)", name);
 	}
-	if (check_target(st, &d, r) != 0) {
+	if (check_target(st, &d, r) != 0 || mq_inq_prepare(st) != 0) {
+		if (r->text[0] == '\0')
+			rres(r, CHD_DB_ERROR, "cannot define queue %s", MQTT_ROUTE_QUEUE);
 		pthread_mutex_unlock(&mq.mtx);
 		return -1;
 	}

@@ -310,13 +310,15 @@ int mqtt_svc_start(const struct mqtt_host *host)
 		return -1;
 	}
 	mq.inq_owner = host->owner_id != NULL ? host->owner_id() : 0x6d717474;
-	if (mq_inq_prepare(mq.rd) != 0)
-		return -1;
 	pthread_mutex_lock(&mq.mtx);
 	load_channels(mq.rd, &autostart, &nauto);
 	load_sessions(mq.rd);
 	mq_routes_load(mq.rd);
-	mq.inq_more = true;
+	if ((mq.chans != NULL || mq.routes != NULL) && mq_inq_prepare(mq.rd) != 0) {
+		pthread_mutex_unlock(&mq.mtx);
+		free(autostart);
+		return -1;
+	}
 	pthread_mutex_unlock(&mq.mtx);
 	if (mq_writer_start() != 0) {
 		free(autostart);
@@ -459,6 +461,11 @@ static int define_or_alter(struct store *st, const char *name, const json_t *att
 	if (store_def(st, &d, replace || alter, r) != 0)
 		goto out;
 	if (ch == NULL) {
+		if (mq_inq_prepare(st) != 0) {
+			res(r, CHD_DB_ERROR, "cannot define queue %s: %s", MQTT_ROUTE_QUEUE,
+			    store_errmsg(st));
+			goto out;
+		}
 		if (store_ext_set_stopped(st, name, true) != STORE_OK)
 			log_warn(code_str(CHD_DB_ERROR), "channel=%s %s", name, store_errmsg(st));
 		ch = chan_add(&d);
