@@ -299,7 +299,7 @@ Test(mqtt_3_1, connect_v311_all_fields)
 {
 	struct bld x = {.n = 0};
 
-	conn_hdr(&x, "MQTT", 4, 0xee & ~0x00);   /* user, pass, will retain, will qos 1, will, clean */
+	conn_hdr(&x, "MQTT", 4, 0xee);   /* user, pass, will retain, will qos 1, will, clean */
 	bstr(&x, "dev1");
 	bstr(&x, "will/t");
 	bbin(&x, "bye\0", 4);
@@ -930,6 +930,14 @@ Test(mqtt_3_3, topic_name_no_wildcards_MQTT_3_3_2_2)
 	bnoprops(&x);
 	mk(0x30, &x);
 	FAILS(dec(MQTT_V5), MQTT_RC_TOPIC_NAME_INVALID, "position 0");
+	x.n = 0;
+	bstr(&x, "building-one/floor-two/#");   /* past the 8-byte fast path */
+	mk(0x30, &x);
+	FAILS(dec(MQTT_V311), MQTT_RC_TOPIC_NAME_INVALID, "'#' at position 23");
+	x.n = 0;
+	bstr(&x, "building-one/floor-two/room");
+	mk(0x30, &x);
+	OK(dec(MQTT_V311));
 }
 
 Test(mqtt_3_3, packet_identifier_nonzero_MQTT_2_3_1_1)
