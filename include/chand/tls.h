@@ -172,6 +172,10 @@ ssize_t tls_nb_recv(struct tls_conn *c, void *buf, size_t len, struct tls_error 
 ssize_t tls_nb_send(struct tls_conn *c, const void *buf, size_t len, struct tls_error *err);
 /* Decrypted bytes GnuTLS holds that epoll will not report. */
 size_t tls_nb_pending(const struct tls_conn *c);
+/* refresh security: the certificate the peer sent, verified again against
+ * ctx's trusted CAs and CRLs. 0 (also when none was sent), or -1 with err
+ * (TLS_REVOKED, TLS_UNTRUSTED, TLS_EXPIRED, TLS_BAD_CERT) naming its DN. */
+int tls_conn_recheck(const struct tls_conn *c, struct tls_ctx *ctx, struct tls_error *err);
 /* The common name of the peer's certificate: 0, or -1 if none. */
 int tls_conn_peer_cn(const struct tls_conn *c, char *buf, size_t len);
 /* bye: try one close_notify. Frees the session, not the socket. */

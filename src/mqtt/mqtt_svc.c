@@ -751,8 +751,22 @@ int mqtt_op_publish(const char *topic, uint8_t qos, bool retain, const uint8_t *
 
 void mqtt_op_refresh(struct tls_ctx *ctx)
 {
-	(void)ctx;
+	int ended = 0;
+
 	pthread_mutex_lock(&mq.mtx);
+	/* clients admitted under the old trust: ended if it no longer holds */
+	for (struct mq_conn *c = mq.conns; c != NULL && ctx != NULL; c = c->next) {
+		struct tls_error err;
+		if (c->dead || c->state != MC_ACTIVE || c->tc == NULL ||
+		    tls_conn_recheck(c->tc, ctx, &err) == 0)
+			continue;
+		log_warn(code_str(err.code), "channel=%s client=%s peer=%s ended by refresh security: "
+		         "%s", c->ch->def.name, c->sess != NULL ? c->sess->client_id : "?", c->peer,
+		         err.text);
+		mq_chan_error(c->ch, err.code, err.text);
+		mq_conn_abort(c, CHD_MQ_DISCONNECTED, MQTT_RC_NOT_AUTHORIZED, "%s", err.text);
+		ended++;
+	}
 	for (struct mq_chan *ch = mq.chans; ch != NULL; ch = ch->next) {
 		struct mqtt_result r;
 		if (!ch->running)
@@ -764,4 +778,6 @@ void mqtt_op_refresh(struct tls_ctx *ctx)
 		}
 	}
 	pthread_mutex_unlock(&mq.mtx);
+	if (ended > 0)
+		mq_wake();
 }

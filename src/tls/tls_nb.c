@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "chand/dnfilter.h"
 #include "chand/util.h"
 #include "tls_int.h"
 
@@ -194,4 +195,70 @@ int tls_conn_peer_cn(const struct tls_conn *c, char *buf, size_t len)
 	if (r != 0)
 		buf[0] = '\0';
 	return r;
+}
+
+/* refresh security: the peer's chain (as it sent it in the handshake)
+ * verified again against the trust list and CRLs of ctx, for the
+ * connections that outlive the keystore they were admitted with. */
+int tls_conn_recheck(const struct tls_conn *c, struct tls_ctx *ctx, struct tls_error *err)
+{
+	gnutls_certificate_credentials_t cred = ctx != NULL ? tls_ctx_anon_cred(ctx) : NULL;
+	gnutls_x509_trust_list_t tl = NULL;
+	gnutls_x509_crt_t crts[16];
+	gnutls_typed_vdata_st data;
+	const gnutls_datum_t *certs;
+	unsigned n = 0, got = 0, status = 0;
+	char dn[512];
+	int r;
+
+	if (c == NULL || !c->encrypted || c->s == NULL)
+		return 0;
+	certs = gnutls_certificate_get_peers(c->s, &n);
+	if (certs == NULL || n == 0)
+		return 0;   /* admitted without a certificate: nothing to re-check */
+	if (cred == NULL) {
+		tls_err_set(err, CHD_TLS_KEYSTORE, "no keystore is loaded to re-check the peer with");
+		return -1;
+	}
+	gnutls_certificate_get_trust_list(cred, &tl);
+	if (n > sizeof crts / sizeof crts[0])
+		n = sizeof crts / sizeof crts[0];
+	for (; got < n; got++) {
+		if (gnutls_x509_crt_init(&crts[got]) < 0)
+			break;
+		if (gnutls_x509_crt_import(crts[got], &certs[got], GNUTLS_X509_FMT_DER) < 0) {
+			gnutls_x509_crt_deinit(crts[got]);
+			break;
+		}
+	}
+	if (got == 0) {
+		tls_err_set(err, CHD_TLS_BAD_CERT, "the peer's certificate cannot be parsed");
+		return -1;
+	}
+	memset(&data, 0, sizeof data);
+	data.type = GNUTLS_DT_KEY_PURPOSE_OID;
+	data.data = (unsigned char *)(c->server ? GNUTLS_KP_TLS_WWW_CLIENT : GNUTLS_KP_TLS_WWW_SERVER);
+	r = gnutls_x509_trust_list_verify_crt2(tl, crts, got, &data, 1, 0, &status, NULL);
+	dnf_crt_dn(crts[0], dn, sizeof dn);
+	for (unsigned i = 0; i < got; i++)
+		gnutls_x509_crt_deinit(crts[i]);
+	if (r < 0) {
+		tls_err_set(err, CHD_TLS_BAD_CERT, "cannot verify '%s' again: %s", dn,
+		            gnutls_strerror_name(r));
+		return -1;
+	}
+	if (status == 0)
+		return 0;
+	if (status & GNUTLS_CERT_REVOKED)
+		tls_err_set(err, CHD_TLS_REVOKED, "certificate '%s' is now revoked by a loaded CRL", dn);
+	else if (status & GNUTLS_CERT_SIGNER_NOT_FOUND)
+		tls_err_set(err, CHD_TLS_UNTRUSTED, "certificate '%s' no longer chains to a trusted "
+		            "certificate in the keystore", dn);
+	else if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED))
+		tls_err_set(err, CHD_TLS_EXPIRED, "certificate '%s' (or its chain) is outside its "
+		            "validity dates", dn);
+	else
+		tls_err_set(err, CHD_TLS_BAD_CERT, "certificate '%s' is no longer acceptable (status "
+		            "0x%x)", dn, status);
+	return -1;
 }
