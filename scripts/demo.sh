@@ -6,8 +6,13 @@
 # each queue manager a keystore with `chanctl keystore`, starts QM1 and QM2
 # on 127.0.0.1, defines a sender/receiver channel with TLS 1.3, SSLCAUTH
 # REQUIRED and SSLPEER at both ends, sends a few messages from QM1 and
-# reads them on QM2.  Everything lives in a temp directory that is removed
-# at the end; both agents are stopped whatever happens.
+# reads them on QM2.  Then QM2 gets a telemetry channel (MQTT over TLS)
+# with a server certificate made as the Mosquitto guides make one (an
+# AES-256 key, CN = the broker's address, signed with -CAcreateserial):
+# mosquitto_sub listens in the background while mosquitto_pub publishes,
+# and `chanctl status MQTT.TLS --clients` shows them.  Everything lives in
+# a temp directory that is removed at the end; both agents (and the
+# subscriber) are stopped whatever happens.
 #
 #   sh scripts/demo.sh          (KEEP=1 keeps the temp directory;
 #                                         BUILD_DIR=dir builds there, default build/)
@@ -27,8 +32,10 @@ run() {
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/chand-demo-XXXXXX")
 pids=""
+subpid=""
 cleanup() {
 	status=$?
+	if [ -n "$subpid" ]; then kill -TERM "$subpid" 2>/dev/null || true; fi
 	for p in $pids; do
 		kill -TERM "$p" 2>/dev/null || true
 	done
@@ -56,6 +63,24 @@ sh "$top/scripts/setup.sh" "$build" >"$work/build.log" 2>&1 || {
 }
 CHAND=$build/chand
 CHANCTL=$build/chanctl
+
+# The MQTT clients of the telemetry part (scripts/setup.sh installs them
+# only for the tests).
+if ! command -v mosquitto_pub >/dev/null 2>&1 || ! command -v mosquitto_sub >/dev/null 2>&1; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "demo: mosquitto_pub and mosquitto_sub are missing: run as root, or" \
+			"apt-get install mosquitto-clients" >&2
+		exit 1
+	fi
+	say "Installing mosquitto-clients (mosquitto_pub, mosquitto_sub)"
+	if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+	       DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	           mosquitto-clients; } >"$work/apt.log" 2>&1; then
+		cat "$work/apt.log" >&2
+		echo "demo: could not install mosquitto-clients (log above)" >&2
+		exit 1
+	fi
+fi
 
 # A TCP port on 127.0.0.1 that nothing listens on.
 free_port() {
@@ -179,7 +204,69 @@ run "$CHANCTL" -s qm2/chand.sock status QM1.TO.QM2
 say "QM2: getting the messages"
 run "$CHANCTL" -s qm2/chand.sock get PAYMENTS --all
 
-say "Stopping the channel and both queue managers"
+say "QM2: a server certificate for MQTT clients, as the Mosquitto guides make one (CN = the broker's address)"
+od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > qm2/broker.pw
+echo >> qm2/broker.pw
+run openssl genrsa -aes256 -passout file:qm2/broker.pw -out qm2/broker.key 2048 2>/dev/null
+run openssl req -new -key qm2/broker.key -passin file:qm2/broker.pw -out qm2/broker.csr \
+	-subj "/C=GB/O=Acme/CN=127.0.0.1"
+run openssl x509 -req -in qm2/broker.csr -CA pki/ca.pem -CAkey pki/ca.key \
+	-passin file:pki/ca.pw -CAcreateserial -out qm2/broker.pem -days 365 2>/dev/null
+run "$CHANCTL" keystore import -k qm2/key.db --label broker --cert qm2/broker.pem \
+	--key qm2/broker.key --key-password-file qm2/broker.pw
+run "$CHANCTL" -s qm2/chand.sock refresh security
+
+P3=$(free_port)
+while [ "$P3" = "$P1" ] || [ "$P3" = "$P2" ]; do P3=$(free_port); done
+say "QM2: telemetry channel MQTT.TLS on 127.0.0.1:$P3 (TLS 1.2 or 1.3, client certificate optional)"
+run "$CHANCTL" -s qm2/chand.sock define channel MQTT.TLS --type mqtt --address 127.0.0.1 \
+	--port "$P3" --sslciph ANY_TLS12_OR_HIGHER --certlabl broker --sslcauth optional
+run "$CHANCTL" -s qm2/chand.sock start channel MQTT.TLS
+
+say "mosquitto_sub in the background: client dashboard, every spBv1.0 topic, QoS 1 (3 messages or 10 s)"
+mkdir mqtt
+# --cafile only: the client checks QM2's certificate (CN = the address it
+# connects to) and sends none.  -d shows the SUBACK; stdbuf keeps the lines
+# coming as they arrive.
+printf '  $ mosquitto_sub -h 127.0.0.1 -p %s --cafile pki/ca.pem -i dashboard -q 1 -t '\''spBv1.0/#'\'' -v -C 3 -W 10 &\n' "$P3"
+stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$P3" --cafile pki/ca.pem -i dashboard -q 1 \
+	-t 'spBv1.0/#' -v -C 3 -W 10 -d >mqtt/sub.out 2>&1 &
+subpid=$!
+subscribed() { grep -q 'received SUBACK' mqtt/sub.out; }
+wait_for 10 subscribed || { cat mqtt/sub.out >&2; tail -n 20 qm2/chand.log >&2; exit 1; }
+
+say "mosquitto_pub over TLS: two readings at QoS 1 (one message per line)"
+printf '  $ printf '\''temperature=21.5\\ntemperature=21.7\\n'\'' | mosquitto_pub -h 127.0.0.1 -p %s --cafile pki/ca.pem -i edge1 -q 1 -t spBv1.0/Plant1/NDATA/Edge1 -l\n' "$P3"
+printf 'temperature=21.5\ntemperature=21.7\n' |
+	mosquitto_pub -h 127.0.0.1 -p "$P3" --cafile pki/ca.pem -i edge1 -q 1 \
+		-t spBv1.0/Plant1/NDATA/Edge1 -l
+got() { [ "$(grep -c '^spBv1.0/' mqtt/sub.out)" -ge "$1" ]; }
+wait_for 10 got 2 || { cat mqtt/sub.out >&2; tail -n 20 qm2/chand.log >&2; exit 1; }
+
+say "QM2: the telemetry channel and its clients (dashboard still connected)"
+run "$CHANCTL" -s qm2/chand.sock status MQTT.TLS --clients
+
+say "mosquitto_pub: a third reading; the subscriber exits after its third message"
+run mosquitto_pub -h 127.0.0.1 -p "$P3" --cafile pki/ca.pem -i edge1 -q 1 \
+	-t spBv1.0/Plant1/NDATA/Edge1 -m temperature=22.0
+substatus=0
+wait "$subpid" || substatus=$?
+subpid=""
+if [ "$substatus" -ne 0 ] || ! got 3; then
+	cat mqtt/sub.out >&2
+	echo "demo: mosquitto_sub ended with status $substatus before it had 3 messages" >&2
+	exit 1
+fi
+
+say "What mosquitto_sub received (topic, message)"
+grep '^spBv1.0/' mqtt/sub.out | sed 's/^/  /'
+
+say "QM2: the telemetry channel after the clients left"
+run "$CHANCTL" -s qm2/chand.sock status MQTT.TLS
+
+say "Stopping the channels and both queue managers"
 run "$CHANCTL" -s qm1/chand.sock stop channel QM1.TO.QM2
+run "$CHANCTL" -s qm2/chand.sock stop channel MQTT.TLS
 echo
-echo "Demo complete: 5 messages went from QM1 to QM2 over mutually authenticated TLS."
+echo "Demo complete: 5 messages went from QM1 to QM2 over mutually authenticated TLS,"
+echo "and 3 MQTT messages from mosquitto_pub to mosquitto_sub through QM2 over TLS."

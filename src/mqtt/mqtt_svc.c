@@ -657,8 +657,7 @@ json_t *mqtt_op_status(const char *pattern, bool clients, const char *client_pat
 		json_object_set_new(o, "name", json_string(ch->def.name));
 		json_object_set_new(o, "type", json_string("mqtt"));
 		json_object_set_new(o, "state", json_string(ch->running ? "RUNNING" : "STOPPED"));
-		json_object_set_new(o, "address", json_string(ch->def.address[0] ? ch->def.address
-		                                                                 : "0.0.0.0"));
+		json_object_set_new(o, "address", json_string(ch->def.address));   /* "": every address */
 		json_object_set_new(o, "port", json_integer(ch->def.port));
 		json_object_set_new(o, "protocol", json_string(protos));
 		json_object_set_new(o, "connections", json_integer(ch->nconns));

@@ -5,7 +5,8 @@
  * cannot drift from the programs:
  *
  *   <!-- walkthrough: settings -->           export NAME=VALUE ... (the test
- *                                            supplies its own values)
+ *                                            supplies its own values: A_HOST,
+ *                                            A_PORT, B_HOST, B_PORT, MQTT_PORT)
  *   <!-- walkthrough: host A -->             run on A (host B, both)
  *   <!-- walkthrough: host B, copy -->       scp FILE... "$A_HOST:chand/":
  *                                            the test copies the files
@@ -20,7 +21,8 @@
  * test. As root, when `ip netns` works, A and B live in two network
  * namespaces joined by a veth pair with private addresses (10.231.7.1/30
  * and .2, on the veth only), and the blocks run as nobody (chand refuses
- * root); otherwise both run on 127.0.0.1 with free ports. The agents
+ * root); otherwise both run on 127.0.0.1 with free ports (MQTT_PORT, A's
+ * telemetry channel, too: 8883 in the namespaces). The agents
  * daemonize, so a guard process cleans up (agents, namespaces, files) even
  * if the test process is killed. */
 #include <errno.h>
@@ -43,6 +45,8 @@
 #define WT_HEADING "## Ten-minute walkthrough: two hosts"
 #define WT_TAG "<!-- walkthrough:"
 #define WT_CHANNEL "QM1.TO.QM2"
+#define WT_MQTT_CHANNEL "MQTT.TLS"   /* A's telemetry channel (step 7) */
+#define WT_MQTT_PORT 8883            /* its port in the namespaces */
 #define WT_NET "10.231.7"            /* A is .1, B is .2, a /30 on the veth */
 #define WT_NOBODY 65534              /* uid and gid the blocks run as under root */
 #define WT_BLOCK_TIMEOUT 90          /* seconds, one block */
@@ -244,6 +248,9 @@ static struct wt_env {
 	int guard_fd;
 	char *expected;           /* the messages the put block sends, one per line */
 	long nexpected;
+	int mqtt_port;            /* $MQTT_PORT */
+	char *mqtt_expected;      /* what the subscriber must print: "TOPIC LINE\n"... */
+	long nmqtt;
 	unsigned checks_done;
 } E = { .guard_fd = -1 };
 
@@ -387,6 +394,8 @@ static void wt_fini(void)
 	}
 	free(E.expected);
 	E.expected = NULL;
+	free(E.mqtt_expected);
+	E.mqtt_expected = NULL;
 }
 
 static bool wt_ip(const char *cmd)
@@ -475,6 +484,7 @@ static void wt_setup(void)
 
 	E.netns = geteuid() == 0 && wt_netns_up();
 	if (E.netns) {
+		E.mqtt_port = WT_MQTT_PORT;
 		fprintf(stderr, "walkthrough: host A in netns %s (%s), host B in netns %s (%s), "
 		        "joined by veth %s/%s\n", E.h[0].ns, E.h[0].addr, E.h[1].ns, E.h[1].addr,
 		        E.h[0].veth, E.h[1].veth);
@@ -488,8 +498,12 @@ static void wt_setup(void)
 	}
 	while (E.h[1].port == E.h[0].port)
 		E.h[1].port = th_free_port();
-	fprintf(stderr, "walkthrough: %s: falling back to both hosts on 127.0.0.1 (ports %d and %d)\n",
-	        geteuid() == 0 ? "ip netns unavailable" : "not root", E.h[0].port, E.h[1].port);
+	do
+		E.mqtt_port = th_free_port();
+	while (E.mqtt_port == E.h[0].port || E.mqtt_port == E.h[1].port);
+	fprintf(stderr, "walkthrough: %s: falling back to both hosts on 127.0.0.1 (ports %d and %d, "
+	        "MQTT %d)\n", geteuid() == 0 ? "ip netns unavailable" : "not root", E.h[0].port,
+	        E.h[1].port, E.mqtt_port);
 }
 
 /* Runs script on host h: in its namespace, as nobody under root, with its
@@ -513,9 +527,9 @@ static int wt_host_sh(struct wt_host *h, const char *script, char **out, char **
 		         WT_NOBODY);
 	return th_sh(NULL, out, err, WT_BLOCK_TIMEOUT,
 	             "cd '%s' && exec %s%senv HOME='%s' PATH='%s:%s' A_HOST='%s' A_PORT='%d' "
-	             "B_HOST='%s' B_PORT='%d' sh -e '%s'", h->home, ns, drop, h->home, E.bin,
-	             envpath ? envpath : "/usr/bin:/bin", E.h[0].addr, E.h[0].port, E.h[1].addr,
-	             E.h[1].port, path);
+	             "B_HOST='%s' B_PORT='%d' MQTT_PORT='%d' sh -e '%s'", h->home, ns, drop, h->home,
+	             E.bin, envpath ? envpath : "/usr/bin:/bin", E.h[0].addr, E.h[0].port,
+	             E.h[1].addr, E.h[1].port, E.mqtt_port, path);
 }
 
 static void wt_dump_logs(void)
@@ -626,24 +640,91 @@ static json_t *wt_wait_state(struct wt_host *h, const char *state, int timeout_m
 	return NULL;
 }
 
-/* The lines of the put block's here-document: what B must receive. */
-static void wt_expect_from_put(const struct wt_block *b)
+/* The lines of a block's <<'EOF' here-document, each ending in '\n'. */
+static char *wt_heredoc(const struct wt_block *b, const char *what)
 {
 	const char *p = strstr(b->text, "<<'EOF'\n");
-	cr_assert_not_null(p, "README.md line %d: the put block must give its messages in a "
-	                   "<<'EOF' here-document", b->line);
+	cr_assert_not_null(p, "README.md line %d: the %s block must give its messages in a "
+	                   "<<'EOF' here-document", b->line, what);
 	p = strchr(p, '\n') + 1;
 	const char *end = strstr(p, "\nEOF\n");
 	cr_assert_not_null(end, "README.md line %d: here-document without EOF", b->line);
+	char *lines = strndup(p, (size_t)(end - p) + 1);
+	cr_assert_not_null(lines);
+	cr_assert_gt(th_count(lines, "\n"), 0, "README.md line %d: empty here-document", b->line);
+	return lines;
+}
+
+/* The lines of the put block's here-document: what B must receive. */
+static void wt_expect_from_put(const struct wt_block *b)
+{
 	free(E.expected);
-	E.expected = strndup(p, (size_t)(end - p) + 1);
+	E.expected = wt_heredoc(b, "put");
 	E.nexpected = th_count(E.expected, "\n");
-	cr_assert_gt(E.nexpected, 0);
+}
+
+/* The publish block: mosquitto_pub -t TOPIC ... -l <<'EOF' (one message
+ * per line). What `mosquitto_sub -v` must print: "TOPIC LINE" per line. */
+static void wt_expect_from_publish(const struct wt_block *b)
+{
+	const char *t = strstr(b->text, " -t ");
+	cr_assert(strstr(b->text, "mosquitto_pub ") != NULL && strstr(b->text, " -l ") != NULL &&
+	          t != NULL, "README.md line %d: the publish block is 'mosquitto_pub ... -t TOPIC "
+	          "... -l <<'EOF'' (one message per line)", b->line);
+	t += 4;
+	size_t tlen = strcspn(t, " \\\n");
+	cr_assert_gt(tlen, 0);
+	cr_assert(t[0] != '\'' && t[0] != '"', "README.md line %d: give the topic unquoted", b->line);
+	char *lines = wt_heredoc(b, "publish"), *save = NULL;
+	FILE *f;
+	size_t len = 0;
+
+	free(E.mqtt_expected);
+	E.mqtt_expected = NULL;
+	f = open_memstream(&E.mqtt_expected, &len);
+	cr_assert_not_null(f);
+	E.nmqtt = 0;
+	for (char *l = strtok_r(lines, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save)) {
+		fprintf(f, "%.*s %s\n", (int)tlen, t, l);
+		E.nmqtt++;
+	}
+	cr_assert_eq(fclose(f), 0);
+	free(lines);
+}
+
+/* A's telemetry channel after the subscriber got everything: the record
+ * and the persistent session of the dashboard, from status --clients. */
+static void wt_check_mqtt_status(struct wt_host *h)
+{
+	json_t *st = wt_json_named(h, "status " WT_MQTT_CHANNEL " --clients", WT_MQTT_CHANNEL);
+	json_t *cl, *c, *dash = NULL;
+	size_t i;
+
+	cr_assert_not_null(st, "host %c: no status for %s", h->id, WT_MQTT_CHANNEL);
+	cr_expect_str_eq(wt_js(st, "type"), "mqtt");
+	cr_expect_str_eq(wt_js(st, "state"), "RUNNING");
+	cr_expect_str_eq(wt_js(st, "local_label"), "broker");
+	cr_expect_eq(wt_ji(st, "port"), E.mqtt_port);
+	cr_expect_eq(wt_ji(st, "msgs_received"), E.nmqtt, "msgs_received %lld, published %ld",
+	             wt_ji(st, "msgs_received"), E.nmqtt);
+	cr_expect_eq(wt_ji(st, "msgs_sent"), E.nmqtt, "msgs_sent %lld, published %ld",
+	             wt_ji(st, "msgs_sent"), E.nmqtt);
+	cl = json_object_get(st, "clients");
+	cr_assert(json_is_array(cl), "status --clients has no clients array");
+	json_array_foreach(cl, i, c)
+		if (strcmp(wt_js(c, "client_id"), "dashboard") == 0)
+			dash = c;
+	cr_assert_not_null(dash, "the dashboard's persistent session is not in status --clients");
+	cr_expect_eq(wt_ji(dash, "msgs_sent"), E.nmqtt);
+	cr_expect_eq(wt_ji(dash, "pending"), 0, "the dashboard still has %lld pending",
+	             wt_ji(dash, "pending"));
+	json_decref(st);
 }
 
 enum {
 	WT_CK_PUT = 1, WT_CK_GET = 2, WT_CK_STATUS_A = 4, WT_CK_STATUS_B = 8, WT_CK_REFUSED = 16,
-	WT_CK_RESTARTED = 32, WT_CK_STOPPED_A = 64, WT_CK_STOPPED_B = 128, WT_CK_ALL = 255,
+	WT_CK_RESTARTED = 32, WT_CK_STOPPED_A = 64, WT_CK_STOPPED_B = 128, WT_CK_PUBLISH = 256,
+	WT_CK_SUBSCRIBE = 512, WT_CK_ALL = 1023,
 };
 
 static void wt_check_status(struct wt_host *h)
@@ -710,6 +791,17 @@ static void wt_check(const struct wt_block *b, struct wt_host *h, const char *ou
 		cr_expect_eq(wt_depth(&E.h[0], "DLQ"), 0, "A's DLQ is not empty");
 		cr_expect_eq(wt_depth(&E.h[0], "QM2"), 0, "A's transmission queue is not empty");
 		E.checks_done |= WT_CK_RESTARTED;
+	} else if (strcmp(b->check, "publish") == 0) {
+		wt_expect_from_publish(b);
+		E.checks_done |= WT_CK_PUBLISH;
+	} else if (strcmp(b->check, "subscribe") == 0) {
+		cr_assert_not_null(E.mqtt_expected, "README.md line %d: subscribe before publish",
+		                   b->line);
+		/* Each publication once, in order, with its topic: nothing more. */
+		cr_assert_str_eq(out, E.mqtt_expected, "host %c: the subscriber got other messages "
+		                 "than were published", h->id);
+		wt_check_mqtt_status(h);
+		E.checks_done |= WT_CK_SUBSCRIBE;
 	} else if (strcmp(b->check, "stopped") == 0) {
 		cr_assert(wt_wait_unlocked(h, 30000), "host %c: the agent did not stop on SIGTERM",
 		          h->id);
@@ -881,7 +973,8 @@ static void wt_copy(const struct wt_block *b)
 
 static void wt_check_settings(const struct wt_block *b)
 {
-	static const char *const names[] = { "A_HOST", "A_PORT", "B_HOST", "B_PORT" };
+	static const char *const names[] = { "A_HOST", "A_PORT", "B_HOST", "B_PORT", "MQTT_PORT" };
+	enum { NNAMES = sizeof(names) / sizeof(names[0]) };
 	char *text = strdup(b->text), *save = NULL;
 	unsigned seen = 0;
 
@@ -898,13 +991,14 @@ static void wt_check_settings(const struct wt_block *b)
 		                   b->line, w);
 		*eq = '\0';
 		size_t i;
-		for (i = 0; i < 4 && strcmp(w, names[i]) != 0; i++)
+		for (i = 0; i < NNAMES && strcmp(w, names[i]) != 0; i++)
 			;
-		cr_assert_lt(i, 4, "README.md line %d: the test does not know setting %s", b->line, w);
+		cr_assert_lt(i, NNAMES, "README.md line %d: the test does not know setting %s", b->line,
+		             w);
 		seen |= 1u << i;
 	}
-	cr_assert_eq(seen, 15u, "README.md line %d: settings must give A_HOST A_PORT B_HOST B_PORT",
-	             b->line);
+	cr_assert_eq(seen, (1u << NNAMES) - 1, "README.md line %d: settings must give A_HOST A_PORT "
+	             "B_HOST B_PORT MQTT_PORT", b->line);
 	free(text);
 }
 
@@ -981,8 +1075,8 @@ static void wt_run(enum wt_variant variant)
 	free(last_out);
 	free(last_err);
 	cr_assert_eq(E.checks_done, (unsigned)WT_CK_ALL, "README.md: the walkthrough lost a checked "
-	             "step (put, get, status on A and B, refused, restarted, stopped on A and B): "
-	             "checks done 0x%x", E.checks_done);
+	             "step (put, get, status on A and B, refused, restarted, publish, subscribe, "
+	             "stopped on A and B): checks done 0x%x", E.checks_done);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	fprintf(stderr, "walkthrough (%s): %d blocks run in %.1f s, %s\n",
 	        variant == WT_OPENSSL ? "openssl" : "certtool", nrun,
