@@ -133,6 +133,7 @@ struct mqtt_host {
 struct mqtt_result {
 	enum chd_code_id code;
 	char text[512];
+	size_t published;        /* mqtt_op_publish: how many were committed */
 };
 
 /* Loads telemetry channel definitions and persistent sessions, starts the

@@ -64,7 +64,8 @@ static int cmd_publish(struct admin_conn *c, json_t *req)
 	free(bodies);
 	free(lens);
 	if (rc != 0)
-		return admin_reply_err(c, r.code, "%s", r.text);
+		return admin_reply_err_fields(c, r.code, json_pack("{s:I}", "published",
+		                              (json_int_t)r.published), "%s", r.text);
 	return admin_reply_ok(c, json_pack("{s:I,s:s}", "published", (json_int_t)n, "topic", topic));
 }
 

@@ -424,19 +424,22 @@ static int dump_list(struct obuf *b, json_t **objs, size_t n, const char *type,
 
 static int do_dump(struct ctl *c, const struct ctl_args *a)
 {
-	json_t **qs = NULL, **chs = NULL;
-	size_t nq = 0, nch = 0;
-	json_t *qall, *chall = NULL;
+	json_t **qs = NULL, **chs = NULL, **rs = NULL;
+	size_t nq = 0, nch = 0, nr = 0;
+	json_t *qall, *chall = NULL, *rall = NULL;
 	struct obuf b = { 0 };
 	char hdr[200];
 	int rc = CTL_EXIT_FAIL;
 
 	(void)a;
 	if (c->json)
-		ctl_usage_err("dump writes an MQSC script; use --json display queue|channel for JSON");
+		ctl_usage_err("dump writes an MQSC script; use --json display queue|channel|route for "
+		              "JSON");
 	if ((qall = display_all(c, "queue", &qs, &nq)) == NULL)
 		goto out;
 	if ((chall = display_all(c, "channel", &chs, &nch)) == NULL)
+		goto out;
+	if ((rall = display_all(c, "route", &rs, &nr)) == NULL)
 		goto out;
 	for (size_t i = 0; i < nq; i++) {
 		const char *t = json_string_value(json_object_get(qs[i], "type"));
@@ -448,15 +451,25 @@ static int do_dump(struct ctl *c, const struct ctl_args *a)
 			goto out;
 		}
 	}
-	snprintf(hdr, sizeof(hdr), "* chanctl dump: %zu queues, %zu channels.\n"
-	         "* Restore with: chanctl run FILE (every DEFINE has REPLACE).\n", nq, nch);
+	snprintf(hdr, sizeof(hdr), "* chanctl dump: %zu queues, %zu channels, %zu routes.\n"
+	         "* Restore with: chanctl run FILE (every DEFINE has REPLACE).\n", nq, nch, nr);
 	if (ob_add(&b, hdr, strlen(hdr)) != 0)
 		ctl_fail(CHD_DB_ERROR, "out of memory");
-	/* Transmission queues before the remote queues and channels naming them. */
+	/* Transmission queues before the remote queues and channels naming them,
+	 * and routes last: the agent refuses one whose queue, or transmission
+	 * queue to its queue manager, is not defined yet. */
 	if (dump_list(&b, qs, nq, "qlocal", mqsc_dump_queue) != 0 ||
 	    dump_list(&b, qs, nq, "qremote", mqsc_dump_queue) != 0 ||
 	    dump_list(&b, chs, nch, NULL, mqsc_dump_channel) != 0)
 		goto out;
+	if (nr > 0) {
+		static const char note[] = "\n* Routes carry MQTT publications to a queue or to another "
+			"queue manager:\n* chand's own objects (IBM MQ has no ROUTE).\n";
+		if (ob_add(&b, note, strlen(note)) != 0)
+			ctl_fail(CHD_DB_ERROR, "out of memory");
+		if (dump_list(&b, rs, nr, NULL, mqsc_dump_route) != 0)
+			goto out;
+	}
 	/* Only a complete dump is written: a partial one would restore as if
 	 * it were everything. */
 	fputs(b.s, stdout);
@@ -465,7 +478,9 @@ out:
 	free(b.s);
 	free(qs);
 	free(chs);
+	free(rs);
 	json_decref(qall);
 	json_decref(chall);
+	json_decref(rall);
 	return rc;
 }

@@ -455,10 +455,14 @@ enum akind {
 	A_OPTEQ,    /* any text, passed as one word "--opt=VALUE" (an optional value) */
 	A_FIELDCHK, /* DISPLAY: a column without a value; with one, one of words
 	               and only beside the attribute that honours it (AF_NEEDS_CLIENTID) */
+	A_TOPIC,    /* an MQTT topic (filter) or prefix: any text kept exactly, and a
+	               note when MQSC folded it to upper case (not quoted) */
 };
 
 #define AF_REQUIRED 1u
 #define AF_NEEDS_CLIENTID 2u    /* given with a value, only together with CLIENTID */
+#define AF_ONE_OF 4u            /* exactly one attribute of its group is required */
+#define AF_NEEDS_QMNAME 8u      /* only together with QMNAME (routes to a queue manager) */
 
 struct attr {
 	const char *key;
@@ -486,6 +490,7 @@ static const char *const w_status[] = { "STOPPED", NULL };
 static const char *const w_action[] = { "COMMIT", "BACKOUT", NULL };
 static const char *const w_sectype[] = { "SSL", "ALL", NULL };
 static const char *const w_qstype[] = { "QUEUE", NULL };
+static const char *const w_qos[] = { "0", "1", "2", NULL };
 
 #define NUM(k) { #k, "--" #k, A_NUM, NULL, 0, 0 }
 #define STR(k) { #k, "--" #k, A_STR, NULL, 0, 0 }
@@ -570,6 +575,21 @@ static const struct attr a_resolve_channel[] = {
 	{ "ACTION", "--action", A_WORD, w_action, AF_REQUIRED, 0 }, END };
 static const struct attr a_refresh_security[] = {
 	{ "TYPE", NULL, A_CHECK, w_sectype, 0, 0 }, END };
+/* Routes (DESIGN.md section 8) are chand's own objects: IBM MQ's nearest
+ * are TOPIC and SUB objects, whose topic string is TOPICSTR.  QMNAME is
+ * the queue manager the publications go to (the name IBM MQ uses for a
+ * queue manager in its commands), QUEUE the queue they are put on.
+ * RPREFIX and LPREFIX are Mosquitto's remote and local bridge prefixes. */
+static const struct attr a_define_route[] = {
+	{ "TOPICSTR", "--topic", A_TOPIC, NULL, AF_REQUIRED, 0 },
+	{ "QUEUE", "--queue", A_STR, NULL, AF_ONE_OF, 4 },
+	{ "QMNAME", "--qmgr", A_STR, NULL, AF_ONE_OF, 4 },
+	{ "RPREFIX", "--remote-prefix", A_TOPIC, NULL, AF_NEEDS_QMNAME, 0 },
+	{ "LPREFIX", "--local-prefix", A_TOPIC, NULL, AF_NEEDS_QMNAME, 0 },
+	{ "QOSMIN", "--qos-min", A_WORD, w_qos, 0, 0 }, STR(DESCR), REPLACE_ATTRS, END };
+static const struct attr a_display_route[] = {
+	FIELD(ALL), FIELD(TOPICSTR), FIELD(QUEUE), FIELD(QMNAME), FIELD(RPREFIX), FIELD(LPREFIX),
+	FIELD(QOSMIN), FIELD(DESCR), END };
 
 #define F_NO_NAME 1u        /* REFRESH SECURITY */
 
@@ -603,6 +623,9 @@ static const struct form forms[] = {
 	{ "RESET", "CHANNEL", "reset channel", a_reset_channel, 0 },
 	{ "RESOLVE", "CHANNEL", "resolve channel", a_resolve_channel, 0 },
 	{ "REFRESH", "SECURITY", "refresh security", a_refresh_security, F_NO_NAME },
+	{ "DEFINE", "ROUTE", "define route", a_define_route, 0 },
+	{ "DELETE", "ROUTE", "delete route", a_none, 0 },
+	{ "DISPLAY", "ROUTE", "display route", a_display_route, 0 },
 };
 
 /* MQSC's short forms of verbs and object types. */
@@ -771,6 +794,24 @@ static int translate_protocol(const struct mqsc_cmd *c, const struct mqsc_param 
 	return argv_push_str(out, "--protocol") != 0 || argv_push_str(out, list) != 0 ? -2 : 0;
 }
 
+/* TOPICSTR('spBv1.0/#'): MQTT topics are case sensitive, and MQSC folds
+ * an unquoted value to upper case before anyone sees it.  The folded
+ * value is what runs (as runmqsc would), with a note saying so.  The
+ * text is kept exactly: ' ' is a topic, not MQ's empty field. */
+static int translate_topic(const struct mqsc_cmd *c, const struct mqsc_param *p,
+                           const struct attr *at, struct mqsc_argv *out)
+{
+	char note[300];
+
+	if (!p->quoted && strpbrk(p->value, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != NULL) {
+		snprintf(note, sizeof(note), "%s(%.200s) is not quoted, so it was folded to upper "
+		         "case; quote it to keep lower-case letters", p->key, p->value);
+		if (add_note(out, c, p, note) != 0)
+			return -2;
+	}
+	return argv_push_str(out, at->opt) != 0 || argv_push_str(out, p->value) != 0 ? -2 : 0;
+}
+
 /* Checks one attribute and appends its chanctl option, if any. */
 static int translate_attr(const struct mqsc_cmd *c, const struct mqsc_param *p,
                           const struct attr *at, struct mqsc_argv *out, char *err, size_t errlen)
@@ -805,6 +846,8 @@ static int translate_attr(const struct mqsc_cmd *c, const struct mqsc_param *p,
 	}
 	if (at->kind == A_IGNORE)
 		return add_note(out, c, p, at->opt);
+	if (at->kind == A_TOPIC)
+		return translate_topic(c, p, at, out);
 	if (at->kind == A_PROTO)
 		return translate_protocol(c, p, out, err, errlen);
 	if (at->kind == A_OPTEQ) {
@@ -931,6 +974,37 @@ int mqsc_translate(const struct mqsc_cmd *c, struct mqsc_argv *out, char *err, s
 		if (!given)
 			return fail(c, c->line, err, errlen, "attribute %s is required", a->key);
 	}
+	for (const struct attr *a = f->attrs; a->key != NULL; a++) {
+		bool given = false;
+		char names[200] = "";
+		if (!(a->flags & AF_ONE_OF))
+			continue;
+		for (size_t j = 0; j < nseen; j++)
+			given |= seen[j]->group == a->group;
+		if (given)
+			continue;
+		/* "QUEUE and QMNAME": the group's members, in the table's order. */
+		for (const struct attr *b = a; b->key != NULL; b++)
+			if ((b->flags & AF_ONE_OF) && b->group == a->group)
+				snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+				         names[0] ? " and " : "", b->key);
+		return fail(c, c->line, err, errlen, "one of %s is required", names);
+	}
+	for (size_t j = 0; j < nseen; j++) {
+		bool with = false;
+		if (!(seen[j]->flags & AF_NEEDS_QMNAME))
+			continue;
+		for (size_t k = 0; k < nseen; k++)
+			with |= strcmp(seen[k]->key, "QMNAME") == 0;
+		if (!with) {
+			const struct mqsc_param *p = NULL;
+			for (size_t i = 2; i < c->np && p == NULL; i++)
+				if (strcmp(c->p[i].key, seen[j]->key) == 0)
+					p = &c->p[i];
+			return fail(c, p != NULL ? p->line : c->line, err, errlen, "%s applies to routes "
+			            "to a queue manager (QMNAME), not to routes to a queue", seen[j]->key);
+		}
+	}
 
 	/* The chanctl words, the name, then the options in the script's order. */
 	const char *w = f->words;
@@ -1001,6 +1075,7 @@ char *mqsc_quote(const char *s)
 
 enum dkind {
 	D_STR, D_NUM, D_WORD, D_SKIP,
+	D_OPTSTR,   /* a string, left out when empty (not set) */
 	D_BOOL,     /* true/false as YES/NO */
 	D_PROTO,    /* "v311,v5" as MQTTV311,MQTTV5 */
 	D_IDENT,    /* clientid as USECLTID(YES), the others as IDENTITY(...) */
@@ -1062,6 +1137,19 @@ static const struct dkey mqtt_keys[] = {
 	{ "batchint", NULL, D_SKIP }, { "hbint", NULL, D_SKIP }, { "discint", NULL, D_SKIP },
 	{ "maxmsgl", NULL, D_SKIP }, { "shortrty", NULL, D_SKIP }, { "shorttmr", NULL, D_SKIP },
 	{ "longrty", NULL, D_SKIP }, { "longtmr", NULL, D_SKIP }, { "seqwrap", NULL, D_SKIP },
+	{ NULL, NULL, D_SKIP },
+};
+
+/* Routes: their definition; the counters are state.  A route has a queue
+ * or a queue manager, and prefixes only with the latter: display gives
+ * the others as "", which would not define again. */
+static const struct dkey route_keys[] = {
+	{ "topic", "TOPICSTR", D_STR }, { "queue", "QUEUE", D_OPTSTR },
+	{ "qmgr", "QMNAME", D_OPTSTR }, { "remote_prefix", "RPREFIX", D_OPTSTR },
+	{ "local_prefix", "LPREFIX", D_OPTSTR }, { "qos_min", "QOSMIN", D_NUM },
+	{ "descr", "DESCR", D_STR }, { "name", NULL, D_SKIP }, { "matched", NULL, D_SKIP },
+	{ "forwarded", NULL, D_SKIP }, { "dropped", NULL, D_SKIP },
+	{ "loops_prevented", NULL, D_SKIP }, { "last_drop_reason", NULL, D_SKIP },
 	{ NULL, NULL, D_SKIP },
 };
 
@@ -1141,6 +1229,8 @@ static char *dump_object(const json_t *o, const char *objkw, const struct dkey *
 		json_t *val = json_object_get(o, d->key);
 		if (d->kind == D_SKIP || val == NULL || json_is_null(val))
 			continue;
+		if (d->kind == D_OPTSTR && json_is_string(val) && json_string_value(val)[0] == '\0')
+			continue;
 		tb_put(&t, " +\n   ");
 		if (d->kind == D_IDENT && json_is_string(val) &&
 		    strcmp(json_string_value(val), "clientid") == 0) {
@@ -1175,7 +1265,7 @@ static char *dump_object(const json_t *o, const char *objkw, const struct dkey *
 				}
 				tb_put(&t, c);
 			}
-		} else if (d->kind == D_STR && json_is_string(val)) {
+		} else if ((d->kind == D_STR || d->kind == D_OPTSTR) && json_is_string(val)) {
 			if ((q = mqsc_quote(json_string_value(val))) == NULL) {
 				free(t.s);
 				snprintf(err, errlen, "%s %s: %s holds a control character MQSC cannot carry",
@@ -1225,4 +1315,9 @@ char *mqsc_dump_channel(const json_t *ch, char *err, size_t errlen)
 	if (type != NULL && strcmp(type, "mqtt") == 0)
 		return dump_object(ch, "CHANNEL", mqtt_keys, "TRPTYPE(TCP)", err, errlen);
 	return dump_object(ch, "CHANNEL", channel_keys, "TRPTYPE(TCP)", err, errlen);
+}
+
+char *mqsc_dump_route(const json_t *r, char *err, size_t errlen)
+{
+	return dump_object(r, "ROUTE", route_keys, NULL, err, errlen);
 }

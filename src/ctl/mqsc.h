@@ -11,8 +11,8 @@
  *    does the same thing, so every MQSC command runs through the one CLI
  *    implementation.  Anything that cannot be honoured exactly is refused
  *    by name, never dropped.
- *  - mqsc_dump_queue / mqsc_dump_channel: a definition as `--json display`
- *    prints it, back into a DEFINE ... REPLACE command. */
+ *  - mqsc_dump_queue / mqsc_dump_channel / mqsc_dump_route: a definition
+ *    as `--json display` prints it, back into a DEFINE ... REPLACE command. */
 #ifndef CHAND_CTL_MQSC_H
 #define CHAND_CTL_MQSC_H
 
@@ -71,5 +71,8 @@ char *mqsc_quote(const char *s);
  * key, a control character), so a dump is exact or fails. */
 char *mqsc_dump_queue(const json_t *q, char *err, size_t errlen);
 char *mqsc_dump_channel(const json_t *ch, char *err, size_t errlen);
+/* One route of `chanctl --json display route` (chand's own object, DEFINE
+ * ROUTE: DESIGN.md section 8); its counters are state and left out. */
+char *mqsc_dump_route(const json_t *r, char *err, size_t errlen);
 
 #endif

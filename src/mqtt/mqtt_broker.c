@@ -584,8 +584,11 @@ void mq_deliver_committed(struct mq_job *job)
 			mq_inq_done(job);
 		if (job->waiter != NULL) {
 			pthread_mutex_lock(&job->waiter->mtx);
-			job->waiter->rc = job->rc;
-			job->waiter->done = true;
+			if (job->rc != 0 && job->waiter->rc == 0)
+				job->waiter->rc = job->rc;
+			if (job->rc == 0)
+				job->waiter->ok++;
+			job->waiter->pending--;
 			pthread_cond_broadcast(&job->waiter->cond);
 			pthread_mutex_unlock(&job->waiter->mtx);
 		}

@@ -248,8 +248,9 @@ struct mq_route {
 struct mq_waiter {
 	pthread_mutex_t mtx;
 	pthread_cond_t cond;
-	bool done;
-	int rc;
+	size_t pending;                 /* jobs not yet completed */
+	size_t ok;                      /* jobs committed */
+	int rc;                         /* the first failure */
 };
 
 /* A subscriber of a clean (memory) session to deliver to once the

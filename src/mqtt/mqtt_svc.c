@@ -701,7 +701,7 @@ json_t *mqtt_op_status(const char *pattern, bool clients, const char *client_pat
 int mqtt_op_publish(const char *topic, uint8_t qos, bool retain, const uint8_t *const *bodies,
                     const size_t *lens, size_t n, struct mqtt_result *r)
 {
-	struct mq_waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0 };
+	struct mq_waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0 };
 	size_t errpos = 0;
 	const char *why = NULL;
 	struct mq_job *last = NULL;
@@ -724,8 +724,8 @@ int mqtt_op_publish(const char *topic, uint8_t qos, bool retain, const uint8_t *
 			j = mq_job_new(DONE_ADMIN);
 			mq_msg_ref(m);
 			j->m = m;
-			if (i + 1 == n)
-				j->waiter = &w;
+			j->waiter = &w;
+			w.pending++;
 		}
 		mq_publish(m, j);
 		if (j != NULL) {
@@ -736,15 +736,20 @@ int mqtt_op_publish(const char *topic, uint8_t qos, bool retain, const uint8_t *
 	}
 	pthread_mutex_unlock(&mq.mtx);
 	mq_wake();
-	if (last == NULL)
+	if (last == NULL) {
+		r->published = n;
 		return 0;
-	/* the jobs complete in order: the last one done means all are */
+	}
 	pthread_mutex_lock(&w.mtx);
-	while (!w.done)
+	while (w.pending > 0)
 		pthread_cond_wait(&w.cond, &w.mtx);
 	pthread_mutex_unlock(&w.mtx);
+	r->published = qos > 0 ? w.ok : n;
 	if (w.rc != 0)
-		return res(r, CHD_MQ_STORE, "the publication could not be stored (see the log)");
+		return res(r, w.rc == STORE_FULL ? CHD_Q_FULL : CHD_MQ_STORE, "%zu of %zu publications "
+		           "refused: %s", n - w.ok, n, w.rc == STORE_FULL
+		           ? "a queue a route puts them on is full" : "they could not be stored (see "
+		           "the log)");
 	return 0;
 }
 

@@ -437,10 +437,10 @@ Test(ops, bash_completion)
 {
 	static const struct comp_case cases[] = {
 		{ "de", "define delete " },
-		{ "define ''", "channel qlocal qremote " },
+		{ "define ''", "channel qlocal qremote route " },
 		{ "define qlocal X --ma", "--maxdepth --maxmsgl " },
 		{ "define qlocal X --usage ''", "normal xmitq " },
-		{ "define channel X --type ''", "rcvr rqstr sdr svr " },
+		{ "define channel X --type ''", "mqtt rcvr rqstr sdr svr " },
 		{ "stop channel X --mode f", "force " },
 		{ "--js", "--json " },
 		{ "explain CHD400", "CHD4001 CHD4002 CHD4003 CHD4004 CHD4005 CHD4006 CHD4007 CHD4008 "

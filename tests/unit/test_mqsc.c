@@ -436,9 +436,14 @@ static void round_trip(const char *json, const char *want_argv)
 	char err[256], *text;
 
 	cr_assert_not_null(o, "%s", je.text);
+	/* Routes have no type. */
 	const char *type = json_string_value(json_object_get(o, "type"));
-	bool queue = strcmp(type, "qlocal") == 0 || strcmp(type, "qremote") == 0;
-	text = queue ? mqsc_dump_queue(o, err, sizeof(err)) : mqsc_dump_channel(o, err, sizeof(err));
+	bool queue = type != NULL && (strcmp(type, "qlocal") == 0 || strcmp(type, "qremote") == 0);
+	if (type == NULL)
+		text = mqsc_dump_route(o, err, sizeof(err));
+	else
+		text = queue ? mqsc_dump_queue(o, err, sizeof(err))
+		             : mqsc_dump_channel(o, err, sizeof(err));
 	cr_assert_not_null(text, "%s", err);
 	parse(text);
 	cr_assert_eq(sc.n, 1, "%s", text);
@@ -542,5 +547,117 @@ Test(mqsc, dump_refuses_what_it_cannot_write)
 	o = json_pack("{s:s,s:s}", "name", "Q", "type", "qalias");
 	cr_expect_null(mqsc_dump_queue(o, err, sizeof(err)));
 	cr_expect(strstr(err, "qalias") != NULL, "%s", err);
+	json_decref(o);
+}
+
+Test(mqsc, translate_routes)
+{
+	parse("DEFINE ROUTE(SPB.OUT) TOPICSTR('spBv1.0/#') QMNAME(QM2) RPREFIX('site-a/') +\n"
+	      "  LPREFIX('local/') QOSMIN(1) DESCR('Sparkplug to the centre') REPLACE\n"
+	      "def route('alarms.q') topicstr('alarms/+/high') queue('ALARMS') qosmin(2)\n"
+	      "DELETE ROUTE(SPB.OUT)\n"
+	      "DISPLAY ROUTE(*)\n"
+	      "DIS ROUTE('spb*') ALL TOPICSTR QMNAME\n"
+	      "DEFINE ROUTE(R) TOPICSTR(alarms/#) QMNAME(qm2) NOREPLACE\n"
+	      "DEFINE ROUTE(R) TOPICSTR('a/ ') QUEUE(Q) DESCR(' ')\n");
+	expect_xlate(0, "define|route|SPB.OUT|--topic|spBv1.0/#|--qmgr|QM2|--remote-prefix|site-a/|"
+	             "--local-prefix|local/|--qos-min|1|--descr|Sparkplug to the centre|--replace");
+	expect_xlate(1, "define|route|alarms.q|--topic|alarms/+/high|--queue|ALARMS|--qos-min|2");
+	expect_xlate(2, "delete|route|SPB.OUT");
+	expect_xlate(3, "display|route|*");
+	expect_xlate(4, "display|route|spb*");
+	/* Unquoted, the topic is folded as MQSC folds every value, and that
+	 * is said, since MQTT topics are case sensitive. */
+	expect_xlate(5, "define|route|R|--topic|ALARMS/#|--qmgr|QM2");
+	char *n = note_of(5);
+	cr_expect_str_eq(n, "line 7: TOPICSTR(ALARMS/#) is not quoted, so it was folded to upper "
+	                 "case; quote it to keep lower-case letters");
+	free(n);
+	n = note_of(0);
+	cr_expect_str_eq(n, "");
+	free(n);
+	/* A topic is kept exactly; DESCR(' ') is MQ's empty field. */
+	expect_xlate(6, "define|route|R|--topic|a/ |--queue|Q|--descr|");
+}
+
+Test(mqsc, route_errors)
+{
+	parse("DEFINE ROUTE(R) QMNAME(QM2)\n"
+	      "DEFINE ROUTE(R) TOPICSTR('a/#')\n"
+	      "DEFINE ROUTE(R) TOPICSTR('a/#') QUEUE(Q) +\n"
+	      "  QMNAME(QM2)\n"
+	      "DEFINE ROUTE(R) TOPICSTR('a/#') QUEUE(Q) +\n"
+	      "  RPREFIX('x/')\n"
+	      "DEFINE ROUTE(R) TOPICSTR('a/#') QMNAME(QM2) QOSMIN(3)\n"
+	      "DEFINE ROUTE(R) TOPICSTR('a/#') QMNAME(QM2) DEST(Q)\n"
+	      "DEFINE ROUTE(R) TOPICSTR QMNAME(QM2)\n"
+	      "ALTER ROUTE(R) QOSMIN(1)\n"
+	      "DELETE ROUTE\n"
+	      "DISPLAY ROUTE(*) TOPICSTR('a/#')\n"
+	      "DEFINE ROUTE(R) TOPICSTR('a/#') QMNAME(QM2) TOPICSTR('b')\n"
+	      "DELETE ROUTE(R) PURGE\n"
+	      "DEFINE ROUTE(R) TOPICSTR('a/#') QMNAME(QM2) REPLACE NOREPLACE\n");
+	static const char *const want[] = {
+		"line 1: DEFINE ROUTE(R): attribute TOPICSTR is required",
+		"line 2: DEFINE ROUTE(R): one of QUEUE and QMNAME is required",
+		"line 4: DEFINE ROUTE(R): QUEUE and QMNAME exclude each other",
+		"line 6: DEFINE ROUTE(R): RPREFIX applies to routes to a queue manager (QMNAME), not "
+		"to routes to a queue",
+		"line 7: DEFINE ROUTE(R): value 3 of QOSMIN is not supported (supported: 0, 1, 2)",
+		"line 8: DEFINE ROUTE(R): attribute DEST is not supported",
+		"line 9: DEFINE ROUTE(R): attribute TOPICSTR needs a value in parentheses",
+		"line 10: ALTER ROUTE(R): command ALTER ROUTE is not supported",
+		"line 11: DELETE ROUTE: ROUTE needs a name in parentheses: ROUTE(name)",
+		"line 12: DISPLAY ROUTE(*): TOPICSTR(...) would filter the listing, which is not "
+		"supported; the listing shows every object whose name matches",
+		"line 13: DEFINE ROUTE(R): attribute TOPICSTR is given twice",
+		"line 14: DELETE ROUTE(R): attribute PURGE is not supported",
+		"line 15: DEFINE ROUTE(R): REPLACE and NOREPLACE exclude each other",
+	};
+	cr_assert_eq(sc.n, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < sc.n; i++) {
+		char *got = xlate(i);
+		cr_expect_str_eq(got, want[i]);
+		free(got);
+	}
+}
+
+Test(mqsc, dump_round_trips_routes)
+{
+	/* As display route gives them: "" for what is not set, the counters. */
+	round_trip("{\"name\":\"SPB.OUT\",\"topic\":\"spBv1.0/#\",\"queue\":\"\",\"qmgr\":\"QM2\","
+	           "\"remote_prefix\":\"site-a/\",\"local_prefix\":\"\",\"qos_min\":1,"
+	           "\"descr\":\"it's (the) edge +\",\"matched\":12,\"forwarded\":10,\"dropped\":2,"
+	           "\"loops_prevented\":0,\"last_drop_reason\":\"queue full\"}",
+	           "define|route|SPB.OUT|--topic|spBv1.0/#|--qmgr|QM2|--remote-prefix|site-a/|"
+	           "--qos-min|1|--descr|it's (the) edge +|--replace");
+	round_trip("{\"name\":\"alarms\",\"topic\":\"Alarms/+/ high \",\"queue\":\"alarms.Q\","
+	           "\"qmgr\":\"\",\"remote_prefix\":\"\",\"local_prefix\":\"\",\"qos_min\":0,"
+	           "\"descr\":\"\",\"matched\":0,\"forwarded\":0,\"dropped\":0,"
+	           "\"loops_prevented\":0,\"last_drop_reason\":null}",
+	           "define|route|alarms|--topic|Alarms/+/ high |--queue|alarms.Q|--qos-min|0|"
+	           "--descr||--replace");
+	/* The text itself: quoted, one attribute a line, no note on reading back. */
+	char err[256], *text;
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:i}", "name", "R", "topic", "a/#", "queue", "",
+	                      "qmgr", "QM2", "qos_min", 2);
+	text = mqsc_dump_route(o, err, sizeof(err));
+	cr_assert_not_null(text, "%s", err);
+	cr_expect_str_eq(text, "DEFINE ROUTE('R') +\n   TOPICSTR('a/#') +\n   QMNAME('QM2') +\n"
+	                 "   QOSMIN(2) +\n   REPLACE\n");
+	parse(text);
+	char *n = note_of(0);
+	cr_expect_str_eq(n, "");
+	free(n);
+	free(text);
+	json_decref(o);
+	/* An attribute the dump does not know fails it, as for queues. */
+	o = json_pack("{s:s,s:s,s:s,s:s}", "name", "R", "topic", "a", "qmgr", "QM2", "ttl", "5");
+	cr_expect_null(mqsc_dump_route(o, err, sizeof(err)));
+	cr_expect(strstr(err, "ROUTE R has an attribute 'ttl'") != NULL, "%s", err);
+	json_decref(o);
+	o = json_pack("{s:s,s:s,s:s}", "name", "R", "topic", "a\nb", "qmgr", "QM2");
+	cr_expect_null(mqsc_dump_route(o, err, sizeof(err)));
+	cr_expect(strstr(err, "control character") != NULL, "%s", err);
 	json_decref(o);
 }
