@@ -284,6 +284,7 @@ struct mq_job {
 
 struct mq_state {
 	pthread_mutex_t mtx;
+	atomic_int admin_wait;          /* admin threads waiting for mtx (mq_admin_lock) */
 	struct mqtt_host host;
 	bool started;
 	atomic_bool stopping;
@@ -380,6 +381,9 @@ void mq_run_done(void);
 /* the loop (mqtt_loop.c) */
 int mq_loop_start(void);
 void mq_loop_stop(void);
+void mq_loop_close(void);
+/* mq.mtx for an admin thread: the loop lets it in between two events. */
+void mq_admin_lock(void);
 void mq_wake(void);
 int mq_listen(struct mq_chan *ch, char *err, size_t errlen);
 void mq_unlisten(struct mq_chan *ch);

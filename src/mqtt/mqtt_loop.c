@@ -25,6 +25,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "chand/log.h"
@@ -45,6 +46,8 @@ void mq_wake(void)
 {
 	uint64_t one = 1;
 
+	if (mq.wake_fd < 0)
+		return;
 	if (write(mq.wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
 		log_warn(code_str(CHD_SYS_RESOURCE), "telemetry wake-up failed: %s", strerror(errno));
 }
@@ -160,8 +163,10 @@ static int conn_flush(struct mq_conn *c)
 	}
 	c->woff = c->w.len = 0;
 	ep_mod(c, false);
-	/* room again: the session's waiting messages may go on */
-	if (before > MQ_OUTBUF_HIGH / 2 && c->sess != NULL && c->state == MC_ACTIVE)
+	/* all written: the session's waiting messages may go on (whatever the
+	 * buffer held when this call began: it may have drained over several) */
+	(void)before;
+	if (c->sess != NULL && c->state == MC_ACTIVE && c->sess->q_head != NULL)
 		mq_sess_pump(c->sess);
 	return 0;
 }
@@ -723,6 +728,19 @@ static void conn_timers(int64_t now)
 
 /* ---- the loop ---- */
 
+/* A round can hold many TLS handshakes (milliseconds of CPU each): an
+ * admin thread waiting for mq.mtx gets it between two events, so status
+ * answers during a connection storm. */
+static void mq_yield_to_admin(void)
+{
+	if (atomic_load(&mq.admin_wait) == 0)
+		return;
+	pthread_mutex_unlock(&mq.mtx);
+	for (int i = 0; i < 10000 && atomic_load(&mq.admin_wait) > 0; i++)
+		sched_yield();
+	pthread_mutex_lock(&mq.mtx);
+}
+
 static void *loop_main(void *arg)
 {
 	struct epoll_event evs[256];
@@ -739,6 +757,7 @@ static void *loop_main(void *arg)
 		pthread_mutex_lock(&mq.mtx);
 		for (int i = 0; i < n; i++) {
 			struct mq_ev *e = evs[i].data.ptr;
+			mq_yield_to_admin();
 			if (e->kind == MQ_EV_WAKE) {
 				uint64_t v;
 				while (read(mq.wake_fd, &v, sizeof v) > 0)
@@ -810,6 +829,15 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
+void mq_loop_close(void)
+{
+	if (mq.ep >= 0)
+		close(mq.ep);
+	if (mq.wake_fd >= 0)
+		close(mq.wake_fd);
+	mq.ep = mq.wake_fd = -1;
+}
+
 int mq_loop_start(void)
 {
 	struct epoll_event ev;
@@ -840,8 +868,8 @@ void mq_loop_stop(void)
 	atomic_store(&mq.stopping, true);
 	mq_wake();
 	pthread_join(mq.loop_thr, NULL);
-	close(mq.ep);
-	close(mq.wake_fd);
+	/* ep and wake_fd stay open until the writer has stopped too (it wakes
+	 * the loop after its last commit): mq_loop_close() */
 	free(pending);
 	pending = NULL;
 	npending = cappending = 0;

@@ -454,7 +454,7 @@ int mqtt_op_route_define(struct store *st, const char *name, const json_t *attrs
 	if (mqtt_route_apply_json(&d, attrs, err, sizeof err) != 0 ||
 	    mqtt_route_validate(&d, err, sizeof err) != 0)
 		return rres(r, CHD_CONFIG_ERROR, "route %s: %s", name, err);
-	pthread_mutex_lock(&mq.mtx);
+	mq_admin_lock();
 	old = route_find(name);
 	if (old != NULL && !replace) {
 		pthread_mutex_unlock(&mq.mtx);
@@ -496,7 +496,7 @@ int mqtt_op_route_delete(struct store *st, const char *name, struct mqtt_result 
 	struct mq_route **pp, *rt;
 	int rc;
 
-	pthread_mutex_lock(&mq.mtx);
+	mq_admin_lock();
 	for (pp = &mq.routes; *pp != NULL && strcmp((*pp)->def.name, name) != 0; pp = &(*pp)->next)
 		;
 	if ((rt = *pp) == NULL) {
@@ -521,7 +521,7 @@ json_t *mqtt_op_route_display(const char *pattern)
 {
 	json_t *arr = json_array();
 
-	pthread_mutex_lock(&mq.mtx);
+	mq_admin_lock();
 	for (struct mq_route *r = mq.routes; r != NULL; r = r->next) {
 		json_t *o;
 		if (!name_match(pattern, r->def.name))

@@ -17,6 +17,13 @@ struct mq_state mq = {
 	.wake_fd = -1,
 };
 
+void mq_admin_lock(void)
+{
+	atomic_fetch_add(&mq.admin_wait, 1);
+	pthread_mutex_lock(&mq.mtx);
+	atomic_fetch_sub(&mq.admin_wait, 1);
+}
+
 size_t mq_retained_count(void);
 void mq_retained_clear(void);
 
@@ -310,7 +317,7 @@ int mqtt_svc_start(const struct mqtt_host *host)
 		return -1;
 	}
 	mq.inq_owner = host->owner_id != NULL ? host->owner_id() : 0x6d717474;
-	pthread_mutex_lock(&mq.mtx);
+	mq_admin_lock();
 	load_channels(mq.rd, &autostart, &nauto);
 	load_sessions(mq.rd);
 	mq_routes_load(mq.rd);
@@ -336,7 +343,7 @@ int mqtt_svc_start(const struct mqtt_host *host)
 		         "taken within 200 ms instead of at once");
 	else
 		watch_started = true;
-	pthread_mutex_lock(&mq.mtx);
+	mq_admin_lock();
 	for (size_t i = 0; i < nauto; i++) {
 		struct mq_chan *ch = mq_chan_find(autostart[i]);
 		struct mqtt_result r;
@@ -361,7 +368,8 @@ void mqtt_svc_stop(void)
 	}
 	mq_loop_stop();
 	mq_writer_stop();
-	pthread_mutex_lock(&mq.mtx);
+	mq_loop_close();
+	mq_admin_lock();
 	mq_run_done();
 	for (struct mq_chan *ch = mq.chans, *n; ch != NULL; ch = n) {
 		n = ch->next;
@@ -397,7 +405,7 @@ bool mqtt_svc_has(const char *name)
 {
 	bool yes;
 
-	pthread_mutex_lock(&mq.mtx);
+	mq_admin_lock();
 	yes = mq_chan_find(name) != NULL;
 	pthread_mutex_unlock(&mq.mtx);
 	return yes;
@@ -430,7 +438,7 @@ static int define_or_alter(struct store *st, const char *name, const json_t *att
 	char err[400];
 	int rc = -1;
 
-	pthread_mutex_lock(&mq.mtx);
+	mq_admin_lock();
 	ch = mq_chan_find(name);
 	if (alter && ch == NULL) {
 		res(r, CHD_CH_UNKNOWN, "channel %s is not defined", name);
@@ -508,7 +516,7 @@ int mqtt_op_delete(struct store *st, const char *name, struct mqtt_result *r)
 	struct mq_chan *ch, **pp;
 	int rc;
 
-	pthread_mutex_lock(&mq.mtx);
+	mq_admin_lock();
 	ch = mq_chan_find(name);
 	if (ch == NULL) {
 		pthread_mutex_unlock(&mq.mtx);
@@ -546,7 +554,7 @@ json_t *mqtt_op_display(const char *pattern)
 {
 	json_t *arr = json_array();
 
-	pthread_mutex_lock(&mq.mtx);
+	mq_admin_lock();
 	for (struct mq_chan *ch = mq.chans; ch != NULL; ch = ch->next)
 		if (name_match(pattern, ch->def.name))
 			json_array_append_new(arr, mqtt_def_to_json(&ch->def));
@@ -559,7 +567,7 @@ int mqtt_op_start(struct store *st, const char *name, struct mqtt_result *r)
 	struct mq_chan *ch;
 	int rc;
 
-	pthread_mutex_lock(&mq.mtx);
+	mq_admin_lock();
 	ch = mq_chan_find(name);
 	if (ch == NULL)
 		rc = res(r, CHD_CH_UNKNOWN, "channel %s is not defined", name);
@@ -576,7 +584,7 @@ int mqtt_op_stop(struct store *st, const char *name, const char *client, struct 
 	struct mq_chan *ch;
 	int rc = 0;
 
-	pthread_mutex_lock(&mq.mtx);
+	mq_admin_lock();
 	ch = mq_chan_find(name);
 	if (ch == NULL) {
 		rc = res(r, CHD_CH_UNKNOWN, "channel %s is not defined", name);
@@ -644,7 +652,7 @@ json_t *mqtt_op_status(const char *pattern, bool clients, const char *client_pat
 {
 	json_t *arr = json_array();
 
-	pthread_mutex_lock(&mq.mtx);
+	mq_admin_lock();
 	for (struct mq_chan *ch = mq.chans; ch != NULL; ch = ch->next) {
 		json_t *o;
 		char protos[32];
@@ -711,7 +719,7 @@ int mqtt_op_publish(const char *topic, uint8_t qos, bool retain, const uint8_t *
 		           errpos + 1, why);
 	if (qos > 2)
 		return res(r, CHD_MQ_PROTOCOL, "QoS must be 0, 1 or 2");
-	pthread_mutex_lock(&mq.mtx);
+	mq_admin_lock();
 	if (!mq.started) {
 		pthread_mutex_unlock(&mq.mtx);
 		return res(r, CHD_SYS_RESOURCE, "the telemetry service is not running");
@@ -757,7 +765,7 @@ void mqtt_op_refresh(struct tls_ctx *ctx)
 {
 	int ended = 0;
 
-	pthread_mutex_lock(&mq.mtx);
+	mq_admin_lock();
 	/* clients admitted under the old trust: ended if it no longer holds */
 	for (struct mq_conn *c = mq.conns; c != NULL && ctx != NULL; c = c->next) {
 		struct tls_error err;
