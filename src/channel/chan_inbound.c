@@ -11,18 +11,79 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "chan_int.h"
 #include "chand/cipherspec.h"
 #include "chand/log.h"
+#include "chand/srclimit.h"
+
+/* An accepted socket that sends nothing is closed after this, whatever
+ * tls.handshake_timeout says: an initiator sends its hello (or INIT)
+ * at once, a port scanner or a flood never does. */
+#define CHAN_FIRST_BYTE_MS 5000
+/* ... and its whole ClientHello (at most 16 KiB: 2 s even at 64 kbit/s)
+ * within this of the accept, again capped by tls.handshake_timeout. */
+#define CHAN_HELLO_MS 10000
+/* Connections one source address (an IPv6 /64) may hold before they have
+ * been admitted (INIT_ACK sent): room for a host that starts many
+ * channels and pings at once, not for a flood. */
+#define CHAN_SRC_PENDING_MAX 32
+/* The refusals of one source are logged at most once per this. */
+#define CHAN_SRC_LOG_MS 60000
+/* First byte of a TLS handshake record; a ClientHello is one record of at
+ * most 2^14 bytes (RFC 8446 5.1). */
+#define TLS_REC_HANDSHAKE 0x16
+#define TLS_REC_HDR 5
+#define TLS_REC_MAX 16384
 
 struct inb {
 	int fd;
 	char addr[80];
+	struct sockaddr_storage peer;
+	bool src_counted;                       /* holds a srclimit count */
+	int64_t accepted_mono;
 	char sni_channel[CHAND_NAME_MAX + 1];   /* what the handshake asked for */
 };
+
+/* The connection was admitted (or is ending): it no longer counts
+ * against its source's cap. */
+static void inb_admitted(struct inb *ib)
+{
+	if (ib->src_counted) {
+		srclimit_leave(&ib->peer);
+		ib->src_counted = false;
+	}
+}
+
+/* A refusal of an unauthenticated connection, logged at most once per
+ * CHAN_SRC_LOG_MS per source with the count of those not logged. */
+static void inb_log_refusal(const struct sockaddr_storage *peer, enum chd_code_id code,
+                            const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void inb_log_refusal(const struct sockaddr_storage *peer, enum chd_code_id code,
+                            const char *fmt, ...)
+{
+	char text[320], more[128] = "";
+	unsigned suppressed = 0;
+	va_list ap;
+
+	if (!srclimit_log_allow(peer, CHAN_SRC_LOG_MS, &suppressed))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (suppressed > 0) {
+		char src[64];
+		srclimit_source_str(peer, src, sizeof(src));
+		snprintf(more, sizeof(more), " (%u more refusals of %s not logged in the last %d s)",
+		         suppressed, src, CHAN_SRC_LOG_MS / 1000);
+	}
+	log_warn(code_str(code), "%s%s", text, more);
+}
 
 static int inb_lookup(void *arg, const char *channel, struct tls_params *out)
 {
@@ -195,6 +256,100 @@ static int hs_acquire(int wake_fd, int timeout_ms)
 	}
 }
 
+enum inb_wait { HELLO_OK = 0, HELLO_CLOSED = -1, HELLO_TIMEOUT = -2, HELLO_STOP = -3 };
+
+/* Waits, without a handshake slot, until the peer has sent what the next
+ * step needs: a first byte by first_deadline; when that byte starts a
+ * TLS handshake record, the whole record (the ClientHello) by deadline.
+ * A plain-TCP peer's first byte is enough (no handshake follows).  The
+ * data stays in the socket for tls_server_open.  *got: bytes seen,
+ * *need: bytes the hello needs (for the log). */
+static enum inb_wait inb_wait_hello(int fd, int wake_fd, int64_t first_deadline,
+                                    int64_t deadline, size_t *got, size_t *need)
+{
+	enum inb_wait rc;
+	int lowat = 1;
+	bool sleepy = false;      /* poll ignores SO_RCVLOWAT here: sleep in slices */
+	bool was_ready = false;   /* the last poll said the socket was readable */
+	bool eof = false;         /* the peer will send nothing more */
+	size_t seen = 0;
+
+	*got = 0;
+	*need = 1;
+	for (;;) {
+		unsigned char hdr[TLS_REC_HDR];
+		ssize_t n = recv(fd, hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT);
+		int avail = 0;
+
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+			rc = HELLO_CLOSED;
+			break;
+		}
+		if (n > 0) {
+			if (hdr[0] != TLS_REC_HANDSHAKE) {
+				rc = HELLO_OK;
+				break;
+			}
+			*need = TLS_REC_HDR;
+			if (n == TLS_REC_HDR) {
+				size_t len = (size_t)hdr[3] << 8 | hdr[4];
+				/* not a hello GnuTLS would take: let it refuse it now */
+				if (len == 0 || len > TLS_REC_MAX) {
+					rc = HELLO_OK;
+					break;
+				}
+				*need = TLS_REC_HDR + len;
+			}
+			if (ioctl(fd, FIONREAD, &avail) != 0 || avail < (int)n)
+				avail = (int)n;
+			*got = (size_t)avail;
+			if (*got >= *need) {
+				rc = HELLO_OK;
+				break;
+			}
+		}
+		if (eof) {
+			rc = HELLO_CLOSED;
+			break;
+		}
+		int64_t left = (*got == 0 ? first_deadline : deadline) - time_mono_ms();
+		if (left <= 0) {
+			rc = HELLO_TIMEOUT;
+			break;
+		}
+		if (was_ready && *got == seen)
+			sleepy = true;
+		seen = *got;
+		/* poll() says readable only once SO_RCVLOWAT bytes are queued,
+		 * so a half-sent hello sleeps here instead of spinning */
+		int want = (int)*need;
+		if (!sleepy && want != lowat &&
+		    setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof(want)) == 0)
+			lowat = want;
+		struct pollfd pf[2] = {
+			{ .fd = wake_fd, .events = POLLIN },
+			{ .fd = fd, .events = POLLIN | POLLRDHUP },
+		};
+		int slice = (int)(left < 1000 ? left : 1000);
+		int pr = poll(pf, sleepy ? 1 : 2, sleepy && slice > 50 ? 50 : slice);
+		if (pr < 0 && errno != EINTR) {
+			rc = HELLO_CLOSED;
+			break;
+		}
+		if ((pf[0].revents & POLLIN) != 0) {
+			rc = HELLO_STOP;
+			break;
+		}
+		was_ready = (pf[1].revents & POLLIN) != 0;
+		eof = (pf[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+	}
+	if (lowat != 1) {
+		int one = 1;
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+	}
+	return rc;
+}
+
 static void run_inbound(struct chan_sess *s, struct inb *ib)
 {
 	struct tls_error err = { 0 };
@@ -210,11 +365,43 @@ static void run_inbound(struct chan_sess *s, struct inb *ib)
 	const char *sni;
 	bool defined;
 	int rd;
+	int hs_ms = chan_sup.host.handshake_timeout_ms;
+	int first_ms = hs_ms < CHAN_FIRST_BYTE_MS ? hs_ms : CHAN_FIRST_BYTE_MS;
+	int hello_ms = hs_ms < CHAN_HELLO_MS ? hs_ms : CHAN_HELLO_MS;
+	int64_t deadline = ib->accepted_mono + hs_ms;
+	size_t got, need;
 
-	if (hs_acquire(s->conn->wake_fd, chan_sup.host.handshake_timeout_ms) != 0) {
-		log_warn(code_str(CHD_TLS_TIMEOUT), "channel=? peer=%s refused: no handshake slot "
-		         "free within %d ms (too many handshakes in progress)", s->peer_addr,
-		         chan_sup.host.handshake_timeout_ms);
+	/* No slot until the hello is here: silent or half-sent hellos must
+	 * not keep the slots from real initiators. */
+	switch (inb_wait_hello(ib->fd, s->conn->wake_fd, ib->accepted_mono + first_ms,
+	                       ib->accepted_mono + hello_ms, &got, &need)) {
+	case HELLO_OK:
+		break;
+	case HELLO_TIMEOUT:
+		if (got == 0)
+			inb_log_refusal(&ib->peer, CHD_TLS_TIMEOUT, "channel=? peer=%s closed: the "
+			                "initiator sent nothing within %d ms", s->peer_addr, first_ms);
+		else
+			inb_log_refusal(&ib->peer, CHD_TLS_TIMEOUT, "channel=? peer=%s closed: the "
+			                "initiator sent %zu of the %zu bytes of its TLS hello within %d ms",
+			                s->peer_addr, got, need, hello_ms);
+		close(ib->fd);
+		return;
+	case HELLO_CLOSED:
+		/* a port probe or a health check: nothing to act on */
+		log_debug("channel=? peer=%s closed by the peer before its hello (%zu bytes)",
+		          s->peer_addr, got);
+		close(ib->fd);
+		return;
+	case HELLO_STOP:
+		close(ib->fd);
+		return;
+	}
+	int64_t left = deadline - time_mono_ms();
+	if (hs_acquire(s->conn->wake_fd, left > 0 ? (int)left : 0) != 0) {
+		inb_log_refusal(&ib->peer, CHD_TLS_TIMEOUT, "channel=? peer=%s refused: no handshake "
+		                "slot free within %d ms of the connection (too many handshakes in "
+		                "progress)", s->peer_addr, hs_ms);
 		close(ib->fd);
 		return;
 	}
@@ -340,6 +527,7 @@ static void run_inbound(struct chan_sess *s, struct inb *ib)
 	s->seqwrap = ack.seqwrap;
 	if (chan_flush(s) != 0)
 		return;
+	inb_admitted(ib);
 	s->w.version = ack.version;
 	s->rversion = ack.version;
 	s->max_payload = frame_max_payload(s->maxmsgl);
@@ -364,6 +552,7 @@ static void *inbound_main(void *arg)
 
 	if (conn == NULL) {
 		close(ib->fd);
+		inb_admitted(ib);
 		free(ib);
 		chan_thread_done();
 		return NULL;
@@ -372,6 +561,7 @@ static void *inbound_main(void *arg)
 	str_copy(s.peer_addr, ib->addr, sizeof(s.peer_addr));
 	s.owner = chan_sup.host.owner_id();
 	run_inbound(&s, ib);
+	inb_admitted(ib);
 	if (s.rt != NULL) {
 		chan_finish(&s);  /* frees the session and the connection */
 	} else {
@@ -400,13 +590,22 @@ void chan_sup_inbound(int fd, const struct sockaddr_storage *peer, socklen_t len
 	}
 	/* a flood of connections must not become a flood of threads: the
 	 * channels that may run, plus room for handshakes and pings */
+	static struct ratelimit full_rl;   /* under chan_sup.mtx */
+	unsigned more = 0;
+	bool full, say = false;
 	pthread_mutex_lock(&chan_sup.mtx);
 	int nthreads = chan_sup.nthreads;
+	full = nthreads >= (chan_sup.host.max_channels > 0 ? chan_sup.host.max_channels : 1000) +
+	                   CHAN_INBOUND_SPARE;
+	/* one line per interval: a flood must not become a log flood */
+	if (full)
+		say = ratelimit_allow(&full_rl, time_mono_ms(), CHAN_SRC_LOG_MS / 6, &more);
 	pthread_mutex_unlock(&chan_sup.mtx);
-	if (nthreads >= (chan_sup.host.max_channels > 0 ? chan_sup.host.max_channels : 1000) +
-	                CHAN_INBOUND_SPARE) {
-		log_warn(code_str(CHD_CH_MAXCHANNELS), "inbound connection closed at once: %d "
-		         "connection threads already", nthreads);
+	if (full) {
+		if (say)
+			log_warn(code_str(CHD_CH_MAXCHANNELS), "inbound connection closed at once: %d "
+			         "connection threads already (%u more closed since the last such line)",
+			         nthreads, more);
 		close(fd);
 		return;
 	}
@@ -419,16 +618,30 @@ void chan_sup_inbound(int fd, const struct sockaddr_storage *peer, socklen_t len
 		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
 		port = ntohs(a->sin6_port);
 	}
+	if (srclimit_enter(peer, CHAN_SRC_PENDING_MAX) != 0) {
+		char src[64];
+		srclimit_source_str(peer, src, sizeof(src));
+		inb_log_refusal(peer, CHD_SRC_LIMIT, "peer=%s:%d inbound connection refused: %s "
+		                "already holds %d connections that have not finished their handshake",
+		                host, port, src, CHAN_SRC_PENDING_MAX);
+		close(fd);
+		return;
+	}
 	if ((ib = calloc(1, sizeof(*ib))) == NULL) {
+		srclimit_leave(peer);
 		close(fd);
 		return;
 	}
 	ib->fd = fd;
+	ib->peer = *peer;
+	ib->src_counted = true;
+	ib->accepted_mono = time_mono_ms();
 	snprintf(ib->addr, sizeof(ib->addr), "%s:%d", host, port);
 	chan_sock_opts(fd);
 	if (chan_thread_spawn(inbound_main, ib) != 0) {
 		log_warn(code_str(CHD_SYS_RESOURCE), "peer=%s inbound connection closed: cannot create a thread", ib->addr);
 		close(fd);
+		inb_admitted(ib);
 		free(ib);
 	}
 }

@@ -9,7 +9,7 @@ CHAN_ITEST_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/tests
 CHAN_ITEST_LIBS = tests/libtesthelp.a $(JANSSON_LIBS) $(CRITERION_LIBS)
 
 check_PROGRAMS += tests/integ/test_chan_basic tests/integ/test_chan_tls \
-	tests/integ/test_chan_crash tests/integ/test_chan_ops
+	tests/integ/test_chan_crash tests/integ/test_chan_ops tests/integ/test_chan_flood
 tests_integ_test_chan_basic_SOURCES = tests/integ/test_chan_basic.c $(CHAN_ITEST_SRC)
 tests_integ_test_chan_basic_CFLAGS = $(CHAN_ITEST_CFLAGS)
 tests_integ_test_chan_basic_LDADD = $(CHAN_ITEST_LIBS)
@@ -19,6 +19,9 @@ tests_integ_test_chan_tls_LDADD = $(CHAN_ITEST_LIBS)
 tests_integ_test_chan_crash_SOURCES = tests/integ/test_chan_crash.c $(CHAN_ITEST_SRC)
 tests_integ_test_chan_crash_CFLAGS = $(CHAN_ITEST_CFLAGS)
 tests_integ_test_chan_crash_LDADD = $(CHAN_ITEST_LIBS)
+tests_integ_test_chan_flood_SOURCES = tests/integ/test_chan_flood.c $(CHAN_ITEST_SRC)
+tests_integ_test_chan_flood_CFLAGS = $(CHAN_ITEST_CFLAGS)
+tests_integ_test_chan_flood_LDADD = $(CHAN_ITEST_LIBS)
 tests_integ_test_chan_ops_SOURCES = tests/integ/test_chan_ops.c $(CHAN_ITEST_SRC)
 tests_integ_test_chan_ops_CFLAGS = $(CHAN_ITEST_CFLAGS)
 tests_integ_test_chan_ops_LDADD = tests/libtesthelp.a src/proto/libproto.a \

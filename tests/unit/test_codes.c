@@ -35,6 +35,7 @@ static char range_of(const char *id)
 {
 	static const struct { const char *prefix; char digit; } map[] = {
 		{ "Q_", '2' }, { "KS_", '3' }, { "TLS_", '4' }, { "CH_", '5' }, { "ADM_", '6' },
+		{ "MQ_", '7' },
 	};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
