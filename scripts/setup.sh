@@ -8,6 +8,8 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 list_only=false
 [ "${1:-}" = "--list-packages" ] && list_only=true
+list_test=false
+[ "${1:-}" = "--list-test-packages" ] && list_test=true
 build=${1:-$top/build}
 [ $# -gt 0 ] && shift
 
@@ -22,6 +24,10 @@ TEST_PKGS="clang libclang-rt-14-dev mosquitto mosquitto-clients python3-paho-mqt
 paho.mqtt.c-examples"
 if $list_only; then
 	echo $PKGS $TEST_PKGS
+	exit 0
+fi
+if $list_test; then
+	echo $TEST_PKGS
 	exit 0
 fi
 
