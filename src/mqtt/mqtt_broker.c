@@ -754,6 +754,16 @@ void mq_sess_pump(struct mq_sess *s)
 			op->state = STORE_MQTT_SENT;
 			o->held = true;
 		} else {
+			if (o->seq > 0) {
+				/* QoS 1: its packet id on the row, without waiting for
+				 * it, so a resend after a restart carries DUP and the same
+				 * id ([MQTT-4.4.0-1]); lost in a crash, the message is
+				 * only sent again as new, which QoS 1 allows */
+				struct mq_op *op = mq_job_op(mq_lazy(), OP_OUT_SET, s->client_id);
+				op->seq = o->seq;
+				op->pid = o->pid;
+				op->state = STORE_MQTT_SENT;
+			}
 			mq_send_publish(c, o);
 		}
 	}

@@ -103,12 +103,43 @@ static void route_drop(struct mq_route *r, const char *why)
 	pthread_mutex_unlock(&r->why_mtx);
 }
 
+/* The queue managers this publication goes to from here (those of the
+ * --qmgr routes it matches and may take). */
+static bool route_takes(const struct mq_route *r, const struct mq_msg *m)
+{
+	const struct mqtt_route_def *d = &r->def;
+
+	return d->qmgr[0] != '\0' && strcmp(d->qmgr, mq.host.qmgr) != 0 &&
+	       !path_has(m->path, d->qmgr) &&
+	       topic_match_n(d->topic, strlen(d->topic), m->topic, m->tlen);
+}
+
 void mq_routes_apply(struct mq_msg *m, struct mq_job *job)
 {
+	/* mqtt.path: where it has been, this agent, and every queue manager
+	 * this agent sends it to now -- so that in a mesh QM2 does not send
+	 * QM3 a second copy of what QM1 sent both of them */
+	char path[1024];
+	size_t pl;
+	bool path_ok = true;
+
+	pl = (size_t)snprintf(path, sizeof path, "%s%s%s", m->path != NULL ? m->path : "",
+	                      m->path != NULL ? "," : "", mq.host.qmgr);
+	if (pl >= sizeof path)
+		path_ok = false;
+	for (struct mq_route *r = mq.routes; r != NULL && path_ok; r = r->next) {
+		if (!route_takes(r, m) || path_has(path, r->def.qmgr))
+			continue;
+		int k = snprintf(path + pl, sizeof path - pl, ",%s", r->def.qmgr);
+		if (k < 0 || (size_t)k >= sizeof path - pl)
+			path_ok = false;
+		else
+			pl += (size_t)k;
+	}
 	for (struct mq_route *r = mq.routes; r != NULL; r = r->next) {
 		const struct mqtt_route_def *d = &r->def;
 		char topic[TOPIC_MAX_LEN + 1];
-		char qos[4], *props = NULL, path[1024];
+		char qos[4], *props = NULL;
 		size_t plen = 0, pcap = 0;
 		struct chd_msg *cm;
 		struct mq_op *op;
@@ -129,8 +160,7 @@ void mq_routes_apply(struct mq_msg *m, struct mq_job *job)
 		}
 		if (d->qmgr[0] == '\0')
 			str_copy(topic, m->topic, sizeof topic);
-		if (snprintf(path, sizeof path, "%s%s%s", m->path != NULL ? m->path : "",
-		             m->path != NULL ? "," : "", mq.host.qmgr) >= (int)sizeof path) {
+		if (!path_ok) {
 			route_drop(r, "the path of queue managers is too long");
 			continue;
 		}

@@ -7,12 +7,19 @@ for it while the client runs:
   CONNACK rc=N sp=0|1      the broker's answer (sp: session present)
   SUBACK N [N...]          the granted QoS / reason code of each filter
   MSG topic payload qos=N retain=0|1 dup=0|1
+  PROPS topic payload K=V [K=V...]   after MSG, when it has v5 user properties
+  MID N payload            pub: the packet id given to a publication
+  PUBACK mid=N rc=N        pub, v5: the reason code of a PUBACK / PUBREC
+  PUBREC mid=N rc=N        (printed before its PUBLISHED line)
   PUBLISHED mid=N          a publication the broker acknowledged
   DISCONNECTED rc=N        the broker (or the network) ended the session
   DONE                     the client finished what it was asked
   HANDSHAKE / SENT / CLOSED SECONDS / OPEN   (raw: bytes instead of MQTT)
   LOST                     the connection ended without our DISCONNECT
 Exit status: 0 done, 2 cannot connect or refused, 3 timed out, 4 lost.
+With --reconnect (sub, pub) a lost connection is not the end: Paho
+reconnects (every 0.5-1 s) with the same session and in-flight state, and
+prints DISCONNECTED / CONNACK again.
 
 usage: mqtt_client.py sub|pub|will --port P --cafile F [options]
 """
@@ -51,6 +58,8 @@ def parse():
     p.add_argument("--password")
     p.add_argument("--keepalive", type=int, default=30)
     p.add_argument("--timeout", type=float, default=20.0)
+    p.add_argument("--reconnect", action="store_true",
+                   help="reconnect after a lost connection instead of ending")
     top = argparse.ArgumentParser()
     sub = top.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("sub", parents=[p])
@@ -67,6 +76,8 @@ def parse():
     w.add_argument("--qos", type=int, default=0)
     w.add_argument("--retain", action="store_true")
     w.add_argument("--message", action="append", required=True)
+    w.add_argument("--user-prop", action="append", default=[],
+                   help="v5 user property K=V of every publication")
     d = sub.add_parser("will", parents=[p])
     d.add_argument("--will-topic", required=True)
     d.add_argument("--will-message", required=True)
@@ -130,16 +141,53 @@ def raw(a):
     return 0
 
 
+class AckClient(mqtt.Client):
+    """Paho 1.6 passes no reason code to on_publish: print the v5 reason
+    code of each PUBACK / PUBREC as it arrives (before on_publish)."""
+
+    def _ack_rc(self, what):
+        pkt = self._in_packet["packet"]
+        if self._protocol == mqtt.MQTTv5 and len(pkt) >= 2:
+            mid = int.from_bytes(pkt[:2], "big")
+            say("%s mid=%d rc=%d" % (what, mid, pkt[2] if len(pkt) > 2 else 0))
+
+    def _handle_pubackcomp(self, cmd):
+        if cmd == "PUBACK":
+            self._ack_rc("PUBACK")
+        return super()._handle_pubackcomp(cmd)
+
+    def _handle_pubrec(self):
+        self._ack_rc("PUBREC")
+        return super()._handle_pubrec()
+
+    # Paho 1.6 lets an SSLError of a broken TLS connection (EOF without
+    # close_notify, as when the broker is killed) end its network thread,
+    # so it would never reconnect: make it the lost connection it is.
+    def _sock_send(self, buf):
+        try:
+            return super()._sock_send(buf)
+        except ssl.SSLError as e:
+            raise ConnectionResetError(str(e))
+
+    def _sock_recv(self, bufsize):
+        try:
+            return super()._sock_recv(bufsize)
+        except ssl.SSLError as e:
+            raise ConnectionResetError(str(e))
+
+
 def main():
     a = parse()
     if a.cmd == "raw":
         return raw(a)
     v5 = a.version == "5"
     if v5:
-        c = mqtt.Client(client_id=a.id, protocol=mqtt.MQTTv5)
+        c = AckClient(client_id=a.id, protocol=mqtt.MQTTv5)
     else:
-        c = mqtt.Client(client_id=a.id, clean_session=(a.clean == "yes"),
-                        protocol=mqtt.MQTTv311)
+        c = AckClient(client_id=a.id, clean_session=(a.clean == "yes"),
+                      protocol=mqtt.MQTTv311)
+    if a.reconnect:
+        c.reconnect_delay_set(min_delay=0.5, max_delay=1)
     c.tls_set_context(tls_context(a))
     if a.username is not None:
         c.username_pw_set(a.username, a.password)
@@ -148,7 +196,16 @@ def main():
 
     connected = threading.Event()
     done = threading.Event()
-    state = {"rc": None, "got": 0, "pending": set(), "lost": False}
+    state = {"rc": None, "got": 0, "pending": set(), "acked": set(), "all_sent": False,
+             "lost": False}
+    lock = threading.Lock()
+
+    def check_published():
+        # An acknowledgement may arrive before publish() has returned its
+        # mid: done once every mid given out was acknowledged.
+        with lock:
+            if state["all_sent"] and state["pending"] <= state["acked"]:
+                done.set()
 
     def on_connect(client, userdata, flags, rc, properties=None):
         code = rc.value if hasattr(rc, "value") else int(rc)
@@ -165,20 +222,25 @@ def main():
     def on_message(client, userdata, m):
         say("MSG %s %s qos=%d retain=%d dup=%d" % (
             m.topic, m.payload.decode("utf-8", "replace"), m.qos, int(m.retain), int(m.dup)))
+        up = getattr(getattr(m, "properties", None), "UserProperty", None)
+        if up:
+            say("PROPS %s %s %s" % (m.topic, m.payload.decode("utf-8", "replace"),
+                                    " ".join("%s=%s" % (k, v) for k, v in up)))
         state["got"] += 1
         if a.cmd == "sub" and 0 < a.count <= state["got"]:
             done.set()
 
     def on_publish(client, userdata, mid):
         say("PUBLISHED mid=%d" % mid)
-        state["pending"].discard(mid)
-        if a.cmd == "pub" and not state["pending"]:
-            done.set()
+        with lock:
+            state["acked"].add(mid)
+        if a.cmd == "pub":
+            check_published()
 
     def on_disconnect(client, userdata, rc, properties=None):
         code = rc.value if hasattr(rc, "value") else int(rc)
         say("DISCONNECTED rc=%d" % code)
-        if code != 0:
+        if code != 0 and not a.reconnect:
             # Lost or ended by the broker: stop here, do not reconnect.
             state["lost"] = True
             done.set()
@@ -221,14 +283,23 @@ def main():
             done.wait(max(0.0, deadline - time.monotonic()))
             done.set()
     else:
+        pprops = None
+        if a.user_prop:
+            pprops = Properties(PacketTypes.PUBLISH)
+            pprops.UserProperty = [tuple(u.split("=", 1)) for u in a.user_prop]
         for m in a.message:
-            info = c.publish(a.topic, m, qos=a.qos, retain=a.retain)
+            info = c.publish(a.topic, m, qos=a.qos, retain=a.retain, properties=pprops)
+            say("MID %d %s" % (info.mid, m))
             if a.qos > 0:
-                state["pending"].add(info.mid)
+                with lock:
+                    state["pending"].add(info.mid)
             else:
                 info.wait_for_publish(max(0.1, deadline - time.monotonic()))
         if a.qos == 0:
             done.set()
+        with lock:
+            state["all_sent"] = True
+        check_published()
     ok = done.wait(max(0.0, deadline - time.monotonic()))
     if state["lost"]:
         c.loop_stop()
