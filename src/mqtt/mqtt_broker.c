@@ -553,6 +553,12 @@ void mq_deliver_committed(struct mq_job *job)
 		if (c != NULL) {
 			if (c->inflight_in > 0)
 				c->inflight_in--;
+			if (job->qos == 1)
+				for (size_t i = 0; i < c->n_in1; i++)
+					if (c->in1[i] == job->pid) {
+						c->in1[i] = c->in1[--c->n_in1];
+						break;
+					}
 			if (job->rc != 0) {
 				if (job->qos == 2 && c->sess != NULL)
 					mq_in2_del(c->sess, job->pid);

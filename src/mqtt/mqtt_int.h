@@ -163,6 +163,8 @@ struct mq_conn {
 	uint32_t client_max_packet;     /* 0 = no limit */
 	char *aliases[MQ_ALIAS_MAX + 1];
 	unsigned inflight_in;
+	uint16_t *in1;                  /* QoS 1 packet ids awaiting our PUBACK */
+	size_t n_in1, cap_in1;
 	char user[MQTT_USER_MAX + 1];   /* MQTT user name given */
 	char identity[512];             /* who the ACL sees */
 	bool anonymous;

@@ -105,6 +105,7 @@ static void conn_free(struct mq_conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->rb);
+	free(c->in1);
 	mqtt_wbuf_free(&c->w);
 	mq_msg_unref(c->will);
 	for (size_t i = 0; i <= MQ_ALIAS_MAX; i++)

@@ -426,6 +426,19 @@ static int handle_publish(struct mq_conn *c, struct mqtt_publish *pub)
 		              "more than %d QoS 1/2 publications unacknowledged", MQ_RECEIVE_MAX);
 		return -1;
 	}
+	/* a QoS 1 packet id that still awaits our PUBACK: sent again (DUP)
+	 * it is answered by the PUBACK on its way; new, it is a protocol error
+	 * ([MQTT-2.2.1-3]: a packet identifier is in use until acknowledged) */
+	if (pub->qos == 1) {
+		for (size_t i = 0; i < c->n_in1; i++)
+			if (c->in1[i] == pub->pid) {
+				if (pub->dup)
+					return 0;
+				mq_conn_abort(c, CHD_MQ_PROTOCOL, MQTT_RC_PROTOCOL_ERROR, "PUBLISH reuses "
+				              "packet identifier %u while it is still in flight", pub->pid);
+				return -1;
+			}
+	}
 	/* QoS 2 sent again before PUBREL: acknowledge, do not publish twice */
 	if (pub->qos == 2 && mq_in2_has(s, pub->pid)) {
 		if (mqtt_encode_ack(&c->w, c->version, MQTT_PUBREC, pub->pid, 0, NULL) != 0)
@@ -481,6 +494,17 @@ static int handle_publish(struct mq_conn *c, struct mqtt_publish *pub)
 		mq_msg_ref(m);
 		job->m = m;
 		c->inflight_in++;
+		if (pub->qos == 1) {
+			if (c->n_in1 == c->cap_in1) {
+				size_t cap = c->cap_in1 ? c->cap_in1 * 2 : 16;
+				uint16_t *n = realloc(c->in1, cap * sizeof *n);
+				if (n == NULL)
+					fatalx("out of memory");
+				c->in1 = n;
+				c->cap_in1 = cap;
+			}
+			c->in1[c->n_in1++] = pub->pid;
+		}
 	}
 	mq_publish(m, job);
 	if (pub->qos == 2) {
