@@ -1,18 +1,21 @@
 #!/bin/sh
-# Two queue managers, one mutual-TLS channel, end to end on this machine.
+# The whole story on this machine: two sites, a real PKI, a mutual-TLS
+# channel, and MQTT publications that cross it exactly once.
 #
 # Builds chand (scripts/setup.sh), makes a small PKI with openssl the way
 # the usual "create a CA and sign a server certificate" guides do, gives
 # each queue manager a keystore with `chanctl keystore`, starts QM1 and QM2
 # on 127.0.0.1, defines a sender/receiver channel with TLS 1.3, SSLCAUTH
 # REQUIRED and SSLPEER at both ends, sends a few messages from QM1 and
-# reads them on QM2.  Then QM2 gets a telemetry channel (MQTT over TLS)
-# with a server certificate made as the Mosquitto guides make one (an
-# AES-256 key, CN = the broker's address, signed with -CAcreateserial):
-# mosquitto_sub listens in the background while mosquitto_pub publishes,
-# and `chanctl status MQTT.TLS --clients` shows them.  Everything lives in
-# a temp directory that is removed at the end; both agents (and the
-# subscriber) are stopped whatever happens.
+# reads them on QM2.  Then each queue manager gets a telemetry channel
+# (MQTT over TLS) with a server certificate made as the Mosquitto guides
+# make one (an AES-256 key, CN = the broker's address), and QM1 a route
+# that sends every spBv1.0 publication to QM2 over that channel:
+# mosquitto_sub on QM2 (site 2) receives what mosquitto_pub publishes on
+# QM1 (site 1); `chanctl display route` on QM1 and `chanctl status
+# MQTT.TLS --clients` on QM2 show the counts.  Everything lives in a temp
+# directory that is removed at the end; both agents (and the subscriber)
+# are stopped whatever happens.
 #
 #   sh scripts/demo.sh          (KEEP=1 keeps the temp directory;
 #                                         BUILD_DIR=dir builds there, default build/)
@@ -204,69 +207,74 @@ run "$CHANCTL" -s qm2/chand.sock status QM1.TO.QM2
 say "QM2: getting the messages"
 run "$CHANCTL" -s qm2/chand.sock get PAYMENTS --all
 
-say "QM2: a server certificate for MQTT clients, as the Mosquitto guides make one (CN = the broker's address)"
-od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > qm2/broker.pw
-echo >> qm2/broker.pw
-run openssl genrsa -aes256 -passout file:qm2/broker.pw -out qm2/broker.key 2048 2>/dev/null
-run openssl req -new -key qm2/broker.key -passin file:qm2/broker.pw -out qm2/broker.csr \
-	-subj "/C=GB/O=Acme/CN=127.0.0.1"
-run openssl x509 -req -in qm2/broker.csr -CA pki/ca.pem -CAkey pki/ca.key \
-	-passin file:pki/ca.pw -CAcreateserial -out qm2/broker.pem -days 365 2>/dev/null
-run "$CHANCTL" keystore import -k qm2/key.db --label broker --cert qm2/broker.pem \
-	--key qm2/broker.key --key-password-file qm2/broker.pw
-run "$CHANCTL" -s qm2/chand.sock refresh security
-
 P3=$(free_port)
 while [ "$P3" = "$P1" ] || [ "$P3" = "$P2" ]; do P3=$(free_port); done
-say "QM2: telemetry channel MQTT.TLS on 127.0.0.1:$P3 (TLS 1.2 or 1.3, client certificate optional)"
-run "$CHANCTL" -s qm2/chand.sock define channel MQTT.TLS --type mqtt --address 127.0.0.1 \
-	--port "$P3" --sslciph ANY_TLS12_OR_HIGHER --certlabl broker --sslcauth optional
-run "$CHANCTL" -s qm2/chand.sock start channel MQTT.TLS
+P4=$(free_port)
+while [ "$P4" = "$P1" ] || [ "$P4" = "$P2" ] || [ "$P4" = "$P3" ]; do P4=$(free_port); done
+for qm in qm1 qm2; do
+	QM=$(echo "$qm" | tr a-z A-Z)
+	port=$P3
+	[ $qm = qm2 ] && port=$P4
+	say "$QM: a server certificate for MQTT clients, as the Mosquitto guides make one (CN = the broker's address), and telemetry channel MQTT.TLS on 127.0.0.1:$port"
+	od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > $qm/broker.pw
+	echo >> $qm/broker.pw
+	run openssl genrsa -aes256 -passout file:$qm/broker.pw -out $qm/broker.key 2048 2>/dev/null
+	run openssl req -new -key $qm/broker.key -passin file:$qm/broker.pw -out $qm/broker.csr \
+		-subj "/C=GB/O=Acme/CN=127.0.0.1"
+	run openssl x509 -req -in $qm/broker.csr -CA pki/ca.pem -CAkey pki/ca.key \
+		-passin file:pki/ca.pw -CAcreateserial -out $qm/broker.pem -days 365 2>/dev/null
+	run "$CHANCTL" keystore import -k $qm/key.db --label broker --cert $qm/broker.pem \
+		--key $qm/broker.key --key-password-file $qm/broker.pw
+	run "$CHANCTL" -s $qm/chand.sock refresh security
+	# TLS 1.2 or 1.3; a client certificate is asked for, not required.
+	run "$CHANCTL" -s $qm/chand.sock define channel MQTT.TLS --type mqtt --address 127.0.0.1 \
+		--port "$port" --sslciph ANY_TLS12_OR_HIGHER --certlabl broker --sslcauth optional
+	run "$CHANCTL" -s $qm/chand.sock start channel MQTT.TLS
+done
 
-say "mosquitto_sub in the background: client dashboard, every spBv1.0 topic, QoS 1 (3 messages or 10 s)"
+say "QM1: route SPB.OUT sends every spBv1.0 publication to QM2 (transmission queue QM2, channel QM1.TO.QM2)"
+run "$CHANCTL" -s qm1/chand.sock define route SPB.OUT --topic 'spBv1.0/#' --qmgr QM2
+
+say "Site 2: mosquitto_sub on QM2 in the background: client dashboard, persistent session, QoS 2 (3 messages or 10 s)"
 mkdir mqtt
 # --cafile only: the client checks QM2's certificate (CN = the address it
 # connects to) and sends none.  -d shows the SUBACK; stdbuf keeps the lines
 # coming as they arrive.
-printf '  $ mosquitto_sub -h 127.0.0.1 -p %s --cafile pki/ca.pem -i dashboard -q 1 -t '\''spBv1.0/#'\'' -v -C 3 -W 10 &\n' "$P3"
-stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$P3" --cafile pki/ca.pem -i dashboard -q 1 \
+printf '  $ mosquitto_sub -h 127.0.0.1 -p %s --cafile pki/ca.pem -i dashboard -c -q 2 -t '\''spBv1.0/#'\'' -v -C 3 -W 10 &\n' "$P4"
+stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$P4" --cafile pki/ca.pem -i dashboard -c -q 2 \
 	-t 'spBv1.0/#' -v -C 3 -W 10 -d >mqtt/sub.out 2>&1 &
 subpid=$!
 subscribed() { grep -q 'received SUBACK' mqtt/sub.out; }
 wait_for 10 subscribed || { cat mqtt/sub.out >&2; tail -n 20 qm2/chand.log >&2; exit 1; }
 
-say "mosquitto_pub over TLS: two readings at QoS 1 (one message per line)"
-printf '  $ printf '\''temperature=21.5\\ntemperature=21.7\\n'\'' | mosquitto_pub -h 127.0.0.1 -p %s --cafile pki/ca.pem -i edge1 -q 1 -t spBv1.0/Plant1/NDATA/Edge1 -l\n' "$P3"
-printf 'temperature=21.5\ntemperature=21.7\n' |
-	mosquitto_pub -h 127.0.0.1 -p "$P3" --cafile pki/ca.pem -i edge1 -q 1 \
+say "Site 1: mosquitto_pub on QM1, three readings at QoS 2 (one message per line)"
+printf '  $ printf '\''temperature=21.5\\ntemperature=21.7\\ntemperature=22.0\\n'\'' | mosquitto_pub -h 127.0.0.1 -p %s --cafile pki/ca.pem -i edge1 -q 2 -t spBv1.0/Plant1/NDATA/Edge1 -l\n' "$P3"
+printf 'temperature=21.5\ntemperature=21.7\ntemperature=22.0\n' |
+	mosquitto_pub -h 127.0.0.1 -p "$P3" --cafile pki/ca.pem -i edge1 -q 2 \
 		-t spBv1.0/Plant1/NDATA/Edge1 -l
 got() { [ "$(grep -c '^spBv1.0/' mqtt/sub.out)" -ge "$1" ]; }
-wait_for 10 got 2 || { cat mqtt/sub.out >&2; tail -n 20 qm2/chand.log >&2; exit 1; }
-
-say "QM2: the telemetry channel and its clients (dashboard still connected)"
-run "$CHANCTL" -s qm2/chand.sock status MQTT.TLS --clients
-
-say "mosquitto_pub: a third reading; the subscriber exits after its third message"
-run mosquitto_pub -h 127.0.0.1 -p "$P3" --cafile pki/ca.pem -i edge1 -q 1 \
-	-t spBv1.0/Plant1/NDATA/Edge1 -m temperature=22.0
 substatus=0
 wait "$subpid" || substatus=$?
 subpid=""
 if [ "$substatus" -ne 0 ] || ! got 3; then
 	cat mqtt/sub.out >&2
+	tail -n 20 qm1/chand.log qm2/chand.log >&2
 	echo "demo: mosquitto_sub ended with status $substatus before it had 3 messages" >&2
 	exit 1
 fi
 
-say "What mosquitto_sub received (topic, message)"
+say "What mosquitto_sub received on QM2 (topic, message)"
 grep '^spBv1.0/' mqtt/sub.out | sed 's/^/  /'
 
-say "QM2: the telemetry channel after the clients left"
-run "$CHANCTL" -s qm2/chand.sock status MQTT.TLS
+say "QM1: the route's counters"
+run "$CHANCTL" -s qm1/chand.sock display route SPB.OUT
+say "QM2: the telemetry channel and its clients (the dashboard's session stays, nothing pending)"
+run "$CHANCTL" -s qm2/chand.sock status MQTT.TLS --clients
 
 say "Stopping the channels and both queue managers"
 run "$CHANCTL" -s qm1/chand.sock stop channel QM1.TO.QM2
+run "$CHANCTL" -s qm1/chand.sock stop channel MQTT.TLS
 run "$CHANCTL" -s qm2/chand.sock stop channel MQTT.TLS
 echo
 echo "Demo complete: 5 messages went from QM1 to QM2 over mutually authenticated TLS,"
-echo "and 3 MQTT messages from mosquitto_pub to mosquitto_sub through QM2 over TLS."
+echo "and 3 MQTT publications from mosquitto_pub on QM1 to mosquitto_sub on QM2 over the same channel."

@@ -6,7 +6,8 @@
  *
  *   <!-- walkthrough: settings -->           export NAME=VALUE ... (the test
  *                                            supplies its own values: A_HOST,
- *                                            A_PORT, B_HOST, B_PORT, MQTT_PORT)
+ *                                            A_PORT, B_HOST, B_PORT,
+ *                                            A_MQTT_PORT, B_MQTT_PORT)
  *   <!-- walkthrough: host A -->             run on A (host B, both)
  *   <!-- walkthrough: host B, copy -->       scp FILE... "$A_HOST:chand/":
  *                                            the test copies the files
@@ -21,8 +22,8 @@
  * test. As root, when `ip netns` works, A and B live in two network
  * namespaces joined by a veth pair with private addresses (10.231.7.1/30
  * and .2, on the veth only), and the blocks run as nobody (chand refuses
- * root); otherwise both run on 127.0.0.1 with free ports (MQTT_PORT, A's
- * telemetry channel, too: 8883 in the namespaces). The agents
+ * root); otherwise both run on 127.0.0.1 with free ports (the telemetry
+ * channels' too: 8883 on both in the namespaces). The agents
  * daemonize, so a guard process cleans up (agents, namespaces, files) even
  * if the test process is killed. */
 #include <errno.h>
@@ -45,7 +46,7 @@
 #define WT_HEADING "## Ten-minute walkthrough: two hosts"
 #define WT_TAG "<!-- walkthrough:"
 #define WT_CHANNEL "QM1.TO.QM2"
-#define WT_MQTT_CHANNEL "MQTT.TLS"   /* A's telemetry channel (step 7) */
+#define WT_MQTT_CHANNEL "MQTT.TLS"   /* the telemetry channel of A (step 7) and B (step 8) */
 #define WT_MQTT_PORT 8883            /* its port in the namespaces */
 #define WT_NET "10.231.7"            /* A is .1, B is .2, a /30 on the veth */
 #define WT_NOBODY 65534              /* uid and gid the blocks run as under root */
@@ -236,6 +237,7 @@ struct wt_host {
 	bool ns_made;
 	char addr[48];
 	int port;
+	int mqtt_port;            /* $A_MQTT_PORT, $B_MQTT_PORT */
 };
 
 static struct wt_env {
@@ -248,7 +250,6 @@ static struct wt_env {
 	int guard_fd;
 	char *expected;           /* the messages the put block sends, one per line */
 	long nexpected;
-	int mqtt_port;            /* $MQTT_PORT */
 	char *mqtt_expected;      /* what the subscriber must print: "TOPIC LINE\n"... */
 	long nmqtt;
 	unsigned checks_done;
@@ -484,7 +485,7 @@ static void wt_setup(void)
 
 	E.netns = geteuid() == 0 && wt_netns_up();
 	if (E.netns) {
-		E.mqtt_port = WT_MQTT_PORT;
+		E.h[0].mqtt_port = E.h[1].mqtt_port = WT_MQTT_PORT;
 		fprintf(stderr, "walkthrough: host A in netns %s (%s), host B in netns %s (%s), "
 		        "joined by veth %s/%s\n", E.h[0].ns, E.h[0].addr, E.h[1].ns, E.h[1].addr,
 		        E.h[0].veth, E.h[1].veth);
@@ -499,11 +500,15 @@ static void wt_setup(void)
 	while (E.h[1].port == E.h[0].port)
 		E.h[1].port = th_free_port();
 	do
-		E.mqtt_port = th_free_port();
-	while (E.mqtt_port == E.h[0].port || E.mqtt_port == E.h[1].port);
+		E.h[0].mqtt_port = th_free_port();
+	while (E.h[0].mqtt_port == E.h[0].port || E.h[0].mqtt_port == E.h[1].port);
+	do
+		E.h[1].mqtt_port = th_free_port();
+	while (E.h[1].mqtt_port == E.h[0].port || E.h[1].mqtt_port == E.h[1].port ||
+	       E.h[1].mqtt_port == E.h[0].mqtt_port);
 	fprintf(stderr, "walkthrough: %s: falling back to both hosts on 127.0.0.1 (ports %d and %d, "
-	        "MQTT %d)\n", geteuid() == 0 ? "ip netns unavailable" : "not root", E.h[0].port,
-	        E.h[1].port, E.mqtt_port);
+	        "MQTT %d and %d)\n", geteuid() == 0 ? "ip netns unavailable" : "not root",
+	        E.h[0].port, E.h[1].port, E.h[0].mqtt_port, E.h[1].mqtt_port);
 }
 
 /* Runs script on host h: in its namespace, as nobody under root, with its
@@ -527,9 +532,9 @@ static int wt_host_sh(struct wt_host *h, const char *script, char **out, char **
 		         WT_NOBODY);
 	return th_sh(NULL, out, err, WT_BLOCK_TIMEOUT,
 	             "cd '%s' && exec %s%senv HOME='%s' PATH='%s:%s' A_HOST='%s' A_PORT='%d' "
-	             "B_HOST='%s' B_PORT='%d' MQTT_PORT='%d' sh -e '%s'", h->home, ns, drop, h->home,
-	             E.bin, envpath ? envpath : "/usr/bin:/bin", E.h[0].addr, E.h[0].port,
-	             E.h[1].addr, E.h[1].port, E.mqtt_port, path);
+	             "B_HOST='%s' B_PORT='%d' A_MQTT_PORT='%d' B_MQTT_PORT='%d' sh -e '%s'", h->home,
+	             ns, drop, h->home, E.bin, envpath ? envpath : "/usr/bin:/bin", E.h[0].addr,
+	             E.h[0].port, E.h[1].addr, E.h[1].port, E.h[0].mqtt_port, E.h[1].mqtt_port, path);
 }
 
 static void wt_dump_logs(void)
@@ -692,39 +697,88 @@ static void wt_expect_from_publish(const struct wt_block *b)
 	free(lines);
 }
 
-/* A's telemetry channel after the subscriber got everything: the record
- * and the persistent session of the dashboard, from status --clients. */
-static void wt_check_mqtt_status(struct wt_host *h)
+/* The word after opt (" -i ") in a block: the subscriber's client id. */
+static char *wt_word_after(const struct wt_block *b, const char *opt)
+{
+	const char *p = strstr(b->text, opt);
+
+	cr_assert_not_null(p, "README.md line %d: the block has no '%s'", b->line, opt);
+	p += strlen(opt);
+	size_t n = strcspn(p, " \\\n");
+	cr_assert_gt(n, 0, "README.md line %d: nothing after '%s'", b->line, opt);
+	cr_assert(p[0] != '\'' && p[0] != '"', "README.md line %d: give the value of '%s' unquoted",
+	          b->line, opt);
+	char *w = strndup(p, n);
+	cr_assert_not_null(w);
+	return w;
+}
+
+/* h's telemetry channel after the subscriber client got everything: the
+ * record, and client's persistent session from status --clients. The
+ * publisher was a client of A (step 7 and 8), so only A counts the
+ * publications as received from its clients; B got them by channel. */
+static void wt_check_mqtt_status(struct wt_host *h, const char *client)
 {
 	json_t *st = wt_json_named(h, "status " WT_MQTT_CHANNEL " --clients", WT_MQTT_CHANNEL);
-	json_t *cl, *c, *dash = NULL;
+	json_t *cl, *c, *sub = NULL;
+	long long received = h->id == 'A' ? E.nmqtt : 0;
 	size_t i;
 
 	cr_assert_not_null(st, "host %c: no status for %s", h->id, WT_MQTT_CHANNEL);
 	cr_expect_str_eq(wt_js(st, "type"), "mqtt");
 	cr_expect_str_eq(wt_js(st, "state"), "RUNNING");
 	cr_expect_str_eq(wt_js(st, "local_label"), "broker");
-	cr_expect_eq(wt_ji(st, "port"), E.mqtt_port);
-	cr_expect_eq(wt_ji(st, "msgs_received"), E.nmqtt, "msgs_received %lld, published %ld",
-	             wt_ji(st, "msgs_received"), E.nmqtt);
-	cr_expect_eq(wt_ji(st, "msgs_sent"), E.nmqtt, "msgs_sent %lld, published %ld",
-	             wt_ji(st, "msgs_sent"), E.nmqtt);
+	cr_expect_eq(wt_ji(st, "port"), h->mqtt_port);
+	cr_expect_eq(wt_ji(st, "msgs_received"), received, "host %c: msgs_received %lld, expected "
+	             "%lld", h->id, wt_ji(st, "msgs_received"), received);
+	cr_expect_eq(wt_ji(st, "msgs_sent"), E.nmqtt, "host %c: msgs_sent %lld, published %ld",
+	             h->id, wt_ji(st, "msgs_sent"), E.nmqtt);
 	cl = json_object_get(st, "clients");
 	cr_assert(json_is_array(cl), "status --clients has no clients array");
 	json_array_foreach(cl, i, c)
-		if (strcmp(wt_js(c, "client_id"), "dashboard") == 0)
-			dash = c;
-	cr_assert_not_null(dash, "the dashboard's persistent session is not in status --clients");
-	cr_expect_eq(wt_ji(dash, "msgs_sent"), E.nmqtt);
-	cr_expect_eq(wt_ji(dash, "pending"), 0, "the dashboard still has %lld pending",
-	             wt_ji(dash, "pending"));
+		if (strcmp(wt_js(c, "client_id"), client) == 0)
+			sub = c;
+	cr_assert_not_null(sub, "host %c: the persistent session of %s is not in status --clients",
+	                   h->id, client);
+	cr_expect_eq(wt_ji(sub, "msgs_sent"), E.nmqtt);
+	cr_expect_eq(wt_ji(sub, "pending"), 0, "host %c: %s still has %lld pending", h->id, client,
+	             wt_ji(sub, "pending"));
 	json_decref(st);
+}
+
+/* A's route after the publish of step 8: every publication matched and
+ * forwarded, none dropped. The counters move in the transaction before
+ * the publisher's acknowledgement; the wait (bounded) only spares a
+ * slow machine a false failure. */
+static void wt_check_route(struct wt_host *h)
+{
+	json_t *arr = NULL, *r = NULL;
+
+	cr_assert_not_null(E.mqtt_expected, "the route check before a publish");
+	for (int waited = 0; waited <= 5000; waited += 200) {
+		json_decref(arr);
+		arr = wt_json(h, "display route");
+		r = json_array_get(arr, 0);
+		if (json_array_size(arr) == 1 && wt_ji(r, "forwarded") >= E.nmqtt)
+			break;
+		usleep(200000);
+	}
+	cr_assert_eq(json_array_size(arr), 1, "host %c: display route lists %zu routes, not 1",
+	             h->id, json_array_size(arr));
+	cr_expect_str_eq(wt_js(r, "qmgr"), "QM2");
+	cr_expect_eq(wt_ji(r, "matched"), E.nmqtt, "matched %lld, published %ld",
+	             wt_ji(r, "matched"), E.nmqtt);
+	cr_expect_eq(wt_ji(r, "forwarded"), E.nmqtt, "forwarded %lld, published %ld",
+	             wt_ji(r, "forwarded"), E.nmqtt);
+	cr_expect_eq(wt_ji(r, "dropped"), 0);
+	cr_expect_eq(wt_ji(r, "loops_prevented"), 0);
+	json_decref(arr);
 }
 
 enum {
 	WT_CK_PUT = 1, WT_CK_GET = 2, WT_CK_STATUS_A = 4, WT_CK_STATUS_B = 8, WT_CK_REFUSED = 16,
 	WT_CK_RESTARTED = 32, WT_CK_STOPPED_A = 64, WT_CK_STOPPED_B = 128, WT_CK_PUBLISH = 256,
-	WT_CK_SUBSCRIBE = 512, WT_CK_ALL = 1023,
+	WT_CK_SUBSCRIBE_A = 512, WT_CK_ROUTE = 1024, WT_CK_SUBSCRIBE_B = 2048, WT_CK_ALL = 4095,
 };
 
 static void wt_check_status(struct wt_host *h)
@@ -800,8 +854,22 @@ static void wt_check(const struct wt_block *b, struct wt_host *h, const char *ou
 		/* Each publication once, in order, with its topic: nothing more. */
 		cr_assert_str_eq(out, E.mqtt_expected, "host %c: the subscriber got other messages "
 		                 "than were published", h->id);
-		wt_check_mqtt_status(h);
-		E.checks_done |= WT_CK_SUBSCRIBE;
+		char *client = wt_word_after(b, " -i ");
+		wt_check_mqtt_status(h, client);
+		free(client);
+		if (h->id == 'B') {
+			/* By the route, over the channel: nothing left on the way. */
+			cr_assert(E.checks_done & WT_CK_ROUTE, "README.md line %d: the subscriber on B "
+			          "before A's route was checked", b->line);
+			cr_expect(wt_wait_depth(&E.h[0], "QM2", 0, 20000),
+			          "A's transmission queue not empty");
+			cr_expect_eq(wt_depth(&E.h[1], "SYSTEM.MQTT.PUBLISH"), 0);
+			cr_expect_eq(wt_depth(&E.h[1], "DLQ"), 0, "B's DLQ is not empty");
+		}
+		E.checks_done |= h->id == 'A' ? WT_CK_SUBSCRIBE_A : WT_CK_SUBSCRIBE_B;
+	} else if (strcmp(b->check, "route") == 0) {
+		wt_check_route(h);
+		E.checks_done |= WT_CK_ROUTE;
 	} else if (strcmp(b->check, "stopped") == 0) {
 		cr_assert(wt_wait_unlocked(h, 30000), "host %c: the agent did not stop on SIGTERM",
 		          h->id);
@@ -973,7 +1041,8 @@ static void wt_copy(const struct wt_block *b)
 
 static void wt_check_settings(const struct wt_block *b)
 {
-	static const char *const names[] = { "A_HOST", "A_PORT", "B_HOST", "B_PORT", "MQTT_PORT" };
+	static const char *const names[] = { "A_HOST", "A_PORT", "B_HOST", "B_PORT", "A_MQTT_PORT",
+	                                     "B_MQTT_PORT" };
 	enum { NNAMES = sizeof(names) / sizeof(names[0]) };
 	char *text = strdup(b->text), *save = NULL;
 	unsigned seen = 0;
@@ -998,7 +1067,7 @@ static void wt_check_settings(const struct wt_block *b)
 		seen |= 1u << i;
 	}
 	cr_assert_eq(seen, (1u << NNAMES) - 1, "README.md line %d: settings must give A_HOST A_PORT "
-	             "B_HOST B_PORT MQTT_PORT", b->line);
+	             "B_HOST B_PORT A_MQTT_PORT B_MQTT_PORT", b->line);
 	free(text);
 }
 
@@ -1075,8 +1144,9 @@ static void wt_run(enum wt_variant variant)
 	free(last_out);
 	free(last_err);
 	cr_assert_eq(E.checks_done, (unsigned)WT_CK_ALL, "README.md: the walkthrough lost a checked "
-	             "step (put, get, status on A and B, refused, restarted, publish, subscribe, "
-	             "stopped on A and B): checks done 0x%x", E.checks_done);
+	             "step (put, get, status on A and B, refused, restarted, publish, subscribe on "
+	             "A, route, subscribe on B, stopped on A and B): checks done 0x%x",
+	             E.checks_done);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	fprintf(stderr, "walkthrough (%s): %d blocks run in %.1f s, %s\n",
 	        variant == WT_OPENSSL ? "openssl" : "certtool", nrun,
@@ -1119,9 +1189,10 @@ Test(walkthrough, readme_blocks, .timeout = 180)
 	}
 	cr_expect_gt(blocks[WT_OPENSSL], 0, "no OpenSSL certificate blocks");
 	cr_expect_gt(blocks[WT_CERTTOOL], 0, "no certtool certificate blocks");
-	/* Each variant moves the CSR to the CA and the certificates back. */
+	/* Each variant moves the CSR to the CA and the certificates back; step
+	 * 8 does the same for B's telemetry certificate, in both variants. */
 	cr_expect_geq(copies[WT_OPENSSL], 2);
 	cr_expect_geq(copies[WT_CERTTOOL], 2);
-	cr_expect_eq(copies[WT_ANY], 0, "copies belong to a certificate variant");
+	cr_expect_geq(copies[WT_ANY], 2, "no copies of B's telemetry certificate (step 8)");
 	wt_doc_free(&doc);
 }
