@@ -704,7 +704,7 @@ static void eo_ensure_running(void)
 	    chan_depth(&site[0].qm, "QM2") == 0)
 		return;
 	eo_auto_restart = false;
-	cr_log_warn("QM1.TO.QM2 did not run again by itself; starting it by hand");
+	cr_log_info("QM1.TO.QM2 did not run again by itself; starting it by hand");
 	chan_ctl(&site[0].qm, NULL, NULL, NULL, "start channel QM1.TO.QM2");
 	if (!chan_wait_state(&site[0].qm, "QM1.TO.QM2", "RUNNING", 20000) &&
 	    chan_depth(&site[0].qm, "QM2") > 0) {
@@ -762,7 +762,7 @@ static void eo_check(bool exactly)
 		          "QoS 1: %d received for %d, %d missing, %d unexpected; %s", t.got, EO_N,
 		          t.missing, t.foreign, t.report);
 		if (t.dups > 0)
-			cr_log_warn("QoS 1: %d repeats at the subscriber (%d of them flagged DUP): %s",
+			cr_log_info("QoS 1: %d repeats at the subscriber (%d of them flagged DUP): %s",
 			            t.dups, t.dup_flagged, t.report);
 	}
 	tally_free(&t);
