@@ -107,6 +107,8 @@ pick_port() {
 		return
 	done
 }
+# alive PID: running (a child that exited stays a zombie until reaped).
+alive() { [ -r "/proc/$1/stat" ] && ! sed 's/.*) //' "/proc/$1/stat" | grep -q '^Z'; }
 listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 wait_listen() {   # PORT WHAT
 	i=0
@@ -162,7 +164,7 @@ $([ "$(id -u)" -eq 0 ] && echo 'allow_root = true;             # started as root
 listeners = ( { address = "127.0.0.1"; port = $port; } );
 keystore = { path = "key.db"; stash = "key.sth"; label = "$qm"; };
 admin = { socket = "chand.sock"; mode = "0600"; };
-log = { level = "warn"; syslog = false; file = "chand.log"; };
+log = { level = "info"; syslog = false; file = "chand.log"; };
 EOF
 	"$CHAND" -c $qm/chand.conf -f >$qm/stdout.log 2>&1 &
 	pids="$pids $!"
@@ -303,6 +305,7 @@ one_run() {
 field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : 0) }'; }
 
+echo "(median run shown; lost and dup are summed over the runs)"
 printf '%-10s %-11s %9s %8s %9s %6s %6s %8s\n' system sessions msgs/s MB/s received lost dup seconds
 summary=""
 tag=0
@@ -324,8 +327,8 @@ for mode in $SESSIONS; do
 			if [ $s = chand ]; then
 				for q in qm1 qm2; do
 					eval "p=\$PID_$q"
-					kill -0 "$p" 2>/dev/null ||
-						die "chand $q (pid $p) is gone: see $work/$q/stdout.log and chand.log (KEEP=1 keeps them)"
+					alive "$p" || die "chand $q (pid $p) is gone ($(grep -h 'CHD.*signal' \
+						$q/chand.log | tail -n 1 || true)); KEEP=1 keeps $work/$q"
 				done
 				# The transmission queue must drain back to empty.
 				i=0
@@ -346,6 +349,8 @@ for mode in $SESSIONS; do
 		printf '%-10s %-11s %9s %8s %9s %6s %6s %8s\n' $s $mode "$1" "$2" "$3" "$lost" "$dup" "$6"
 		eval "rate_$s=$rate lost_$s=$lost dup_$s=$dup recv_$s=$3"
 	done
+	echo "           runs (msgs/s): chand $(cut -d' ' -f1 "$work/res.chand" | tr '\n' ' ' | sed 's/ $//')," \
+		"mosquitto $(cut -d' ' -f1 "$work/res.mosquitto" | tr '\n' ' ' | sed 's/ $//')"
 	ratio=$(awk -v a="$rate_chand" -v b="$rate_mosquitto" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 	echo "           chand/mosquitto ($mode): $ratio"
 	summary="$summary$mode $ratio $recv_chand $lost_chand $dup_chand $lost_mosquitto $dup_mosquitto

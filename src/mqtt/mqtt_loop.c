@@ -830,13 +830,15 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
+/* The epoll fd goes; the wake-up eventfd stays open until the process
+ * ends (this runs only at shutdown): an admin thread or a channel thread
+ * may still be about to write to it, and a closed number could by then
+ * belong to another file. */
 void mq_loop_close(void)
 {
 	if (mq.ep >= 0)
 		close(mq.ep);
-	if (mq.wake_fd >= 0)
-		close(mq.wake_fd);
-	mq.ep = mq.wake_fd = -1;
+	mq.ep = -1;
 }
 
 int mq_loop_start(void)

@@ -438,6 +438,13 @@ static bool wt_netns_up(void)
 		if (!wt_ip(cmd))
 			return false;
 	}
+	/* Containers and chroots can make a namespace yet not enter it
+	 * ("mount --make-rslave /" fails): try before relying on it. */
+	for (int i = 0; i < 2; i++) {
+		snprintf(cmd, sizeof(cmd), "ip netns exec '%s' true", E.h[i].ns);
+		if (!wt_ip(cmd))
+			return false;
+	}
 	return true;
 }
 
@@ -465,11 +472,17 @@ static void wt_setup(void)
 	wt_mkdir(E.bin, 0755, false);
 	snprintf(path, sizeof(path), "%s/scripts", E.root);
 	wt_mkdir(path, 0755, false);
+	/* Copies, not links: the build directory may be where nobody cannot
+	 * go (a clone under /root, mode 0700). */
 	const char *bins[2][2] = { { "chand", th_chand_bin() }, { "chanctl", th_chanctl_bin() } };
 	for (int i = 0; i < 2; i++) {
+		char *o = NULL, *e = NULL;
 		cr_assert_not_null(realpath(bins[i][1], real), "%s: %s", bins[i][1], strerror(errno));
 		snprintf(path, sizeof(path), "%s/%s", E.bin, bins[i][0]);
-		cr_assert_eq(symlink(real, path), 0);
+		cr_assert_eq(th_sh(NULL, &o, &e, 30, "cp '%s' '%s' && chmod 0755 '%s'", real, path, path),
+		             0, "copying %s: %s", real, e ? e : "");
+		free(o);
+		free(e);
 	}
 	for (int i = 0; i < 2; i++) {
 		struct wt_host *h = &E.h[i];
