@@ -66,6 +66,9 @@ struct chan_def {
 	long shortrty, shorttmr, longrty, longtmr;
 	long seqwrap;                        /* FRAME_SEQWRAP_MIN..FRAME_SEQWRAP_MAX */
 	char descr[CHAN_DESCR_MAX + 1];
+	/* Initiators: check the responder certificate's SAN (CN without SAN)
+	 * against "" (no check), the host of CONNAME ("yes") or this name. */
+	char verify_host[CHAN_HOST_MAX + 1];
 };
 
 /* ---- names ---- */

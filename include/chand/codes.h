@@ -72,6 +72,7 @@
 	X(TLS_PLAINTEXT,    "CHD4012", "channel not encrypted", "The channel has an empty SSLCIPH and runs over plain TCP. Anyone on the network can read and alter its messages.") \
 	X(TLS_PEER_REFUSED, "CHD4013", "refused by the peer", "The remote end refused the TLS handshake with an alert; its log names the cause.") \
 	X(TLS_SNI,          "CHD4014", "unknown channel in SNI", "The initiator asked for a channel this responder does not define (or sent no channel name).") \
+	X(TLS_HOSTNAME,     "CHD4015", "host name mismatch", "The responder's certificate does not name the host the channel checks (--verify-host yes: the CONNAME host; or the name given): neither a SAN DNS/IP entry nor, when the certificate has no SAN, its CN. The message names both. Fix CONNAME or --verify-host, or issue the responder a certificate with that name in its SAN.") \
 	X(CH_START,         "CHD5001", "channel started", "The channel completed negotiation and is running.") \
 	X(CH_STOP,          "CHD5002", "channel ended", "The channel ended normally (stop, disconnect interval, or the peer closed).") \
 	X(CH_CONNECT,       "CHD5003", "cannot connect", "The initiator could not open a TCP connection to CONNAME. The channel retries per SHORTRTY/LONGRTY.") \

@@ -165,7 +165,9 @@ int chan_open_initiator(struct chan_sess *s, bool ping)
 		pthread_mutex_unlock(&chan_sup.mtx);
 	}
 	/* the addresses of a list are tried in order on each attempt */
+	int used = -1;
 	for (int i = 0; i < n && fd < 0; i++) {
+		used = i;
 		fd = tcp_connect(s, &addrs[i], timeout, why1, sizeof(why1));
 		if (fd == -2)
 			return stopped_while_starting(s) ? -1 : chan_fail(s, CHD_CH_STOP, "cancelled");
@@ -181,6 +183,11 @@ int chan_open_initiator(struct chan_sess *s, bool ping)
 	chan_sock_opts(fd);
 
 	chan_params_of(&s->def, &p);
+	/* --verify-host: yes = the host of the CONNAME address connected to */
+	if (strcmp(s->def.verify_host, "yes") == 0 && used >= 0)
+		str_copy(p.verify_hostname, addrs[used].host, sizeof(p.verify_hostname));
+	else if (s->def.verify_host[0] != '\0' && strcmp(s->def.verify_host, "yes") != 0)
+		str_copy(p.verify_hostname, s->def.verify_host, sizeof(p.verify_hostname));
 	ctx = chan_sup.host.tls_get(chan_sup.host.arg);
 	if (p.sslciph[0] != '\0')
 		no_label = ctx == NULL || !tls_ctx_has_label(ctx, p.label);

@@ -122,6 +122,7 @@ static const struct attr attrs[] = {
 	ALONG("longtmr", longtmr, 0, CHAN_RETRY_MAX),
 	ALONG("seqwrap", seqwrap, FRAME_SEQWRAP_MIN, (long)FRAME_SEQWRAP_MAX),
 	ASTR("descr", descr),
+	ASTR("verify_host", verify_host),
 };
 #define NATTRS (sizeof(attrs) / sizeof(attrs[0]))
 
@@ -185,6 +186,11 @@ int chan_def_apply_json(struct chan_def *d, const json_t *obj, char *err, size_t
 			*(long *)(void *)field = (long)n;
 		}
 	}
+	/* "no" is the default (no check), stored as "" */
+	if (strcasecmp(d->verify_host, "no") == 0)
+		d->verify_host[0] = '\0';
+	else if (strcasecmp(d->verify_host, "yes") == 0)
+		str_copy(d->verify_host, "yes", sizeof(d->verify_host));
 	/* store the canonical CipherSpec name, whatever alias was given */
 	if (d->sslciph[0] != '\0') {
 		const struct cipherspec *cs = cs_lookup(d->sslciph);
@@ -195,6 +201,8 @@ int chan_def_apply_json(struct chan_def *d, const json_t *obj, char *err, size_t
 }
 
 /* ---- validation ---- */
+
+static bool host_ok(const char *h, bool v6);
 
 int chan_def_validate(const struct chan_def *d, char *err, size_t errlen)
 {
@@ -244,6 +252,17 @@ int chan_def_validate(const struct chan_def *d, char *err, size_t errlen)
 	}
 	if (!text_ok(d->descr))
 		return def_err(err, errlen, "channel %s: DESCR holds control characters", d->name);
+	if (d->verify_host[0] != '\0' && strcmp(d->verify_host, "yes") != 0) {
+		bool v6 = strchr(d->verify_host, ':') != NULL;
+		if (!host_ok(d->verify_host, v6))
+			return def_err(err, errlen, "VERIFY_HOST '%s' is not yes, no or a host name",
+			               d->verify_host);
+	}
+	if (d->verify_host[0] != '\0' && !chan_def_initiates(d))
+		return def_err(err, errlen, "VERIFY_HOST applies to the end that connects (SDR, "
+		               "RQSTR, SVR with CONNAME); %s is a %s", d->name, chan_type_name(d->type));
+	if (d->verify_host[0] != '\0' && d->sslciph[0] == '\0')
+		return def_err(err, errlen, "VERIFY_HOST needs TLS: set SSLCIPH");
 	return 0;
 }
 

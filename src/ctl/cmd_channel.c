@@ -33,7 +33,8 @@ static int do_refresh(struct ctl *c, const struct ctl_args *a);
 	{ "--batchsz", NULL, "N" }, { "--batchint", NULL, "MS" }, { "--hbint", NULL, "S" }, \
 	{ "--discint", NULL, "S" }, { "--maxmsgl", NULL, "N" }, { "--shortrty", NULL, "N" }, \
 	{ "--shorttmr", NULL, "S" }, { "--longrty", NULL, "N" }, { "--longtmr", NULL, "S" }, \
-	{ "--seqwrap", NULL, "N" }, { "--descr", NULL, "TEXT" }, MQTT_ATTR_OPTS
+	{ "--seqwrap", NULL, "N" }, { "--descr", NULL, "TEXT" }, \
+	{ "--verify-host", NULL, "yes|no|NAME" }, MQTT_ATTR_OPTS
 
 /* Telemetry channels (--type mqtt, DESIGN.md section 7). */
 #define MQTT_ATTR_OPTS \
@@ -59,7 +60,7 @@ static const struct ctl_opt status_opts[] = { { "--watch", NULL, "SECS" },
 #define CHL_SYN "[--conname HOST:PORT] [--xmitq Q] [--sslciph SPEC] [--certlabl LABEL] " \
 	"[--sslcauth required|optional] [--sslpeer FILTER] [--batchsz N] [--batchint MS] " \
 	"[--hbint S] [--discint S] [--maxmsgl N] [--shortrty N] [--shorttmr S] [--longrty N] " \
-	"[--longtmr S] [--seqwrap N] [--descr TEXT]"
+	"[--longtmr S] [--seqwrap N] [--descr TEXT] [--verify-host yes|no|NAME]"
 #define MQTT_SYN "[--address A] [--protocol v311,v5] [--sslciph SPEC] [--certlabl LABEL] " \
 	"[--sslcauth never|optional|required] [--sslpeer FILTER] " \
 	"[--identity clientid|username|cert-cn|cert-dn] [--mcauser USER] [--password-file F] " \
@@ -128,7 +129,7 @@ static const struct num_opt num_opts[] = {
 static const char *const str_opts[][2] = {
 	{ "--conname", "conname" }, { "--xmitq", "xmitq" }, { "--sslciph", "sslciph" },
 	{ "--certlabl", "certlabl" }, { "--sslpeer", "sslpeer" }, { "--descr", "descr" },
-	{ "--address", "address" }, { "--mcauser", "mcauser" },
+	{ "--address", "address" }, { "--mcauser", "mcauser" }, { "--verify-host", "verify_host" },
 };
 
 /* Options only telemetry channels have: refused here on another type

@@ -510,7 +510,8 @@ static const char *const w_qos[] = { "0", "1", "2", NULL };
 	{ "TRPTYPE", NULL, A_CHECK, w_trptype, 0, 0 }, STR(CONNAME), STR(XMITQ), STR(SSLCIPH), \
 	STR(CERTLABL), { "SSLCAUTH", "--sslcauth", A_WORD, w_sslcauth, 0, 0 }, STR(SSLPEER), \
 	NUM(BATCHSZ), NUM(BATCHINT), NUM(HBINT), NUM(DISCINT), NUM(MAXMSGL), NUM(SHORTRTY), \
-	NUM(SHORTTMR), NUM(LONGRTY), NUM(LONGTMR), NUM(SEQWRAP), STR(DESCR), MQTT_ATTRS
+	NUM(SHORTTMR), NUM(LONGRTY), NUM(LONGTMR), NUM(SEQWRAP), STR(DESCR), \
+	{ "VERIFYHOST", "--verify-host", A_STR, NULL, 0, 0 }, MQTT_ATTRS
 /* CHLTYPE(MQTT): IBM MQ's PORT, LOCLADDR, PROTOCOL, USECLTID, MCAUSER and
  * SSLKEYR (the agent's keystore is used), then chand's own attributes,
  * named like chanctl's options (chanctl dump writes them). Whether an
@@ -1108,7 +1109,8 @@ static const struct dkey channel_keys[] = {
 	{ "maxmsgl", "MAXMSGL", D_NUM }, { "shortrty", "SHORTRTY", D_NUM },
 	{ "shorttmr", "SHORTTMR", D_NUM }, { "longrty", "LONGRTY", D_NUM },
 	{ "longtmr", "LONGTMR", D_NUM }, { "seqwrap", "SEQWRAP", D_NUM },
-	{ "descr", "DESCR", D_STR }, { "name", NULL, D_SKIP },
+	{ "descr", "DESCR", D_STR }, { "verify_host", "VERIFYHOST", D_OPTSTR },
+	{ "name", NULL, D_SKIP },
 	/* Attributes of telemetry channels only, which no message channel can
 	 * set: nothing is lost by leaving them out. */
 	{ "port", NULL, D_SKIP }, { "address", NULL, D_SKIP }, { "protocol", NULL, D_SKIP },
@@ -1137,7 +1139,7 @@ static const struct dkey mqtt_keys[] = {
 	{ "batchint", NULL, D_SKIP }, { "hbint", NULL, D_SKIP }, { "discint", NULL, D_SKIP },
 	{ "maxmsgl", NULL, D_SKIP }, { "shortrty", NULL, D_SKIP }, { "shorttmr", NULL, D_SKIP },
 	{ "longrty", NULL, D_SKIP }, { "longtmr", NULL, D_SKIP }, { "seqwrap", NULL, D_SKIP },
-	{ NULL, NULL, D_SKIP },
+	{ "verify_host", NULL, D_SKIP }, { NULL, NULL, D_SKIP },
 };
 
 /* Routes: their definition; the counters are state.  A route has a queue

@@ -135,9 +135,10 @@ static int vfy_chain(struct tls_conn *c, const gnutls_datum_t *certs, unsigned n
 	} else if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED)) {
 		vfy_dates_text(c, certs, n, dn);
 	} else if (status & GNUTLS_CERT_UNEXPECTED_OWNER) {
-		tls_conn_fail(c, CHD_TLS_BAD_CERT, GNUTLS_A_BAD_CERTIFICATE,
-		              "responder certificate '%s' is not valid for host '%s' "
-		              "(--verify-hostname checks its SAN/CN)", dn, c->p.verify_hostname);
+		tls_conn_fail(c, CHD_TLS_HOSTNAME, GNUTLS_A_BAD_CERTIFICATE,
+		              "responder certificate '%s' is not valid for host '%s': neither its "
+		              "SAN (DNS and IP entries) nor, without a SAN, its CN names it "
+		              "(--verify-host)", dn, c->p.verify_hostname);
 	} else if (status & GNUTLS_CERT_PURPOSE_MISMATCH) {
 		tls_conn_fail(c, CHD_TLS_BAD_CERT, GNUTLS_A_UNSUPPORTED_CERTIFICATE,
 		              "%s certificate '%s' is not valid for TLS %s authentication "

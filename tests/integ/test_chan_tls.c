@@ -736,3 +736,29 @@ Test(chan_tls, external_clients_with_weak_settings_are_refused)
 	cr_assert(th_agent_alive(&qm2.a));
 	expect_works("EXT");
 }
+
+/* ---- --verify-host (seed 001's "Verify Certificate" box) ---- */
+
+/* The test certificates name localhost and 127.0.0.1 in their SAN (and
+ * QM1/QM2 in their CN, which does not count when a SAN is there): yes
+ * checks the CONNAME host, NAME an explicit name; a mismatch is CHD4015 at
+ * the initiator, naming both the certificate and the host. */
+Test(chan_tls, verify_host_checks_san_and_names_both)
+{
+	chan_pair_start(&qm1, &qm2);
+	define_ch("VHYES", CHAN_TLS " --verify-host yes", CHAN_TLS);
+	expect_works("VHYES");
+	define_ch("VHNAME", CHAN_TLS " --verify-host localhost", CHAN_TLS);
+	expect_works("VHNAME");
+	define_ch("VHBAD", CHAN_TLS " --verify-host qm2.example.com", CHAN_TLS);
+	json_t *st = expect_refusal("VHBAD", &qm1, "CHD4015");
+	cr_assert(strstr(chan_js(st, "last_error"), "qm2.example.com") != NULL &&
+	          strstr(chan_js(st, "last_error"), "CN=QM2") != NULL,
+	          "the reason names neither the host nor the certificate: %s",
+	          chan_js(st, "last_error"));
+	json_decref(st);
+	/* the CN (QM2) is not a host name the check accepts: the SAN rules */
+	define_ch("VHCN", CHAN_TLS " --verify-host QM2", CHAN_TLS);
+	st = expect_refusal("VHCN", &qm1, "CHD4015");
+	json_decref(st);
+}

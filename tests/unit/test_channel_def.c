@@ -198,14 +198,15 @@ Test(chandef, json_round_trip)
 	                           "\"sslciph\":\"ANY_TLS13\",\"certlabl\":\"qm1\",\"sslcauth\":\"optional\","
 	                           "\"sslpeer\":\"CN=QM2\",\"batchsz\":7,\"batchint\":20,\"hbint\":30,"
 	                           "\"discint\":60,\"maxmsgl\":1000,\"shortrty\":1,\"shorttmr\":2,"
-	                           "\"longrty\":3,\"longtmr\":4,\"seqwrap\":5000,\"descr\":\"to QM2\"}");
+	                           "\"longrty\":3,\"longtmr\":4,\"seqwrap\":5000,\"descr\":\"to QM2\","
+	                           "\"verify_host\":\"yes\"}");
 	struct chan_def b;
 	char err[512];
 	json_t *o = chan_def_to_json(&a);
 	char *text = json_dumps(o, JSON_COMPACT);
 	static const char *const keys[] = { "name", "type", "conname", "xmitq", "sslciph", "certlabl",
 		"sslcauth", "sslpeer", "batchsz", "batchint", "hbint", "discint", "maxmsgl", "shortrty",
-		"shorttmr", "longrty", "longtmr", "seqwrap", "descr" };
+		"shorttmr", "longrty", "longtmr", "seqwrap", "descr", "verify_host" };
 
 	cr_assert_eq(json_object_size(o), sizeof(keys) / sizeof(keys[0]));
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
@@ -323,4 +324,34 @@ Test(retry, defaults_do_not_overflow)
 	cr_assert(chan_retry_next(&d, 999999999L + 10, &delay, &left));
 	cr_assert_eq(left, 1);
 	cr_assert_not(chan_retry_next(&d, 999999999L + 11, &delay, &left));
+}
+
+/* --verify-host: yes, no (stored as none) or a host name; initiators with
+ * TLS only. */
+Test(chandef, verify_host_values_and_ends)
+{
+	struct chan_def d;
+	char err[512];
+
+	d = def_of("V1", CHT_SDR, "{\"conname\":\"h:1414\",\"xmitq\":\"QM2\","
+	           "\"sslciph\":\"ANY_TLS13\",\"verify_host\":\"YES\"}");
+	cr_assert_str_eq(d.verify_host, "yes");
+	cr_assert_eq(chan_def_validate(&d, err, sizeof(err)), 0, "%s", err);
+	d = def_of("V2", CHT_SDR, "{\"conname\":\"h:1414\",\"xmitq\":\"QM2\","
+	           "\"sslciph\":\"ANY_TLS13\",\"verify_host\":\"no\"}");
+	cr_assert_str_eq(d.verify_host, "");
+	d = def_of("V3", CHT_SDR, "{\"conname\":\"h:1414\",\"xmitq\":\"QM2\","
+	           "\"sslciph\":\"ANY_TLS13\",\"verify_host\":\"qm2.example.com\"}");
+	cr_assert_eq(chan_def_validate(&d, err, sizeof(err)), 0, "%s", err);
+	d = def_of("V4", CHT_SDR, "{\"conname\":\"h:1414\",\"xmitq\":\"QM2\","
+	           "\"sslciph\":\"ANY_TLS13\",\"verify_host\":\"bad host!\"}");
+	cr_assert_eq(chan_def_validate(&d, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "VERIFY_HOST") != NULL, "%s", err);
+	d = def_of("V5", CHT_RCVR, "{\"sslciph\":\"ANY_TLS13\",\"verify_host\":\"yes\"}");
+	cr_assert_eq(chan_def_validate(&d, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "connects") != NULL, "%s", err);
+	d = def_of("V6", CHT_SDR, "{\"conname\":\"h:1414\",\"xmitq\":\"QM2\","
+	           "\"verify_host\":\"yes\"}");
+	cr_assert_eq(chan_def_validate(&d, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "SSLCIPH") != NULL, "%s", err);
 }
