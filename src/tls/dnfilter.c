@@ -39,7 +39,8 @@ static const struct {
 	{ "CN", DNF_CN }, { "T", DNF_T }, { "OU", DNF_OU }, { "O", DNF_O }, { "L", DNF_L },
 	{ "ST", DNF_ST }, { "SP", DNF_ST }, { "S", DNF_ST }, { "C", DNF_C },
 	{ "STREET", DNF_STREET }, { "PC", DNF_PC }, { "DC", DNF_DC }, { "E", DNF_E },
-	{ "MAIL", DNF_E }, { "SERIALNUMBER", DNF_SERIALNUMBER }, { "UID", DNF_UID },
+	{ "MAIL", DNF_E }, { "EMAIL", DNF_E }, { "EMAILADDRESS", DNF_E },
+	{ "SERIALNUMBER", DNF_SERIALNUMBER }, { "UID", DNF_UID },
 	{ "USERID", DNF_UID }, { "UNSTRUCTUREDNAME", DNF_UNSTRUCTUREDNAME },
 	{ "UNSTRUCTUREDADDRESS", DNF_UNSTRUCTUREDADDRESS }, { "DNQ", DNF_DNQ },
 };

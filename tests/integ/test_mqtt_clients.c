@@ -670,3 +670,50 @@ Test(mqtt, silent_tcp_connection_closed)
 	pub_ok("-q 0 -t silent/x -m ok");
 	cr_expect(th_agent_alive(&br.qm.a), "the agent died");
 }
+
+/* ---- DNs as chand prints them are SSLPEER filters (issue 10, item 11) ---- */
+
+/* For every certificate of both seed PKIs: the subject chand prints
+ * (keystore show; the same text as status and the log) given back to
+ * check-peer as a filter matches that certificate. The seeds' subjects
+ * hold emailAddress (printed EMAIL=), ST, OU and multi-word values. */
+Test(mqtt, printed_dns_are_filters_that_match)
+{
+	static const char *const certs[] = {
+		"seed001/ca.pem", "seed001/server.pem", "seed001/client.pem", "seed002/ca/ca.crt",
+		"seed002/ca/server/server-ca.crt", "seed002/ca/engine/engine-ca.crt",
+		"seed002/ca/transmission/transmission-ca.crt", "seed002/certs/engine/engine.crt",
+		"seed002/certs/transmission/transmission.crt",
+	};
+	char *dir = th_tempdir("dnpaste"), ks[600], pw[600];
+
+	cr_assert_not_null(dir);
+	snprintf(ks, sizeof(ks), "%s/ks.db", dir);
+	snprintf(pw, sizeof(pw), "%s/pw", dir);
+	free(mqtt_run_ok(20, "umask 077; echo dn-paste-pw > '%s' && '%s' keystore create -k '%s' "
+	                 "--password-file '%s'", pw, th_chanctl_bin(), ks, pw));
+	for (size_t i = 0; i < sizeof(certs) / sizeof(certs[0]); i++) {
+		char label[16], *show, *subj, *e, *out = NULL, *err = NULL;
+		snprintf(label, sizeof(label), "c%zu", i);
+		free(mqtt_run_ok(20, "'%s' keystore trust -k '%s' --password-file '%s' --label %s "
+		                 "--cert '%s'", th_chanctl_bin(), ks, pw, label, mqtt_seed(certs[i])));
+		show = mqtt_run_ok(20, "'%s' keystore show -k '%s' --password-file '%s' %s",
+		                   th_chanctl_bin(), ks, pw, label);
+		subj = strstr(show, "subject:");
+		cr_assert_not_null(subj, "%s: no subject in keystore show:\n%s", certs[i], show);
+		subj += strlen("subject:");
+		while (*subj == ' ')
+			subj++;
+		if ((e = strchr(subj, '\n')) != NULL)
+			*e = '\0';
+		int rc = mqtt_run(&out, &err, 20, "'%s' check-peer --sslpeer \"$(cat <<'DN'\n%s\nDN\n)\" "
+		                  "--cert '%s'", th_chanctl_bin(), subj, mqtt_seed(certs[i]));
+		cr_expect_eq(rc, 0, "%s: printed DN '%s' does not match as a filter: %s%s", certs[i],
+		             subj, out ? out : "", err ? err : "");
+		free(out);
+		free(err);
+		free(show);
+	}
+	th_rmtree(dir);
+	free(dir);
+}
