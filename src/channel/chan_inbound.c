@@ -147,7 +147,7 @@ static int claim(struct chan_sess *s, const char *name)
 			break;
 		if (rt->conn != NULL && rt->conn->stop == STOP_NONE) {
 			rt->conn->stop = STOP_FORCE;
-			str_copy(rt->conn->stop_why, "replaced", sizeof(rt->conn->stop_why));
+			chan_conn_set_why(rt->conn, "replaced");
 			chan_conn_wake(rt->conn);
 			log_info(code_str(CHD_CH_REPLACED), "channel=%s peer=%s a new connection replaces the running instance",
 			         name, s->peer_addr);

@@ -54,7 +54,8 @@ struct chan_conn {
 	bool idle_sender;            /* waiting for messages: wake on store changes */
 	bool idle;                   /* between batches: wake for a quiesce stop */
 	enum chan_stop stop;         /* requested stop */
-	char stop_why[96];           /* text for ERROR CHD5002 on a force stop */
+	char stop_why[96];           /* text for ERROR CHD5002 on a force stop: written and read
+	                              * only through chan_conn_set_why/get_why (own lock) */
 	bool counted;                /* counts against limits.max_channels */
 	struct chan_conn *next;
 };
@@ -96,6 +97,10 @@ struct chan_sup {
 extern struct chan_sup chan_sup;
 
 /* ---- supervisor (chan_sup.c) ---- */
+/* The reason of a requested stop: the operator's thread writes it, the
+ * connection's thread reads it (a leaf lock of their own). */
+void chan_conn_set_why(struct chan_conn *c, const char *why);
+void chan_conn_get_why(struct chan_conn *c, char *buf, size_t len, const char *dflt);
 struct chan_rt *chan_rt_find(const char *name);          /* mtx held; defined only */
 struct chan_rt *chan_rt_get_or_add(const struct chan_def *d); /* mtx held */
 /* Starts the channel's initiator thread (mtx held). 0, or -1 with a reason. */

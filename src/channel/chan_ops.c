@@ -320,8 +320,7 @@ int chan_op_stop(struct store *st, const char *name, bool force, struct chan_res
 	}
 	if (force || conn->stop != STOP_FORCE) {
 		conn->stop = force ? STOP_FORCE : STOP_QUIESCE;
-		str_copy(conn->stop_why, force ? "stopped by operator, force" : "stopped by operator",
-		         sizeof(conn->stop_why));
+		chan_conn_set_why(conn, force ? "stopped by operator, force" : "stopped by operator");
 	}
 	rt->st.state = CHS_STOPPING;
 	if (force || conn->idle || conn->rt == NULL)
@@ -332,8 +331,7 @@ int chan_op_stop(struct store *st, const char *name, bool force, struct chan_res
 		if (!force) {
 			/* the current batch did not finish in time */
 			conn->stop = STOP_FORCE;
-			str_copy(conn->stop_why, "stopped by operator, quiesce timed out",
-			         sizeof(conn->stop_why));
+			chan_conn_set_why(conn, "stopped by operator, quiesce timed out");
 			chan_conn_wake(conn);
 			if (wait_gone(rt, conn, time_mono_ms() + STOP_FORCE_WAIT_MS))
 				goto done;

@@ -74,8 +74,11 @@ int chan_flush(struct chan_sess *s)
 	if (tls_send_all(s->tc, s->out.p, s->out.len, (int)t, &err) != 0) {
 		frame_buf_reset(&s->out);
 		if (err.code == CHD_CH_STOP)
-			return chan_fail(s, CHD_CH_STOP, "channel ended: %s",
-			                 s->conn->stop_why[0] ? s->conn->stop_why : "stopped");
+		{
+			char why[96];
+			chan_conn_get_why(s->conn, why, sizeof(why), "stopped");
+			return chan_fail(s, CHD_CH_STOP, "channel ended: %s", why);
+		}
 		return chan_fail(s, err.code, "%s", err.text);
 	}
 	s->bytes_sent += s->out.len;
@@ -403,8 +406,26 @@ void chan_enter_running(struct chan_sess *s, uint32_t seq)
 	         s->hbint, seq, s->encrypted ? "yes" : "no");
 }
 
+static pthread_mutex_t why_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+void chan_conn_set_why(struct chan_conn *c, const char *why)
+{
+	pthread_mutex_lock(&why_mtx);
+	str_copy(c->stop_why, why, sizeof(c->stop_why));
+	pthread_mutex_unlock(&why_mtx);
+}
+
+void chan_conn_get_why(struct chan_conn *c, char *buf, size_t len, const char *dflt)
+{
+	pthread_mutex_lock(&why_mtx);
+	str_copy(buf, c->stop_why[0] ? c->stop_why : dflt, len);
+	pthread_mutex_unlock(&why_mtx);
+}
+
 int chan_fail_forced(struct chan_sess *s)
 {
-	return chan_fail(s, CHD_CH_STOP, "channel ended: %s",
-	                 s->conn->stop_why[0] ? s->conn->stop_why : "stopped by operator, force");
+	char why[96];
+
+	chan_conn_get_why(s->conn, why, sizeof(why), "stopped by operator, force");
+	return chan_fail(s, CHD_CH_STOP, "channel ended: %s", why);
 }

@@ -351,7 +351,11 @@ void chan_finish(struct chan_sess *s)
 
 	pthread_mutex_lock(&chan_sup.mtx);
 	stop = conn->stop;
-	replaced = stop == STOP_FORCE && strcmp(conn->stop_why, "replaced") == 0;
+	{
+		char why[96];
+		chan_conn_get_why(conn, why, sizeof(why), "");
+		replaced = stop == STOP_FORCE && strcmp(why, "replaced") == 0;
+	}
 	mine = rt != NULL && rt->conn == conn && rt->defined;
 	if (mine) {
 		struct chan_status *st = &rt->st;
@@ -714,7 +718,7 @@ void chan_sup_stop(int bound_ms)
 	for (struct chan_conn *c = chan_sup.conns; c != NULL; c = c->next) {
 		if (c->stop == STOP_NONE) {
 			c->stop = c->rt != NULL ? STOP_SHUTDOWN : STOP_FORCE;
-			str_copy(c->stop_why, "queue manager ending", sizeof(c->stop_why));
+			chan_conn_set_why(c, "queue manager ending");
 		}
 		if (c->idle || c->rt == NULL)
 			chan_conn_wake(c);
@@ -724,7 +728,7 @@ void chan_sup_stop(int bound_ms)
 		pthread_mutex_lock(&chan_sup.mtx);
 		for (struct chan_conn *c = chan_sup.conns; c != NULL; c = c->next) {
 			c->stop = STOP_FORCE;
-			str_copy(c->stop_why, "queue manager ending", sizeof(c->stop_why));
+			chan_conn_set_why(c, "queue manager ending");
 			chan_conn_wake(c);
 		}
 		log_warn(code_str(CHD_CH_STOP), "channels: %d connections did not end in time; forcing",

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,8 @@
 
 /* One mutex serialises lines from channel threads so they never interleave. */
 static pthread_mutex_t log_mtx = PTHREAD_MUTEX_INITIALIZER;
-static int log_level = CHLOG_INFO;
+/* read by every thread on every line, set by SIGHUP/admin: atomic */
+static atomic_int log_level = CHLOG_INFO;
 static bool log_stderr = true;
 static bool log_syslog;
 static FILE *log_fp;
@@ -39,7 +41,7 @@ int log_open(const struct log_config *cfg, char *err, size_t errlen)
 	log_fp = fp;
 	if (cfg->ident != NULL)
 		str_copy(log_ident, cfg->ident, sizeof(log_ident));
-	log_level = cfg->level;
+	atomic_store(&log_level, cfg->level);
 	log_stderr = cfg->to_stderr;
 	if (cfg->to_syslog && !log_syslog)
 		openlog("chand", LOG_PID | LOG_NDELAY, LOG_DAEMON);
@@ -62,8 +64,8 @@ void log_close(void)
 	pthread_mutex_unlock(&log_mtx);
 }
 
-void log_set_level(int level) { log_level = level; }
-int log_get_level(void) { return log_level; }
+void log_set_level(int level) { atomic_store(&log_level, level); }
+int log_get_level(void) { return atomic_load(&log_level); }
 
 int log_level_parse(const char *s)
 {
@@ -88,7 +90,7 @@ static void log_vmsg(int level, const char *code, const char *fmt, va_list ap)
 	char text[2048], stamp[40];
 	static const int sysprio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 
-	if (level > log_level)
+	if (level > atomic_load(&log_level))
 		return;
 	vsnprintf(text, sizeof(text), fmt, ap);
 	/* Log lines are one line each: fold any newline a peer managed to
