@@ -266,11 +266,23 @@ void secure_zero(void *p, size_t n)
 int file_check_secret(const char *path, char *err, size_t errlen)
 {
 	struct stat st;
+	/* the file itself, never a symbolic link to it, and checked on the
+	 * descriptor we opened: nothing can be swapped in between */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
-	if (stat(path, &st) != 0) {
-		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+	if (fd < 0) {
+		if (errno == ELOOP)
+			snprintf(err, errlen, "%s is a symbolic link: give the file itself", path);
+		else
+			snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
 		return -1;
 	}
+	if (fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
 	if (!S_ISREG(st.st_mode)) {
 		snprintf(err, errlen, "%s is not a regular file", path);
 		return -1;
@@ -278,6 +290,13 @@ int file_check_secret(const char *path, char *err, size_t errlen)
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
 		snprintf(err, errlen, "%s has mode %04o: it must not be accessible by group or others "
 		         "(chmod 600 %s)", path, (unsigned)(st.st_mode & 07777), path);
+		return -1;
+	}
+	/* another user's secret file is not ours to use (root may: it starts
+	 * the agent that then drops to the owner) */
+	if (st.st_uid != geteuid() && geteuid() != 0) {
+		snprintf(err, errlen, "%s belongs to uid %u, not to this user (uid %u): chown it or run "
+		         "as its owner", path, (unsigned)st.st_uid, (unsigned)geteuid());
 		return -1;
 	}
 	return 0;

@@ -315,6 +315,23 @@ Test(keystore, keystore_readable_by_others_is_refused)
 	HAS(r.err, "0644");
 }
 
+/* A symbolic link in place of the keystore or its stash is refused: the
+ * file is opened with O_NOFOLLOW and checked on that descriptor. */
+Test(keystore, symlinked_keystore_or_stash_is_refused)
+{
+	mk_ks();
+	cr_assert_eq(rename(ksp, D("real.db")), 0);
+	cr_assert_eq(symlink(D("real.db"), ksp), 0);
+	ks("keystore", "list", "-k", ksp, NULL);
+	FAILS_WITH("symbolic link");
+	cr_assert_eq(unlink(ksp), 0);
+	cr_assert_eq(rename(D("real.db"), ksp), 0);
+	cr_assert_eq(rename(D("key.sth"), D("real.sth")), 0);
+	cr_assert_eq(symlink(D("real.sth"), D("key.sth")), 0);
+	ks("keystore", "list", "-k", ksp, NULL);
+	FAILS_WITH("symbolic link");
+}
+
 Test(keystore, stash_readable_by_others_is_refused)
 {
 	mk_ks();
