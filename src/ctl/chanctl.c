@@ -1,5 +1,7 @@
 /* chanctl: the operator's command line for chand.
- *   chanctl [-s SOCKET | -c CONFIG] [--json] COMMAND [ARGS]
+ *   chanctl [-s SOCKET | -c CONFIG | -m QMGR] [--json] COMMAND [ARGS]
+ * Which agent: -s, else -c, else -m (CHAND_SYSCONFDIR/QMGR.conf, like
+ * runmqsc QM1), else $CHAND_CONF, else the default configuration.
  * Commands that need no agent (keystore, check-peer, explain) run
  * locally; everything else is one conversation over the admin socket. */
 #include <errno.h>
@@ -47,20 +49,23 @@ static struct chand_config *load_config(const char *path, bool explicit_path, bo
 int main(int argc, char **argv)
 {
 	struct ctl c = { 0 };
-	const char *conf = NULL;
+	const char *conf = NULL, *qmgr = NULL;
+	char mconf[1024];
 	int i;
 
 	/* A vanished agent shows up as a failed write, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 1; i < argc; i++) {
 		const char *t = argv[i];
-		if (strcmp(t, "-s") == 0 || strcmp(t, "-c") == 0) {
+		if (strcmp(t, "-s") == 0 || strcmp(t, "-c") == 0 || strcmp(t, "-m") == 0) {
 			if (i + 1 >= argc)
 				ctl_usage_err("option %s needs a value", t);
 			if (t[1] == 's')
 				c.sock = argv[++i];
-			else
+			else if (t[1] == 'c')
 				conf = argv[++i];
+			else
+				qmgr = argv[++i];
 		} else if (strncmp(t, "--socket=", 9) == 0) {
 			c.sock = t + 9;
 		} else if (strcmp(t, "--json") == 0) {
@@ -72,14 +77,25 @@ int main(int argc, char **argv)
 			printf("chanctl %s (admin protocol %d)\n", PACKAGE_VERSION, ADMIN_PROTOCOL_VERSION);
 			return CTL_EXIT_OK;
 		} else if (t[0] == '-') {
-			ctl_usage_err("unknown option '%s'; valid: -s SOCKET, -c CONFIG, --json, --help, "
-			              "--version", t);
+			ctl_usage_err("unknown option '%s'; valid: -s SOCKET, -c CONFIG, -m QMGR, --json, "
+			              "--help, --version", t);
 		} else {
 			break;
 		}
 	}
-	if (c.sock != NULL && conf != NULL)
-		ctl_usage_err("give either -s SOCKET or -c CONFIG, not both");
+	if ((c.sock != NULL) + (conf != NULL) + (qmgr != NULL) > 1)
+		ctl_usage_err("give one of -s SOCKET, -c CONFIG and -m QMGR");
+	if (qmgr != NULL) {
+		char why[160];
+		if (!name_valid(qmgr, why, sizeof why))
+			ctl_usage_err("-m %s: invalid queue manager name: %s", qmgr, why);
+		snprintf(mconf, sizeof mconf, "%s/%s.conf", CHAND_SYSCONFDIR, qmgr);
+		conf = mconf;
+	} else if (c.sock == NULL && conf == NULL && getenv("CHAND_CONF") != NULL &&
+	           getenv("CHAND_CONF")[0] != '\0') {
+		conf = getenv("CHAND_CONF");
+	}
+	c.conf = conf;
 	if (i >= argc) {
 		usage_global(stderr);
 		return CTL_EXIT_USAGE;

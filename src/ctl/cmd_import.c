@@ -161,45 +161,6 @@ static char *read_file(const char *path, size_t *len)
 	return buf;
 }
 
-/* chanctl's global -c CONFIG: main() does not hand it to commands, so it
- * is read back from our own argv, scanned the way main() scans it.  (A
- * `conf` member in struct ctl would be the cleaner way.) */
-static char *global_conf(void)
-{
-	char buf[65536], *p, *end, *conf = NULL;
-	ssize_t r;
-	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-	bool first = true;
-
-	if (fd < 0)
-		return NULL;
-	r = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (r <= 0)
-		return NULL;
-	buf[r] = '\0';
-	end = buf + r;
-	for (p = buf; p < end; p += strlen(p) + 1) {
-		if (first) {
-			first = false;
-			continue;
-		}
-		if (strcmp(p, "-c") == 0 || strcmp(p, "-s") == 0) {
-			char *v = p + strlen(p) + 1;
-
-			if (v >= end)
-				break;
-			if (p[1] == 'c') {
-				free(conf);
-				conf = strdup(v);
-			}
-			p = v;
-		} else if (p[0] != '-') {
-			break;
-		}
-	}
-	return conf;
-}
 
 static void print_notes(const struct mqc_result *r, const char *file)
 {
@@ -346,7 +307,7 @@ static int do_import(struct ctl *c, const struct ctl_args *a)
 	struct mqc_opts o = { file, ctl_opt(a, "-k"), ctl_opt(a, "--keystore-password-file"),
 	                      ctl_opt(a, "--key-password-file") };
 	struct mqc_result r;
-	char *conf = global_conf(), *prefix, *text;
+	char *conf = c->conf != NULL ? strdup(c->conf) : NULL, *prefix, *text;
 	size_t len;
 	int rc;
 

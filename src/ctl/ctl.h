@@ -25,6 +25,7 @@
 
 struct ctl {
 	const char *sock;        /* admin socket (from -s or the config) */
+	const char *conf;        /* the configuration chosen (-c, -m, $CHAND_CONF), or NULL */
 	bool json;
 	struct admin_io io;
 	bool connected;

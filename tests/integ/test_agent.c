@@ -464,3 +464,30 @@ Test(agent, chanctl_usage_errors_list_valid_words)
 	cr_expect(strstr(err, "no agent at /nonexistent (CHD6004)") != NULL, "%s", err);
 	free(err);
 }
+
+/* Which agent chanctl talks to (DESIGN section 5): -s, -c, -m QMGR (the
+ * config under the system configuration directory, like runmqsc QM1), else
+ * $CHAND_CONF; naming two is a usage error. */
+Test(agent, chanctl_finds_the_agent_by_chand_conf_and_m)
+{
+	char *out = NULL, *err = NULL;
+	int rc;
+
+	cr_assert_eq(th_agent_start(&ag, "QMENV", NULL, NULL), 0);
+	rc = th_sh(NULL, &out, &err, 30, "CHAND_CONF='%s' '%s' display queue", ag.conf,
+	           th_chanctl_bin());
+	cr_expect_eq(rc, 0, "CHAND_CONF: exit %d: %s", rc, err ? err : "");
+	free(out);
+	free(err);
+	/* -m names a configuration that is not there: the error says which */
+	rc = th_sh(NULL, &out, &err, 30, "'%s' -m QMNOSUCH display queue", th_chanctl_bin());
+	cr_expect_neq(rc, 0);
+	cr_expect(err != NULL && strstr(err, "QMNOSUCH.conf") != NULL, "%s", err ? err : "");
+	free(out);
+	free(err);
+	rc = th_sh(NULL, &out, &err, 30, "'%s' -m QMENV -s '%s' display queue", th_chanctl_bin(),
+	           ag.sock);
+	cr_expect_eq(rc, 2, "two ways to name the agent: exit %d", rc);
+	free(out);
+	free(err);
+}
