@@ -822,6 +822,47 @@ static void watch_sleep(long secs)
 		;
 }
 
+/* Under the channels of a listing, the routes with their counters (when
+ * there are any): what `display route` shows, for the operator who looks
+ * at one screen. */
+static void status_routes(struct ctl *c)
+{
+	static const char *const heads[] = { "ROUTE", "TOPIC", "TARGET", "MATCHED", "FORWARDED",
+		"DROPPED", "LOOPS" };
+	json_t *req = admin_request_new("display route"), *all = json_array(), *o;
+	struct ctl_table t;
+	size_t i;
+
+	json_object_set_new(req, "pattern", json_string("*"));
+	if (ctl_call_quiet(c, req, collect, all) != CTL_EXIT_OK || json_array_size(all) == 0) {
+		json_decref(all);
+		return;
+	}
+	printf("\n");
+	ctl_table_init(&t, heads, sizeof heads / sizeof heads[0]);
+	json_array_foreach(all, i, o) {
+		char target[120], b[4][24];
+		const char *q = json_string_value(json_object_get(o, "queue"));
+		const char *keys[4] = { "matched", "forwarded", "dropped", "loops_prevented" };
+
+		if (q != NULL && q[0] != '\0')
+			snprintf(target, sizeof target, "queue %s", q);
+		else
+			snprintf(target, sizeof target, "qmgr %s",
+			         json_string_value(json_object_get(o, "qmgr")));
+		for (int k = 0; k < 4; k++)
+			snprintf(b[k], sizeof b[k], "%lld",
+			         (long long)json_integer_value(json_object_get(o, keys[k])));
+		const char *row[] = { json_string_value(json_object_get(o, "name")),
+		                      json_string_value(json_object_get(o, "topic")), target, b[0],
+		                      b[1], b[2], b[3] };
+		ctl_table_add(&t, row);
+	}
+	ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+	json_decref(all);
+}
+
 static int status_loop(struct ctl *c, const char *pat, json_t *extra, const char *client_pat,
                        int fmt, long watch, long iterations)
 {
@@ -869,6 +910,8 @@ static int status_loop(struct ctl *c, const char *pat, json_t *extra, const char
 				status_table(all, false);
 			if (extra != NULL)
 				all_clients(all, client_pat);
+			if (!watch && strchr(pat, '*') != NULL)
+				status_routes(c);
 		}
 		json_decref(all);
 		if (!watch)

@@ -123,6 +123,9 @@ typedef int (*ctl_rec_fn)(void *arg, json_t *rec);
  * return non-zero to stop. Returns CTL_EXIT_OK with *final (caller
  * json_decref; may pass NULL), or CTL_EXIT_FAIL after printing the error. */
 int ctl_call(struct ctl *c, json_t *req, ctl_rec_fn on_rec, void *arg, json_t **final);
+/* ctl_call for an optional extra (an agent may not know the command): a
+ * refusal prints nothing, only the exit code says it. */
+int ctl_call_quiet(struct ctl *c, json_t *req, ctl_rec_fn on_rec, void *arg);
 /* ctl_call for commands whose reply has no records: prints nothing on
  * success except, with --json, the reply object. */
 int ctl_simple(struct ctl *c, json_t *req, const char *done_text);

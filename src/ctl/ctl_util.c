@@ -119,7 +119,21 @@ int ctl_recv(struct ctl *c, json_t **out, char *err, size_t errlen)
 	return ctl_recv_blob(c, out, NULL, NULL, err, errlen);
 }
 
+static int call(struct ctl *c, json_t *req, ctl_rec_fn on_rec, void *arg, json_t **final,
+                bool quiet);
+
 int ctl_call(struct ctl *c, json_t *req, ctl_rec_fn on_rec, void *arg, json_t **final)
+{
+	return call(c, req, on_rec, arg, final, false);
+}
+
+int ctl_call_quiet(struct ctl *c, json_t *req, ctl_rec_fn on_rec, void *arg)
+{
+	return call(c, req, on_rec, arg, NULL, true);
+}
+
+static int call(struct ctl *c, json_t *req, ctl_rec_fn on_rec, void *arg, json_t **final,
+                bool quiet)
 {
 	char err[256];
 
@@ -147,7 +161,8 @@ int ctl_call(struct ctl *c, json_t *req, ctl_rec_fn on_rec, void *arg, json_t **
 			ctl_fail(CHD_ADM_BAD_REQUEST, "unexpected reply from the agent");
 		}
 		if (json_is_false(ok)) {
-			ctl_print_reply_error(f, NULL);
+			if (!quiet)
+				ctl_print_reply_error(f, NULL);
 			json_decref(f);
 			return CTL_EXIT_FAIL;
 		}
