@@ -497,6 +497,11 @@ Test(mqtt_routes, queue_route_puts_publications_with_properties)
 	free(chan_ctl_ok(&site[0].qm, NULL, "put --topic far/x --qos 2 -m across"));
 
 	cr_assert(chan_wait_depth(&site[0].qm, "APPQ", 3, 10000));
+	/* a plain status lists the routes and their counters under the channels */
+	char *st = chan_ctl_ok(&site[0].qm, NULL, "status");
+	cr_expect(strstr(st, "ROUTE") != NULL && strstr(st, "TO.APP") != NULL &&
+	          strstr(st, "queue APPQ") != NULL, "status lists no routes:\n%s", st);
+	free(st);
 	json_t *msgs = chan_get_msgs(&site[0].qm, "APPQ");
 	char *dump = json_dumps(msgs, JSON_COMPACT);
 	json_t *m = msg_with_body(msgs, "hello-app");
