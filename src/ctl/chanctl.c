@@ -114,7 +114,9 @@ int main(int argc, char **argv)
 		return dnf_cli_check_peer(argc - i, argv + i);
 
 	struct ctl_args a;
+	ctl_json_errors(c.json);
 	ctl_parse(argc - i, argv + i, &a, &c.json);
+	ctl_json_errors(c.json);
 	if (!(a.cmd->flags & CTL_NO_AGENT) && c.sock == NULL) {
 		const char *path = conf ? conf : CFG_DEFAULT_PATH;
 		struct chand_config *cfg = load_config(path, conf != NULL, false);

@@ -99,6 +99,8 @@ void ctl_fail(enum chd_code_id code, const char *fmt, ...)
 void ctl_check_name(const char *what, const char *name);
 /* Prints an agent's error reply as "chanctl: <prefix><error> (<code>)". */
 void ctl_print_reply_error(const json_t *reply, const char *prefix);
+/* --json: errors as one JSON object {"code","message"} on stderr. */
+void ctl_json_errors(bool on);
 
 /* ---- the agent (ctl_util.c) ---- */
 

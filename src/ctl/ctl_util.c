@@ -11,29 +11,54 @@
 #include "ctl.h"
 #include "chand/util.h"
 
+/* With --json an error is one JSON object on stderr, {"code", "message"},
+ * for scripts; the exit codes do not change. */
+static bool json_errors;
+
+void ctl_json_errors(bool on)
+{
+	json_errors = on;
+}
+
+static void print_error(const char *code, const char *msg)
+{
+	fflush(stdout);
+	if (json_errors) {
+		json_t *o = json_pack("{s:s,s:s}", "code", code, "message", msg);
+		char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+		if (s != NULL)
+			fprintf(stderr, "%s\n", s);
+		free(s);
+		json_decref(o);
+		return;
+	}
+	if (strcmp(code, "usage") == 0)
+		fprintf(stderr, "chanctl: %s\n", msg);
+	else
+		fprintf(stderr, "chanctl: %s (%s)\n", msg, code);
+}
+
 void ctl_usage_err(const char *fmt, ...)
 {
+	char msg[2048];
 	va_list ap;
 
-	fflush(stdout);
-	fputs("chanctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	print_error("usage", msg);
 	exit(CTL_EXIT_USAGE);
 }
 
 void ctl_fail(enum chd_code_id code, const char *fmt, ...)
 {
+	char msg[2048];
 	va_list ap;
 
-	fflush(stdout);
-	fputs("chanctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (%s)\n", code_str(code));
+	print_error(code_str(code), msg);
 	exit(CTL_EXIT_FAIL);
 }
 
@@ -49,10 +74,10 @@ void ctl_print_reply_error(const json_t *reply, const char *prefix)
 {
 	const char *code = json_string_value(json_object_get(reply, "code"));
 	const char *err = json_string_value(json_object_get(reply, "error"));
+	char msg[2048];
 
-	fflush(stdout);
-	fprintf(stderr, "chanctl: %s%s (%s)\n", prefix ? prefix : "", err ? err : "failed",
-	        code ? code : "CHD0000");
+	snprintf(msg, sizeof msg, "%s%s", prefix ? prefix : "", err ? err : "failed");
+	print_error(code ? code : "CHD0000", msg);
 }
 
 void ctl_connect(struct ctl *c)

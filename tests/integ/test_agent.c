@@ -491,3 +491,30 @@ Test(agent, chanctl_finds_the_agent_by_chand_conf_and_m)
 	free(out);
 	free(err);
 }
+
+/* --json: an error is one JSON object on stderr (code, message); exit
+ * codes as without it. */
+Test(agent, json_errors_are_objects)
+{
+	char *out = NULL, *err = NULL;
+	json_error_t je;
+	int rc = th_sh(NULL, &out, &err, 30, "'%s' --json -s /nonexistent/chand.sock display queue",
+	               th_chanctl_bin());
+
+	cr_expect_eq(rc, 1);
+	json_t *o = json_loads(err != NULL ? err : "", 0, &je);
+	cr_assert_not_null(o, "stderr is not one JSON object: %s", err ? err : "");
+	cr_expect_str_eq(json_string_value(json_object_get(o, "code")), "CHD6004");
+	cr_expect_not_null(strstr(json_string_value(json_object_get(o, "message")), "nonexistent"));
+	json_decref(o);
+	free(out);
+	free(err);
+	rc = th_sh(NULL, &out, &err, 30, "'%s' --json define qlocal", th_chanctl_bin());
+	cr_expect_eq(rc, 2);
+	o = json_loads(err != NULL ? err : "", 0, &je);
+	cr_assert_not_null(o, "usage error is not a JSON object: %s", err ? err : "");
+	cr_expect_str_eq(json_string_value(json_object_get(o, "code")), "usage");
+	json_decref(o);
+	free(out);
+	free(err);
+}
