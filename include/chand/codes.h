@@ -19,7 +19,7 @@
 	X(DB_ERROR,         "CHD1005", "database error", "SQLite reported an error. Check disk space and permissions of data_dir; the message gives SQLite's reason.") \
 	X(DB_MIGRATED,      "CHD1006", "database schema migrated", "The database was upgraded to the schema of this version on start.") \
 	X(LISTEN_FAILED,    "CHD1007", "cannot listen", "A listener could not bind its address and port. Check that no other process uses the port.") \
-	X(ROOT_REFUSED,     "CHD1008", "refusing to run as root", "chand does not run as root. Start it as the service user, or give it a user to drop privileges to.") \
+	X(ROOT_REFUSED,     "CHD1008", "refusing to run as root", "chand does not run as root. Start it as the service user, or set user = \"chand\" in the configuration so it drops privileges to that user (allow_root = true is an escape hatch for containers and test rigs, not recommended).") \
 	X(DISK_FULL,        "CHD1009", "disk full", "The file system of data_dir is full. The operation was refused and nothing was lost; free space.") \
 	X(AGENT_SIGNAL,     "CHD1010", "stopping on signal", "The agent received SIGTERM or SIGINT and is stopping: running channels end, then it logs CHD1002. Nothing to do unless the stop was not intended.") \
 	X(LOG_REOPENED,     "CHD1011", "log file reopened", "The agent received SIGHUP and reopened its log file, as log rotation expects. Nothing to do.") \
@@ -105,7 +105,7 @@
 	X(ADM_REFUSED,      "CHD6001", "admin client refused", "A process whose user is neither the agent's owner nor in the admin group tried to use the admin socket.") \
 	X(ADM_BAD_REQUEST,  "CHD6002", "malformed admin request", "An admin client sent a request that could not be decoded; it was disconnected.") \
 	X(ADM_VERSION,      "CHD6003", "incompatible chanctl and chand", "chanctl and chand speak different admin protocol versions; use matching versions.") \
-	X(ADM_NO_AGENT,     "CHD6004", "no agent at socket", "chanctl found no running chand at the admin socket path.") \
+	X(ADM_NO_AGENT,     "CHD6004", "no agent at socket", "chanctl found no running chand at the admin socket path. Start chand (systemctl start chand@QM1, or chand -c FILE), and check that chanctl looks at the right agent: -s SOCKET, -c CONFIG, -m QMGR or $CHAND_CONF, in that order, else the default configuration; the path it tried is in the message.") \
 	X(MQ_CONNECTED,     "CHD7001", "MQTT client connected", "An MQTT client completed CONNECT on a telemetry channel; the line gives its client id, identity, protocol and address. Nothing to do.") \
 	X(MQ_DISCONNECTED,  "CHD7002", "MQTT client disconnected", "An MQTT client went away; the line says why (DISCONNECT, closed, taken over, stopped by an operator). A persistent session keeps its subscriptions and messages.") \
 	X(MQ_PROTOCOL,      "CHD7003", "MQTT protocol error", "An MQTT client sent a malformed, oversized or unexpected packet (or CONNECT was not first); that connection was closed (MQTT 5: DISCONNECT with the reason code). Other clients are not affected. Fix the client.") \

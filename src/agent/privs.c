@@ -28,7 +28,8 @@ int privs_check(const struct chand_config *cfg)
 	if (cfg->user != NULL || cfg->allow_root)
 		return 0;
 	log_error(code_str(CHD_ROOT_REFUSED), "refusing to run as root: start chand as its service "
-	          "user, or name that user in %s (user = \"chand\";) for chand to drop to",
+	          "user, or name that user in %s (user = \"chand\";) for chand to drop to "
+	          "(allow_root = true; runs as root anyway: for containers and test rigs only)",
 	          cfg->file);
 	return -1;
 }
