@@ -83,6 +83,26 @@ static int lock_data_dir(const struct chand_config *cfg, int *out)
 	return 0;
 }
 
+/* chanctl stop qmgr (like endmqm): the same clean stop as SIGTERM, asked
+ * through the admin socket; chanctl then waits for the socket to go. */
+static int cmd_stop_qmgr(struct admin_conn *c, json_t *req)
+{
+	(void)req;
+	log_info(code_str(CHD_AGENT_SIGNAL), "stop qmgr requested through the admin socket "
+	         "(conn=%llu): stopping", (unsigned long long)admin_conn_id(c));
+	if (admin_reply_ok(c, NULL) != 0)
+		return -1;
+	if (kill(getpid(), SIGTERM) != 0)
+		log_error(code_str(CHD_SYS_RESOURCE), "cannot signal myself to stop: %s",
+		          strerror(errno));
+	return 0;
+}
+
+static const struct admin_cmd agent_admin_cmds[] = {
+	{ "stop qmgr", cmd_stop_qmgr },
+	{ NULL, NULL },
+};
+
 static void log_started(const struct agent *a)
 {
 	const struct chand_config *cfg = a->cfg;
@@ -302,6 +322,7 @@ int agent_run(const struct chand_config *cfg, agent_ready_fn ready, void *arg)
 
 	admin_register_builtin();
 	admin_register(metrics_admin_cmds);
+	admin_register(agent_admin_cmds);
 	for (size_t i = 0; agent_modules[i] != NULL; i++)
 	{
 		if (agent_modules[i]->admin_cmds != NULL)
@@ -361,6 +382,10 @@ out:
 	if (st != NULL)
 		store_close(st);
 	if (lockfd >= 0) {
+		/* no pid left behind for a later kill $(cat QM1.lock) to hit an
+		 * unrelated process that got the number */
+		if (ftruncate(lockfd, 0) != 0)
+			log_debug("cannot empty the lock file: %s", strerror(errno));
 		close(lockfd);
 		if (rc == 0)
 			log_info(code_str(CHD_AGENT_STOP), "qmgr=%s queue manager stopped", cfg->qmgr);

@@ -12,12 +12,14 @@ extern const struct ctl_family ctl_explain_family;
 extern const struct ctl_family ctl_mqsc_family;
 extern const struct ctl_family ctl_import_family;
 extern const struct ctl_family ctl_route_family;
+extern const struct ctl_family ctl_qmgr_family;
 
 const struct ctl_family *const ctl_families[] = {
 	&ctl_queue_family,
 	&ctl_msg_family,
 	&ctl_channel_family,
 	&ctl_route_family,
+	&ctl_qmgr_family,
 	&ctl_mqsc_family,
 	&ctl_import_family,
 	&ctl_explain_family,

@@ -14,6 +14,9 @@ chanctl_SOURCES += src/ctl/cmd_channel.c
 # Route commands (telemetry: DESIGN section 8).
 chanctl_SOURCES += src/ctl/cmd_route.c
 
+# stop qmgr (like endmqm).
+chanctl_SOURCES += src/ctl/cmd_qmgr.c
+
 # status --format prometheus (the formatter is src/agent/metrics_fmt.c).
 chanctl_SOURCES += src/ctl/status_prom.c src/ctl/status_prom.h
 

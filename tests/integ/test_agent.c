@@ -518,3 +518,29 @@ Test(agent, json_errors_are_objects)
 	free(out);
 	free(err);
 }
+
+/* chanctl stop qmgr (like endmqm): a clean stop through the admin socket;
+ * it returns once the agent is gone, and the lock file keeps no pid. */
+Test(agent, stop_qmgr_returns_when_gone_and_leaves_no_pid)
+{
+	char *out = NULL, *err = NULL, lock[400], *text;
+
+	cr_assert_eq(th_agent_start(&ag, "QMEND", NULL, NULL), 0);
+	int rc = th_ctl(&ag, NULL, &out, &err, "stop qmgr --wait 20");
+	cr_assert_eq(rc, 0, "stop qmgr: exit %d: %s", rc, err ? err : "");
+	cr_expect(out != NULL && strstr(out, "stopped") != NULL, "%s", out ? out : "");
+	free(out);
+	free(err);
+	/* chanctl returned once the socket stopped answering: the process ends
+	 * (it may still be closing its database) within a bound */
+	for (int i = 0; i < 100 && th_agent_alive(&ag); i++)
+		usleep(100 * 1000);
+	cr_assert(!th_agent_alive(&ag), "the agent is still running after stop qmgr");
+	snprintf(lock, sizeof(lock), "%s/QMEND.lock", ag.dir);
+	text = th_read_file(lock);
+	cr_expect(text == NULL || text[0] == '\0', "the lock file still names a pid: %s", text);
+	free(text);
+	char *log = th_read_file(ag.log);
+	cr_expect(log != NULL && strstr(log, "CHD1002") != NULL, "no clean stop in the log");
+	free(log);
+}
