@@ -257,7 +257,7 @@ size_t mq_sess_pending(const struct mq_sess *s)
 	for (const struct mq_out *o = s->q_head; o != NULL; o = o->next)
 		if (o->seq == 0)
 			mem++;
-	return (size_t)(stored > 0 ? stored : 0) + mem + (s->conn == NULL ? 0 : 0);
+	return (size_t)(stored > 0 ? stored : 0) + mem;
 }
 
 /* ---- retained messages ---- */
@@ -904,11 +904,10 @@ void mq_sess_acked(struct mq_sess *s, enum mqtt_ptype type, uint16_t pid)
 }
 
 void mq_send_retained(struct mq_sess *s, const char *filter, size_t flen, uint8_t qos,
-                      uint32_t sub_id, bool rap)
+                      uint32_t sub_id)
 {
 	int64_t now = time_now_ms();
 
-	(void)rap;
 	for (size_t i = 0; i < rtab_size; i++)
 		for (struct rnode *r = rtab[i]; r != NULL; r = r->next) {
 			struct mq_msg *m = r->m;

@@ -356,7 +356,7 @@ void mq_sess_acked(struct mq_sess *s, enum mqtt_ptype type, uint16_t pid);
 void mq_sess_resume(struct mq_sess *s);
 /* Retained messages matching filter, sent to the session just subscribed. */
 void mq_send_retained(struct mq_sess *s, const char *filter, size_t flen, uint8_t qos,
-                      uint32_t sub_id, bool rap);
+                      uint32_t sub_id);
 void mq_retained_set(struct mq_msg *m);   /* in memory; the store op is the caller's */
 void mq_sess_timers(int64_t now_mono, int64_t now_ms);
 bool mq_in2_has(struct mq_sess *s, uint16_t pid);

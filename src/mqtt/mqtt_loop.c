@@ -129,7 +129,6 @@ void mq_conn_unref(struct mq_conn *c)
 static int conn_flush(struct mq_conn *c)
 {
 	struct tls_error err;
-	size_t before = c->w.len - c->woff;
 
 	while (c->woff < c->w.len) {
 		size_t chunk = c->again ? c->again : c->w.len - c->woff;
@@ -166,7 +165,6 @@ static int conn_flush(struct mq_conn *c)
 	ep_mod(c, false);
 	/* all written: the session's waiting messages may go on (whatever the
 	 * buffer held when this call began: it may have drained over several) */
-	(void)before;
 	if (c->sess != NULL && c->state == MC_ACTIVE && c->sess->q_head != NULL)
 		mq_sess_pump(c->sess);
 	return 0;

@@ -719,8 +719,7 @@ void mq_deliver_suback(struct mq_job *j)
 	for (size_t i = 0; i < j->nops; i++) {
 		struct mq_op *op = &j->ops[i];
 		if (op->kind == OP_SUB_PUT && op->state && c->sess != NULL)
-			mq_send_retained(c->sess, op->text, strlen(op->text), op->qos, op->sub_id,
-			                 (op->opts & 2) != 0);
+			mq_send_retained(c->sess, op->text, strlen(op->text), op->qos, op->sub_id);
 	}
 }
 
