@@ -149,6 +149,13 @@ static void crash_rounds(struct chan_qm *victim)
 		while (chan_depth(&qm2, "Q") <= before && chan_now_ms() < end)
 			chan_sleep_ms(5);
 		chan_sleep_ms(rand() % 120);
+		/* Messages must be moving when the kill lands, however fast the
+		 * machine drained the chunk: top up first (the put feeds the
+		 * running sender), so the kill is mid-transfer by construction. */
+		if (chan_depth(&qm1, "QM2") == 0) {
+			put_n("RQ", "c", total, CRASH_CHUNK, 200);
+			total += CRASH_CHUNK;
+		}
 		long left = chan_depth(&qm1, "QM2");
 		th_agent_kill9(&victim->a);
 		mid_transfer += left > 0;

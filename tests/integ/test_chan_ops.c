@@ -18,12 +18,18 @@
 #include "chand/frame.h"
 #include "chand/tls.h"
 #include "chan_helpers.h"
+#include "tcpproxy.h"
 
 static struct chan_qm qm1, qm2;
+static struct tcpproxy *proxy;
 
 static void teardown(void)
 {
 	chan_pair_finish(&qm1, &qm2);
+	if (proxy != NULL) {
+		tcpproxy_stop(proxy);
+		proxy = NULL;
+	}
 }
 
 /* One timeout per suite: Criterion 2.4 leaks a little in its parallel
@@ -290,13 +296,33 @@ Test(chan_ops, stop_quiesce_finishes_the_batch)
 
 Test(chan_ops, stop_force_then_restart_exactly_once)
 {
-	const int n = 3000;
+	/* 2,000 batches of 10, each committed (fsync) at both ends: far more
+	 * than the 300 ms the freeze takes to apply on any disk */
+	const int n = 20000;
 
-	start_big_transfer("FORCE", n);
+	/* Through a proxy that holds the transfer mid-way when told to: the
+	 * force stop then surely lands with messages left and a batch in
+	 * doubt, however fast the machine moves them. */
+	chan_pair_start(&qm1, &qm2);
+	proxy = tcpproxy_start(qm2.a.port);
+	cr_assert_not_null(proxy);
+	chan_define_route(&qm1, &qm2, "XQ", "RQ", "Q", 100000);
+	chan_define(&qm1, &qm2, "FORCE", CHAN_SDR_RCVR, "XQ", tcpproxy_port(proxy),
+	            CHAN_TLS " --batchsz 10", CHAN_TLS);
+	free(chan_ctl_ok(&qm1, NULL, "stop channel FORCE"));
+	put_n("RQ", "big", n);
+	free(chan_ctl_ok(&qm1, NULL, "start channel FORCE"));
+	long long end = chan_now_ms() + 20000;
+	while (chan_depth(&qm2, "Q") <= 0 && chan_now_ms() < end)
+		chan_sleep_ms(10);
+	cr_assert_gt(chan_depth(&qm2, "Q"), 0, "the transfer did not begin");
+	/* the receiver's confirmations no longer reach the sender */
+	tcpproxy_freeze(proxy, false, true);
 	free(chan_ctl_ok(&qm1, NULL, "stop channel FORCE --mode force"));
 	cr_assert(chan_wait_state(&qm1, "FORCE", "STOPPED", 10000));
-	cr_assert(chan_wait_state(&qm2, "FORCE", "INACTIVE|STOPPED", 10000));
 	cr_assert_gt(chan_depth(&qm1, "XQ"), 0);
+	tcpproxy_freeze(proxy, false, false);
+	cr_assert(chan_wait_state(&qm2, "FORCE", "INACTIVE|STOPPED", 20000));
 	finish_and_count("FORCE", n);
 }
 
