@@ -125,5 +125,9 @@ int chan_op_reset(struct store *st, const char *name, long seqnum, struct chan_r
 int chan_op_resolve(struct store *st, const char *name, bool commit, struct chan_result *r);
 /* Status records of the channels matching pattern, sorted by name. */
 int chan_op_status(struct store *st, const char *pattern, json_t **out, struct chan_result *r);
+/* refresh security: ends the running channels whose peer certificate ctx
+ * (just loaded) no longer accepts; returns how many. */
+struct tls_ctx;
+int chan_op_recheck_peers(struct tls_ctx *ctx);
 
 #endif

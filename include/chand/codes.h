@@ -57,7 +57,7 @@
 	X(KS_CHAIN,         "CHD3009", "certificate chain incomplete", "The chain of a personal certificate does not reach a trusted root in the keystore. Trust the CA certificates.") \
 	X(KS_ABSENT,        "CHD3010", "no keystore", "The keystore file does not exist, so only channels with an empty SSLCIPH can run; TLS channels fail with CHD4008. Create the keystore (chanctl keystore create) and refresh security if TLS is wanted.") \
 	X(KS_LOADED,        "CHD3011", "keystore loaded", "The agent loaded its keystore, stash and CRLs; new TLS handshakes use them. Nothing to do.") \
-	X(KS_REFRESHED,     "CHD3012", "security refreshed", "refresh security reloaded the keystore; new TLS handshakes use it, running channels keep their sessions until they restart. Nothing to do.") \
+	X(KS_REFRESHED,     "CHD3012", "security refreshed", "refresh security reloaded the keystore; new TLS handshakes use it, running channels keep their sessions, except those whose peer certificate the reloaded trust or CRLs no longer accept: they are ended, each with its own line. Nothing to do.") \
 	X(TLS_NO_CERT,      "CHD4001", "no certificate sent by peer", "The initiator sent no certificate but the channel has SSLCAUTH(REQUIRED) or an SSLPEER. Give the initiator a certificate under its label.") \
 	X(TLS_UNTRUSTED,    "CHD4002", "untrusted issuer", "The peer's certificate does not chain to a trusted certificate in the keystore. Trust its CA (keystore trust).") \
 	X(TLS_EXPIRED,      "CHD4003", "certificate expired or not yet valid", "The peer's certificate (or one of its chain) is outside its validity dates. Renew it, or check the clocks.") \

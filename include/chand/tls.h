@@ -176,6 +176,13 @@ size_t tls_nb_pending(const struct tls_conn *c);
  * ctx's trusted CAs and CRLs. 0 (also when none was sent), or -1 with err
  * (TLS_REVOKED, TLS_UNTRUSTED, TLS_EXPIRED, TLS_BAD_CERT) naming its DN. */
 int tls_conn_recheck(const struct tls_conn *c, struct tls_ctx *ctx, struct tls_error *err);
+/* The same in two steps for a session another thread is using: a copy of
+ * the chain the peer sent (NULL: none), re-checked later. */
+struct tls_peer_chain;
+struct tls_peer_chain *tls_peer_chain_copy(const struct tls_conn *c);
+int tls_peer_chain_recheck(const struct tls_peer_chain *pc, struct tls_ctx *ctx,
+                           struct tls_error *err);
+void tls_peer_chain_free(struct tls_peer_chain *pc);
 /* The common name of the peer's certificate: 0, or -1 if none. */
 int tls_conn_peer_cn(const struct tls_conn *c, char *buf, size_t len);
 /* bye: try one close_notify. Frees the session, not the socket. */

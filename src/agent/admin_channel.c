@@ -351,9 +351,11 @@ static int cmd_refresh_security(struct admin_conn *c, json_t *req)
 	}
 	labels = tls_ctx_label_count(ctx);
 	agent_tls_swap(a, ctx);
+	chan_op_recheck_peers(ctx);
 	mqtt_op_refresh(ctx);
 	log_info(code_str(CHD_KS_REFRESHED), "keystore=%s labels=%zu refresh security: new TLS handshakes use the "
-	         "reloaded keystore; running channels keep theirs", cfg->ks_path, labels);
+	         "reloaded keystore; running channels keep theirs unless their peer is no "
+	         "longer accepted", cfg->ks_path, labels);
 	return admin_reply_ok(c, json_pack("{s:s,s:I}", "keystore", cfg->ks_path, "labels",
 	                                   (json_int_t)labels));
 }

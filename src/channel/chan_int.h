@@ -57,6 +57,8 @@ struct chan_conn {
 	char stop_why[96];           /* text for ERROR CHD5002 on a force stop: written and read
 	                              * only through chan_conn_set_why/get_why (own lock) */
 	bool counted;                /* counts against limits.max_channels */
+	struct tls_peer_chain *peer_chain; /* what the peer sent (refresh security re-checks it);
+	                              * chan_sup.mtx */
 	struct chan_conn *next;
 };
 

@@ -609,3 +609,36 @@ int chan_op_status(struct store *st, const char *pattern, json_t **out, struct c
 	*out = arr;
 	return 0;
 }
+
+/* refresh security: the running instances whose peer certificate the
+ * reloaded trust and CRLs no longer accept are ended (force), with the
+ * reason in their status and the log. Returns how many. */
+int chan_op_recheck_peers(struct tls_ctx *ctx)
+{
+	int ended = 0;
+
+	if (ctx == NULL)
+		return 0;
+	pthread_mutex_lock(&chan_sup.mtx);
+	for (size_t i = 0; i < chan_sup.n; i++) {
+		struct chan_rt *rt = chan_sup.v[i];
+		struct chan_conn *conn = rt->conn;
+		struct tls_error err;
+		char why[96];
+
+		if (conn == NULL || conn->peer_chain == NULL || conn->stop != STOP_NONE ||
+		    tls_peer_chain_recheck(conn->peer_chain, ctx, &err) == 0)
+			continue;
+		log_warn(code_str(err.code), "channel=%s ended by refresh security: %s", rt->def.name,
+		         err.text);
+		str_copy(rt->st.last_error_code, code_str(err.code), sizeof(rt->st.last_error_code));
+		str_copy(rt->st.last_error, err.text, sizeof(rt->st.last_error));
+		snprintf(why, sizeof why, "refresh security: %s", code_str(err.code));
+		chan_conn_set_why(conn, why);
+		conn->stop = STOP_FORCE;
+		chan_conn_wake(conn);
+		ended++;
+	}
+	pthread_mutex_unlock(&chan_sup.mtx);
+	return ended;
+}

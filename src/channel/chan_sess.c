@@ -362,7 +362,10 @@ void chan_status_tls(struct chan_sess *s)
 	if (s->rt == NULL || s->tc == NULL)
 		return;
 	tls_conn_info(s->tc, &ti);
+	struct tls_peer_chain *pc = tls_peer_chain_copy(s->tc);
 	pthread_mutex_lock(&chan_sup.mtx);
+	tls_peer_chain_free(s->conn->peer_chain);
+	s->conn->peer_chain = pc;
 	s->rt->st.connected = true;
 	s->rt->st.encrypted = ti.encrypted;
 	str_copy(s->rt->st.tls_version, ti.version, sizeof(s->rt->st.tls_version));

@@ -165,6 +165,8 @@ void chan_conn_free(struct chan_conn *c)
 		return;
 	pthread_mutex_lock(&chan_sup.mtx);
 	conn_unlink(c);
+	tls_peer_chain_free(c->peer_chain);
+	c->peer_chain = NULL;
 	pthread_mutex_unlock(&chan_sup.mtx);
 	close(c->wake_fd);
 	free(c);

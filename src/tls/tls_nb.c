@@ -197,36 +197,75 @@ int tls_conn_peer_cn(const struct tls_conn *c, char *buf, size_t len)
 	return r;
 }
 
-/* refresh security: the peer's chain (as it sent it in the handshake)
- * verified again against the trust list and CRLs of ctx, for the
- * connections that outlive the keystore they were admitted with. */
-int tls_conn_recheck(const struct tls_conn *c, struct tls_ctx *ctx, struct tls_error *err)
+/* refresh security: the peer's chain as it sent it in the handshake,
+ * kept by the connection's owner, verified again against the trust list
+ * and CRLs of a reloaded context -- without touching the session, which
+ * another thread is using. */
+struct tls_peer_chain {
+	bool peer_is_client;
+	unsigned n;
+	gnutls_datum_t certs[16];
+};
+
+struct tls_peer_chain *tls_peer_chain_copy(const struct tls_conn *c)
+{
+	const gnutls_datum_t *certs;
+	struct tls_peer_chain *pc;
+	unsigned n = 0;
+
+	if (c == NULL || !c->encrypted || c->s == NULL)
+		return NULL;
+	certs = gnutls_certificate_get_peers(c->s, &n);
+	if (certs == NULL || n == 0)
+		return NULL;
+	if ((pc = calloc(1, sizeof *pc)) == NULL)
+		return NULL;
+	pc->peer_is_client = c->server;
+	for (unsigned i = 0; i < n && i < sizeof pc->certs / sizeof pc->certs[0]; i++) {
+		if ((pc->certs[i].data = malloc(certs[i].size)) == NULL)
+			break;
+		memcpy(pc->certs[i].data, certs[i].data, certs[i].size);
+		pc->certs[i].size = certs[i].size;
+		pc->n++;
+	}
+	if (pc->n == 0) {
+		free(pc);
+		return NULL;
+	}
+	return pc;
+}
+
+void tls_peer_chain_free(struct tls_peer_chain *pc)
+{
+	if (pc == NULL)
+		return;
+	for (unsigned i = 0; i < pc->n; i++)
+		free(pc->certs[i].data);
+	free(pc);
+}
+
+int tls_peer_chain_recheck(const struct tls_peer_chain *pc, struct tls_ctx *ctx,
+                           struct tls_error *err)
 {
 	gnutls_certificate_credentials_t cred = ctx != NULL ? tls_ctx_anon_cred(ctx) : NULL;
 	gnutls_x509_trust_list_t tl = NULL;
 	gnutls_x509_crt_t crts[16];
 	gnutls_typed_vdata_st data;
-	const gnutls_datum_t *certs;
-	unsigned n = 0, got = 0, status = 0;
+	unsigned got = 0, status = 0;
 	char dn[512];
 	int r;
 
-	if (c == NULL || !c->encrypted || c->s == NULL)
-		return 0;
-	certs = gnutls_certificate_get_peers(c->s, &n);
-	if (certs == NULL || n == 0)
+	if (pc == NULL)
 		return 0;   /* admitted without a certificate: nothing to re-check */
 	if (cred == NULL) {
 		tls_err_set(err, CHD_TLS_KEYSTORE, "no keystore is loaded to re-check the peer with");
 		return -1;
 	}
 	gnutls_certificate_get_trust_list(cred, &tl);
-	if (n > sizeof crts / sizeof crts[0])
-		n = sizeof crts / sizeof crts[0];
-	for (; got < n; got++) {
+	for (; got < pc->n; got++) {
 		if (gnutls_x509_crt_init(&crts[got]) < 0)
 			break;
-		if (gnutls_x509_crt_import(crts[got], &certs[got], GNUTLS_X509_FMT_DER) < 0) {
+		if (gnutls_x509_crt_import(crts[got], &pc->certs[got], GNUTLS_X509_FMT_DER) < 0) {
 			gnutls_x509_crt_deinit(crts[got]);
 			break;
 		}
@@ -237,7 +276,8 @@ int tls_conn_recheck(const struct tls_conn *c, struct tls_ctx *ctx, struct tls_e
 	}
 	memset(&data, 0, sizeof data);
 	data.type = GNUTLS_DT_KEY_PURPOSE_OID;
-	data.data = (unsigned char *)(c->server ? GNUTLS_KP_TLS_WWW_CLIENT : GNUTLS_KP_TLS_WWW_SERVER);
+	data.data = (unsigned char *)(pc->peer_is_client ? GNUTLS_KP_TLS_WWW_CLIENT
+	                                                 : GNUTLS_KP_TLS_WWW_SERVER);
 	r = gnutls_x509_trust_list_verify_crt2(tl, crts, got, &data, 1, 0, &status, NULL);
 	dnf_crt_dn(crts[0], dn, sizeof dn);
 	for (unsigned i = 0; i < got; i++)
@@ -261,4 +301,13 @@ int tls_conn_recheck(const struct tls_conn *c, struct tls_ctx *ctx, struct tls_e
 		tls_err_set(err, CHD_TLS_BAD_CERT, "certificate '%s' is no longer acceptable (status "
 		            "0x%x)", dn, status);
 	return -1;
+}
+
+int tls_conn_recheck(const struct tls_conn *c, struct tls_ctx *ctx, struct tls_error *err)
+{
+	struct tls_peer_chain *pc = tls_peer_chain_copy(c);
+	int r = tls_peer_chain_recheck(pc, ctx, err);
+
+	tls_peer_chain_free(pc);
+	return r;
 }

@@ -762,3 +762,28 @@ Test(chan_tls, verify_host_checks_san_and_names_both)
 	st = expect_refusal("VHCN", &qm1, "CHD4015");
 	json_decref(st);
 }
+
+/* ---- refresh security re-checks the peers of running channels ---- */
+
+/* The responder stops trusting the initiator's CA: refresh security ends
+ * the running instance with the reason (CHD4002, the peer DN) in its
+ * status and log, and the next start is refused. */
+Test(chan_tls, refresh_security_ends_channels_whose_peer_is_no_longer_trusted)
+{
+	chan_pair_start(&qm1, &qm2);
+	define_ch("RECHK", CHAN_TLS " --hbint 1", CHAN_TLS " --sslcauth required");
+	expect_works("RECHK");
+	chan_ks_ok("remove -k '%s' inter", qm2.ks);
+	chan_ks_ok("remove -k '%s' root", qm2.ks);
+	free(chan_ctl_ok(&qm2, NULL, "refresh security"));
+	if (!chan_wait_log(&qm2, "ended by refresh security", 10000)) {
+		dump_both("RECHK");
+		cr_assert_fail("the running channel was not re-checked");
+	}
+	cr_assert(chan_log_has(&qm2, "CN=QM1"), "the log does not name the peer");
+	cr_assert(chan_wait_state(&qm2, "RECHK", "INACTIVE|STOPPED", 15000),
+	          "the receiver still runs the channel");
+	json_t *st = chan_wait_error(&qm2, "RECHK", "CHD4002", 15000);
+	cr_assert_not_null(st, "no CHD4002 in the receiver's status");
+	json_decref(st);
+}
