@@ -38,6 +38,7 @@ struct chand_config {
 	size_t nlisteners;
 
 	char *ks_path;          /* default <dir>/key.db */
+	bool ks_configured;     /* keystore.path was given: it must load at start */
 	char *ks_stash;         /* default ks_stash_path(ks_path) */
 	char *ks_label;         /* default qmgr in lower case */
 

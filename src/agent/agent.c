@@ -306,7 +306,8 @@ int agent_run(const struct chand_config *cfg, agent_ready_fn ready, void *arg)
 	}
 	check_dlq(st, cfg);
 
-	agent_tls_init(&a);
+	if (agent_tls_init(&a) != 0)
+		goto out;
 
 	if (!opened) {
 		if (listeners_open(cfg, &ls, err, sizeof(err)) != 0) {

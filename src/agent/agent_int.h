@@ -28,7 +28,8 @@ int listeners_accept(struct agent *a, int fd);
 void listeners_close(struct agent_listeners *ls);
 
 /* TLS context at start (agent_tls.c). */
-void agent_tls_init(struct agent *a);
+/* -1 (logged) when the keystore the configuration names cannot be used. */
+int agent_tls_init(struct agent *a);
 void agent_tls_fini(struct agent *a);
 
 /* The queue and message admin commands (admin_queue.c, admin_msg.c). */

@@ -1,7 +1,8 @@
-/* The agent's TLS context: loaded from the keystore at start when the
- * file exists; otherwise empty (plain-TCP channels only).  A keystore
- * that fails to load does not stop the agent: queues keep working and
- * each TLS channel reports the cause until `refresh security` fixes it. */
+/* The agent's TLS context, loaded from the keystore at start.  A keystore
+ * the configuration names (keystore.path) must load: missing, unreadable,
+ * readable by others, or with a bad stash, the agent does not start --
+ * better than running on without TLS.  With no keystore.path, the default
+ * file is used when it exists; without it only plain-TCP channels run. */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,18 +11,27 @@
 #include "chand/log.h"
 #include "chand/tls.h"
 
-void agent_tls_init(struct agent *a)
+int agent_tls_init(struct agent *a)
 {
 	const struct chand_config *cfg = a->cfg;
 	struct tls_ctx *ctx = NULL;
 	struct tls_error err = { 0 };
 
 	if (access(cfg->ks_path, F_OK) != 0) {
+		if (cfg->ks_configured) {
+			log_error(code_str(CHD_KS_OPEN), "keystore=%s named by keystore.path in %s cannot "
+			          "be used: %s (create it with chanctl keystore create, or remove "
+			          "keystore.path to run without TLS)", cfg->ks_path, cfg->file,
+			          strerror(errno));
+			return -1;
+		}
 		log_info(code_str(CHD_KS_ABSENT), "keystore=%s not found (%s): only channels without SSLCIPH can run",
 		         cfg->ks_path, strerror(errno));
 	} else if (tls_ctx_load(&ctx, cfg->ks_path, cfg->ks_stash, &err) != 0) {
 		log_error(code_str(err.code), "keystore=%s cannot be loaded: %s", cfg->ks_path,
 		          err.text);
+		if (cfg->ks_configured)
+			return -1;
 		ctx = NULL;
 	} else {
 		log_info(code_str(CHD_KS_LOADED), "keystore=%s loaded label=%s%s", cfg->ks_path, cfg->ks_label,
@@ -32,6 +42,7 @@ void agent_tls_init(struct agent *a)
 	pthread_mutex_lock(&a->tls_mtx);
 	a->tls = ctx;
 	pthread_mutex_unlock(&a->tls_mtx);
+	return 0;
 }
 
 void agent_tls_fini(struct agent *a)

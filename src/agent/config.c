@@ -451,6 +451,7 @@ static void load_values(struct cfg_load_ctx *lc, struct chand_config *cfg, confi
 	g = member(root, "keystore", K_GROUP);
 	cfg->ks_path = cfg_path_join(cfg->dir, "key.db");
 	get_path(lc, cfg, g, "path", "keystore.path", &cfg->ks_path);
+	cfg->ks_configured = member(g, "path", K_STRING) != NULL;
 	get_path(lc, cfg, g, "stash", "keystore.stash", &cfg->ks_stash);
 	if (cfg->ks_stash == NULL && cfg->ks_path != NULL)
 		cfg->ks_stash = ks_stash_path(cfg->ks_path);

@@ -544,3 +544,22 @@ Test(agent, stop_qmgr_returns_when_gone_and_leaves_no_pid)
 	cr_expect(log != NULL && strstr(log, "CHD1002") != NULL, "no clean stop in the log");
 	free(log);
 }
+
+/* A keystore the configuration names must load: missing, the agent does
+ * not start, and says why (issue 10 item 12); without keystore.path an
+ * absent default keystore only limits it to plain-TCP channels. */
+Test(agent, configured_keystore_missing_stops_the_start)
+{
+	char *dir = th_tempdir("ksmiss"), conf[600];
+
+	cr_assert_not_null(dir);
+	snprintf(conf, sizeof(conf), "keystore = { path = \"%s/absent.db\"; };", dir);
+	cr_assert_neq(th_agent_start(&ag, "QMKS", dir, conf), 0,
+	              "the agent started without its configured keystore");
+	char *log = th_read_file(ag.log);
+	cr_expect(log != NULL && strstr(log, "CHD3001") != NULL && strstr(log, "absent.db") != NULL,
+	          "%s", log ? log : "(no log)");
+	free(log);
+	th_rmtree(dir);
+	free(dir);
+}
