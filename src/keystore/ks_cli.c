@@ -57,6 +57,7 @@ static int ks_cmd_trust(struct ks_cli *c);
 static int ks_cmd_crl_add(struct ks_cli *c);
 static int ks_cmd_remove(struct ks_cli *c);
 static int ks_cmd_stash(struct ks_cli *c);
+#define KS_CLI_HELP (-100)   /* --help was given and answered */
 static int ks_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int ks_cli_parse(struct ks_cli *c, const struct ks_cmddef *def, int argc, char **argv,
                         int start);
@@ -126,6 +127,12 @@ static int ks_cli_parse(struct ks_cli *c, const struct ks_cmddef *def, int argc,
 		const char *a = argv[i], *val = NULL, *eq;
 		const struct ks_optdef *o = NULL;
 		size_t j, nlen;
+
+		/* every subcommand answers --help (on stdout, exit 0) */
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			printf("usage: chanctl keystore %s\n", def->usage);
+			return KS_CLI_HELP;
+		}
 
 		if (a[0] != '-' || a[1] == '\0') {
 			if (npos >= def->npos)
@@ -209,6 +216,8 @@ int ks_cli_main(int argc, char **argv, const char *config_ks_path, bool json)
 	c.cmd = def->name;
 	c.json = json;
 	rc = ks_cli_parse(&c, def, argc, argv, start);
+	if (rc == KS_CLI_HELP)
+		return 0;
 	if (rc != 0)
 		return rc;
 	if (c.ks == NULL)

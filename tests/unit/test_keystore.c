@@ -1390,3 +1390,21 @@ Test(keystore_doc, p12_without_mac_or_password)
 	OK();
 	check_key_roundtrip("nopw", 2);
 }
+
+/* Every keystore subcommand answers --help: its usage on stdout, exit 0. */
+Test(keystore, every_subcommand_answers_help)
+{
+	static const char *const cmds[][2] = { { "create", NULL }, { "import", NULL },
+		{ "trust", NULL }, { "list", NULL }, { "show", NULL }, { "remove", NULL },
+		{ "stash", NULL }, { "crl", "add" } };
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (cmds[i][1] != NULL)
+			ks("keystore", cmds[i][0], cmds[i][1], "--help", NULL);
+		else
+			ks("keystore", cmds[i][0], "--help", NULL);
+		cr_assert_eq(r.rc, 0, "keystore %s --help: exit %d: %s", cmds[i][0], r.rc, r.err);
+		HAS(r.out, "usage: chanctl keystore");
+		HAS(r.out, cmds[i][0]);
+	}
+}
