@@ -31,6 +31,35 @@
 /* No message can be longer than the largest max_msg_length. */
 #define PUT_LINE_MAX CFG_MSG_LENGTH_MAX
 
+/* A message from a dead-letter queue carries why it is there (the
+ * chand.dlh.* properties, doc/CHANNELS.md): plain `get` says so on stderr
+ * before its body, so stdout stays the bodies scripts read. */
+static void dead_letter_header(const json_t *rec)
+{
+	const char *props = json_string_value(json_object_get(rec, "props"));
+	const char *keys[] = { "chand.dlh.reason=", "chand.dlh.reason_text=", "chand.dlh.dest_q=",
+		"chand.dlh.dest_qmgr=", "chand.dlh.time=" };
+	char vals[5][300];
+
+	if (props == NULL || strstr(props, "chand.dlh.reason=") == NULL)
+		return;
+	for (int k = 0; k < 5; k++) {
+		const char *p = strstr(props, keys[k]);
+		size_t n = 0;
+		vals[k][0] = '\0';
+		if (p == NULL)
+			continue;
+		p += strlen(keys[k]);
+		while (p[n] != '\0' && p[n] != '\n' && n < sizeof vals[k] - 1)
+			n++;
+		memcpy(vals[k], p, n);
+		vals[k][n] = '\0';
+	}
+	fflush(stdout);
+	fprintf(stderr, "dead letter: %s %s; for %s at %s; at %s\n", vals[0], vals[1],
+	        vals[2][0] ? vals[2] : "?", vals[3][0] ? vals[3] : "?", vals[4][0] ? vals[4] : "?");
+}
+
 static int do_put(struct ctl *c, const struct ctl_args *a);
 static int do_get(struct ctl *c, const struct ctl_args *a);
 
@@ -465,6 +494,7 @@ static void print_msg(struct get_state *gs, const json_t *f, const uint8_t *body
 		ctl_json_print(o, stdout);
 		json_decref(o);
 	} else {
+		dead_letter_header(rec);
 		if (len > 0)
 			fwrite(body, 1, len, stdout);
 		fputc('\n', stdout);

@@ -671,6 +671,16 @@ Test(chan_basic, undeliverable_messages_go_to_dlq_with_reason)
 	cr_assert_str_eq(chan_js(st, "state"), "RUNNING", "a dead letter must not stop the channel");
 	json_decref(st);
 
+	/* plain get (browse) says why each one is there on stderr; stdout stays
+	 * the bodies */
+	char *out = NULL, *err = NULL;
+	cr_assert_eq(chan_ctl(&qm2, NULL, &out, &err, "get DLQ --browse --all"), 0);
+	cr_expect(err != NULL && strstr(err, "dead letter: CHD2001") != NULL &&
+	          strstr(err, "for NOSUCHQ at QM2") != NULL, "stderr: %s", err ? err : "");
+	cr_expect(out != NULL && strstr(out, "to-nowhere\n") != NULL &&
+	          strstr(out, "dead letter") == NULL, "stdout: %s", out ? out : "");
+	free(out);
+	free(err);
 	json_t *dl = chan_get_msgs(&qm2, "DLQ");
 	cr_assert_eq(json_array_size(dl), 4);
 	char *dump = json_dumps(dl, JSON_COMPACT);
