@@ -379,3 +379,39 @@ Test(cipherspec, or_higher_follows_the_highest_shared, .init = creds_setup,
 	          suite);
 	cr_expect_not(handshake(L("ANY_TLS13"), L("ANY_TLS12"), ver, suite));
 }
+
+/* The bash completion offers exactly the CipherSpec names of this table
+ * for SSLCIPH (contrib/bash-completion/chanctl, its SPEC case). */
+Test(cipherspec, bash_completion_offers_every_name)
+{
+	char path[1024], *text = NULL, *line;
+	size_t cap = 0, count = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/contrib/bash-completion/chanctl", TEST_SRCDIR);
+	f = fopen(path, "r");
+	cr_assert_not_null(f, "%s", path);
+	line = NULL;
+	while (getline(&line, &cap, f) > 0)
+		if (strstr(line, "SPEC)") != NULL) {
+			text = strdup(line);
+			break;
+		}
+	free(line);
+	fclose(f);
+	cr_assert_not_null(text, "no SPEC case in %s", path);
+	const struct cipherspec *v = cs_list(&count);
+	for (size_t i = 0; i < count; i++) {
+		char quoted[96];
+		snprintf(quoted, sizeof(quoted), "\"%s\"", v[i].name);
+		cr_expect(strstr(text, quoted) != NULL, "completion lacks %s", v[i].name);
+	}
+	/* and nothing else: as many quoted names as the table has */
+	size_t n = 0;
+	for (char *p = strstr(text, "\"ANY_"); p != NULL; p = strstr(p + 1, "\"ANY_"))
+		n++;
+	for (char *p = strstr(text, "\"TLS_"); p != NULL; p = strstr(p + 1, "\"TLS_"))
+		n++;
+	cr_expect_eq(n, count, "completion has %zu names, the table %zu", n, count);
+	free(text);
+}
