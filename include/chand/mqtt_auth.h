@@ -132,6 +132,12 @@ void mqtt_acl_free(struct mqtt_acl *acl);
 
 /* ---- internal: shared by the two loaders (mqtt_passwd.c) ---- */
 
+/* "NAME:LINE: reason" into err (both parsers). */
+void mqtt_auth_lerr(char *err, size_t errlen, const char *name, unsigned line, const char *fmt,
+                    ...) __attribute__((format(printf, 5, 6)));
+/* Blanks between words of both file formats (not newline). */
+bool mqtt_auth_blank(char c);
+
 /* Opens path with O_NOFOLLOW|O_CLOEXEC|O_NONBLOCK, checks the descriptor
  * (regular file, at most MQTT_AUTH_FILE_MAX bytes, no mode bits in
  * refuse_mode, e.g. 007 or 002) and reads it whole into a malloc'd,

@@ -44,29 +44,6 @@ struct mqtt_acl {
 	size_t nnames;
 };
 
-static void acl_err(char *err, size_t errlen, const char *name, unsigned line, const char *fmt,
-                    ...) __attribute__((format(printf, 5, 6)));
-
-static void acl_err(char *err, size_t errlen, const char *name, unsigned line, const char *fmt,
-                    ...)
-{
-	va_list ap;
-	int n;
-
-	if (err == NULL || errlen == 0)
-		return;
-	n = snprintf(err, errlen, "%s:%u: ", name ? name : "ACL file", line);
-	if (n < 0 || (size_t)n >= errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-	va_end(ap);
-}
-
-static bool acl_blank(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
 
 /* A word from the file, safe to put in a one-line error: at most 32
  * bytes, anything but printable ASCII shown as '?'. */
@@ -216,32 +193,32 @@ int mqtt_acl_parse(const char *text, size_t len, const char *name, struct mqtt_a
 		p = nl ? nl + 1 : end;
 		line++;
 		if (memchr(ls, '\0', (size_t)(le - ls)) != NULL) {
-			acl_err(err, errlen, name, line, "NUL byte in line");
+			mqtt_auth_lerr(err, errlen, name ? name : "ACL file", line, "NUL byte in line");
 			goto fail;
 		}
-		while (ls < le && acl_blank(*ls))
+		while (ls < le && mqtt_auth_blank(*ls))
 			ls++;
-		while (le > ls && acl_blank(le[-1]))
+		while (le > ls && mqtt_auth_blank(le[-1]))
 			le--;
 		if (ls == le || *ls == '#')
 			continue;
 		kw = ls;
 		kwe = kw;
-		while (kwe < le && !acl_blank(*kwe))
+		while (kwe < le && !mqtt_auth_blank(*kwe))
 			kwe++;
 		a = kwe;
-		while (a < le && acl_blank(*a))
+		while (a < le && mqtt_auth_blank(*a))
 			a++;
 		if (acl_word_is(kw, (size_t)(kwe - kw), "user")) {
 			char *u;
 			if (a == le) {
-				acl_err(err, errlen, name, line, "missing user name after 'user'");
+				mqtt_auth_lerr(err, errlen, name ? name : "ACL file", line, "missing user name after 'user'");
 				goto fail;
 			}
 			/* The rest of the line is the name (it may hold blanks), as
 			 * in mosquitto. */
 			if ((size_t)(le - a) > 65535 || !utf8_valid((const uint8_t *)a, (size_t)(le - a))) {
-				acl_err(err, errlen, name, line,
+				mqtt_auth_lerr(err, errlen, name ? name : "ACL file", line,
 				        "user name is not a valid MQTT string (UTF-8, <= 65535 bytes)");
 				goto fail;
 			}
@@ -263,20 +240,20 @@ int mqtt_acl_parse(const char *text, size_t len, const char *name, struct mqtt_a
 		bool pattern = acl_word_is(kw, (size_t)(kwe - kw), "pattern");
 		if (!pattern && !acl_word_is(kw, (size_t)(kwe - kw), "topic")) {
 			acl_show(kw, (size_t)(kwe - kw), show);
-			acl_err(err, errlen, name, line,
+			mqtt_auth_lerr(err, errlen, name ? name : "ACL file", line,
 			        "unknown keyword '%s' (expected user, topic or pattern)", show);
 			goto fail;
 		}
 		if (a == le) {
-			acl_err(err, errlen, name, line, "missing topic after '%s'",
+			mqtt_auth_lerr(err, errlen, name ? name : "ACL file", line, "missing topic after '%s'",
 			        pattern ? "pattern" : "topic");
 			goto fail;
 		}
 		ae = a;
-		while (ae < le && !acl_blank(*ae))
+		while (ae < le && !mqtt_auth_blank(*ae))
 			ae++;
 		t = ae;
-		while (t < le && acl_blank(*t))
+		while (t < le && mqtt_auth_blank(*t))
 			t++;
 		int access;
 		if (t == le) {
@@ -285,7 +262,7 @@ int mqtt_acl_parse(const char *text, size_t len, const char *name, struct mqtt_a
 			 * surely not what the operator meant. */
 			if (acl_access_word(a, (size_t)(ae - a)) >= 0) {
 				acl_show(a, (size_t)(ae - a), show);
-				acl_err(err, errlen, name, line, "missing topic after '%s'", show);
+				mqtt_auth_lerr(err, errlen, name ? name : "ACL file", line, "missing topic after '%s'", show);
 				goto fail;
 			}
 			access = ACL_R | ACL_W;
@@ -294,7 +271,7 @@ int mqtt_acl_parse(const char *text, size_t len, const char *name, struct mqtt_a
 			access = acl_access_word(a, (size_t)(ae - a));
 			if (access < 0) {
 				acl_show(a, (size_t)(ae - a), show);
-				acl_err(err, errlen, name, line,
+				mqtt_auth_lerr(err, errlen, name ? name : "ACL file", line,
 				        "bad access '%s' (expected read, write, readwrite or deny)", show);
 				goto fail;
 			}
@@ -303,7 +280,7 @@ int mqtt_acl_parse(const char *text, size_t len, const char *name, struct mqtt_a
 		size_t epos = 0;
 		const char *why = NULL;
 		if (topic_filter_check(t, (size_t)(le - t), &epos, &why) != 0) {
-			acl_err(err, errlen, name, line, "invalid topic filter at position %zu: %s",
+			mqtt_auth_lerr(err, errlen, name ? name : "ACL file", line, "invalid topic filter at position %zu: %s",
 			        (size_t)(t - raw) + epos + 1, why ? why : "invalid");
 			goto fail;
 		}
@@ -338,7 +315,7 @@ int mqtt_acl_parse(const char *text, size_t len, const char *name, struct mqtt_a
 	*out = acl;
 	return 0;
 nomem:
-	acl_err(err, errlen, name, line, "out of memory");
+	mqtt_auth_lerr(err, errlen, name ? name : "ACL file", line, "out of memory");
 fail:
 	mqtt_acl_free(acl);
 	return -1;

@@ -42,17 +42,15 @@ struct mqtt_passwd {
 	size_t n;
 };
 
-static void pw_err(char *err, size_t errlen, const char *name, unsigned line, const char *fmt,
-                   ...) __attribute__((format(printf, 5, 6)));
-
-static void pw_err(char *err, size_t errlen, const char *name, unsigned line, const char *fmt, ...)
+void mqtt_auth_lerr(char *err, size_t errlen, const char *name, unsigned line, const char *fmt,
+                    ...)
 {
 	va_list ap;
 	int n;
 
 	if (err == NULL || errlen == 0)
 		return;
-	n = snprintf(err, errlen, "%s:%u: ", name ? name : "password file", line);
+	n = snprintf(err, errlen, "%s:%u: ", name, line);
 	if (n < 0 || (size_t)n >= errlen)
 		return;
 	va_start(ap, fmt);
@@ -60,7 +58,7 @@ static void pw_err(char *err, size_t errlen, const char *name, unsigned line, co
 	va_end(ap);
 }
 
-static bool pw_blank(char c)
+bool mqtt_auth_blank(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
@@ -68,9 +66,9 @@ static bool pw_blank(char c)
 /* [*s, *e) trimmed of blanks at both ends. */
 static void pw_trim(const char **s, const char **e)
 {
-	while (*s < *e && pw_blank(**s))
+	while (*s < *e && mqtt_auth_blank(**s))
 		(*s)++;
-	while (*e > *s && pw_blank((*e)[-1]))
+	while (*e > *s && mqtt_auth_blank((*e)[-1]))
 		(*e)--;
 }
 
@@ -219,7 +217,7 @@ int mqtt_passwd_parse(const char *text, size_t len, const char *name, struct mqt
 	end = text + len;
 	pw = calloc(1, sizeof(*pw));
 	if (pw == NULL) {
-		pw_err(err, errlen, name, 0, "out of memory");
+		mqtt_auth_lerr(err, errlen, name ? name : "password file", 0, "out of memory");
 		return -1;
 	}
 	while (p < end) {
@@ -232,7 +230,7 @@ int mqtt_passwd_parse(const char *text, size_t len, const char *name, struct mqt
 		p = nl ? nl + 1 : end;
 		line++;
 		if (memchr(ls, '\0', (size_t)(le - ls)) != NULL) {
-			pw_err(err, errlen, name, line, "NUL byte in line");
+			mqtt_auth_lerr(err, errlen, name ? name : "password file", line, "NUL byte in line");
 			goto fail;
 		}
 		pw_trim(&ls, &le);
@@ -240,7 +238,7 @@ int mqtt_passwd_parse(const char *text, size_t len, const char *name, struct mqt
 			continue;
 		colon = memchr(ls, ':', (size_t)(le - ls));
 		if (colon == NULL) {
-			pw_err(err, errlen, name, line, "expected USER:HASH (no ':')");
+			mqtt_auth_lerr(err, errlen, name ? name : "password file", line, "expected USER:HASH (no ':')");
 			goto fail;
 		}
 		us = ls, ue = colon;
@@ -248,24 +246,24 @@ int mqtt_passwd_parse(const char *text, size_t len, const char *name, struct mqt
 		pw_trim(&us, &ue);
 		pw_trim(&hs, &he);
 		if (us == ue) {
-			pw_err(err, errlen, name, line, "empty user name");
+			mqtt_auth_lerr(err, errlen, name ? name : "password file", line, "empty user name");
 			goto fail;
 		}
 		if ((size_t)(ue - us) > PW_USER_MAX || !utf8_valid((const uint8_t *)us, (size_t)(ue - us))) {
-			pw_err(err, errlen, name, line, "user name is not a valid MQTT string (UTF-8, <= 65535 bytes)");
+			mqtt_auth_lerr(err, errlen, name ? name : "password file", line, "user name is not a valid MQTT string (UTF-8, <= 65535 bytes)");
 			goto fail;
 		}
 		memset(&pe, 0, sizeof(pe));
 		if (pw_parse_hash(hs, he, &pe, why, sizeof(why)) != 0) {
 			secure_zero(&pe, sizeof(pe));
-			pw_err(err, errlen, name, line, "%s", why);
+			mqtt_auth_lerr(err, errlen, name ? name : "password file", line, "%s", why);
 			goto fail;
 		}
 		pe.line = line;
 		pe.user = strndup(us, (size_t)(ue - us));
 		if (pe.user == NULL) {
 			secure_zero(&pe, sizeof(pe));
-			pw_err(err, errlen, name, line, "out of memory");
+			mqtt_auth_lerr(err, errlen, name ? name : "password file", line, "out of memory");
 			goto fail;
 		}
 		if (pw->n == cap) {
@@ -274,7 +272,7 @@ int mqtt_passwd_parse(const char *text, size_t len, const char *name, struct mqt
 			if (ne == NULL) {
 				free(pe.user);
 				secure_zero(&pe, sizeof(pe));
-				pw_err(err, errlen, name, line, "out of memory");
+				mqtt_auth_lerr(err, errlen, name ? name : "password file", line, "out of memory");
 				goto fail;
 			}
 			/* copy by hand (not realloc) so no stale hash is left behind */
@@ -292,7 +290,7 @@ int mqtt_passwd_parse(const char *text, size_t len, const char *name, struct mqt
 		qsort(pw->e, pw->n, sizeof(*pw->e), pw_cmp);
 		for (size_t i = 1; i < pw->n; i++) {
 			if (strcmp(pw->e[i - 1].user, pw->e[i].user) == 0) {
-				pw_err(err, errlen, name, pw->e[i].line,
+				mqtt_auth_lerr(err, errlen, name ? name : "password file", pw->e[i].line,
 				       "duplicate user (also on line %u)", pw->e[i - 1].line);
 				goto fail;
 			}
