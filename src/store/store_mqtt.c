@@ -613,25 +613,33 @@ int store_mqtt_out_set(struct store *st, const char *client_id, int64_t seq, uin
 	                            " publication %lld", client_id, (long long)seq);
 }
 
-int store_mqtt_out_delete(struct store *st, const char *client_id, int64_t seq)
+/* A write keyed by (client id, one integer) that must change a row:
+ * out_delete and in2_delete.  missing: the STORE_NOT_FOUND text. */
+static int cid_int_write(struct store *st, enum store_stmt id, const char *client_id,
+                         int64_t v, const char *what, const char *missing)
 {
-	const char *what = "deleting an MQTT publication";
 	sqlite3_stmt *s;
 	size_t clen;
 	int rc, changes = 0;
 
 	if ((rc = check_cid(st, client_id, &clen)) != STORE_OK)
 		return rc;
-	if ((rc = store_stmt_get(st, SQ_MQ_OUT_DEL, &s)) != STORE_OK)
+	if ((rc = store_stmt_get(st, id, &s)) != STORE_OK)
 		return rc;
 	if ((rc = bind_str(s, 1, client_id, clen)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 2, seq)) != SQLITE_OK)
+	    (rc = sqlite3_bind_int64(s, 2, v)) != SQLITE_OK)
 		return bind_fail(st, s, rc, what);
 	if ((rc = write_one(st, s, what, &changes)) != STORE_OK)
 		return rc;
 	return changes ? STORE_OK
-	               : store_fail(st, STORE_NOT_FOUND, "client id '%.64s' has no queued"
-	                            " publication %lld", client_id, (long long)seq);
+	               : store_fail(st, STORE_NOT_FOUND, "client id '%.64s' has no %s %lld",
+	                            client_id, missing, (long long)v);
+}
+
+int store_mqtt_out_delete(struct store *st, const char *client_id, int64_t seq)
+{
+	return cid_int_write(st, SQ_MQ_OUT_DEL, client_id, seq, "deleting an MQTT publication",
+	                     "queued publication");
 }
 
 void store_mqtt_msgs_free(struct store_mqtt_msg *v, size_t n)
@@ -839,23 +847,8 @@ int store_mqtt_in2_put(struct store *st, const char *client_id, uint16_t pid)
 
 int store_mqtt_in2_delete(struct store *st, const char *client_id, uint16_t pid)
 {
-	const char *what = "releasing an MQTT QoS 2 packet id";
-	sqlite3_stmt *s;
-	size_t clen;
-	int rc, changes = 0;
-
-	if ((rc = check_cid(st, client_id, &clen)) != STORE_OK)
-		return rc;
-	if ((rc = store_stmt_get(st, SQ_MQ_IN2_DEL, &s)) != STORE_OK)
-		return rc;
-	if ((rc = bind_str(s, 1, client_id, clen)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int(s, 2, pid)) != SQLITE_OK)
-		return bind_fail(st, s, rc, what);
-	if ((rc = write_one(st, s, what, &changes)) != STORE_OK)
-		return rc;
-	return changes ? STORE_OK
-	               : store_fail(st, STORE_NOT_FOUND, "client id '%.64s' has no QoS 2 packet"
-	                            " id %u", client_id, pid);
+	return cid_int_write(st, SQ_MQ_IN2_DEL, client_id, pid, "releasing an MQTT QoS 2 packet id",
+	                     "QoS 2 packet id");
 }
 
 int store_mqtt_in2_list(struct store *st, const char *client_id, uint16_t **pids, size_t *n)
