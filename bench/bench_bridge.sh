@@ -20,13 +20,13 @@
 # the subscriber (with a persistent subscriber session, its session rows
 # are committed too).
 #
-# Mosquitto (Debian package, installed if missing): brokers A and B with
-# the same certificates, `persistence true`, `max_queued_messages 0` (no
-# queue limit: nothing may be dropped), other settings default; A bridges
-# `topic bench/# out 1` to a listener of B that requires a client
-# certificate (bridge_cafile/certfile/keyfile: mutual TLS, as chand's
-# channel).  Mosquitto keeps its queues in memory and writes them to disk
-# only at autosave or exit.
+# Mosquitto (set up by bench/lib_mosq.sh; Debian package, installed if
+# missing): brokers A and B with the same certificates, `persistence
+# true`, `max_queued_messages 0` (no queue limit: nothing may be dropped),
+# other settings default; A bridges `topic bench/# out 1` to a listener
+# of B that requires a client certificate (bridge_cafile/certfile/keyfile:
+# mutual TLS, as chand's channel).  Mosquitto keeps its queues in memory
+# and writes them to disk only at autosave or exit.
 #
 # Load: bench_bridge_client; the subscriber connects to QM2 / B first
 # (QoS 1 subscription), then the publisher sends N messages of SIZE bytes
@@ -64,13 +64,8 @@ PERF=${PERF:-0}
 for b in "$CHAND" "$CHANCTL" "$CLIENT"; do
 	[ -x "$b" ] || { echo "bench: $b not built (make chand chanctl bench/bench_bridge_client)" >&2; exit 1; }
 done
-MOSQUITTO=$(command -v mosquitto 2>/dev/null || echo /usr/sbin/mosquitto)
-if [ ! -x "$MOSQUITTO" ]; then
-	echo "bench: installing Mosquitto (apt-get install -y mosquitto)" >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto >/dev/null ||
-		{ echo "bench: could not install mosquitto" >&2; exit 1; }
-	MOSQUITTO=$(command -v mosquitto 2>/dev/null || echo /usr/sbin/mosquitto)
-fi
+. "$top/bench/lib_mosq.sh"
+mosq_find || exit 1
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/chand-benchbridge-XXXXXX")
 pids=""
@@ -94,32 +89,14 @@ die() {
 		"$work/mosqB/mosquitto.log" >&2 2>/dev/null || true
 	exit 1
 }
-# pick_port VAR: a port under the ephemeral range (no outgoing connection
-# holds it) that nothing listens on and this script has not picked yet.
-used_ports=""
-pick_port() {
-	while :; do
-		p=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 12000 + 20000 ))
-		case " $used_ports " in *" $p "*) continue ;; esac
-		ss -Hltn "sport = :$p" 2>/dev/null | grep -q . && continue
-		used_ports="$used_ports $p"
-		eval "$1=$p"
-		return
-	done
-}
+pick_port() { mosq_pick_port "$1"; }
 # alive PID: running (a child that exited stays a zombie until reaped).
 alive() { [ -r "/proc/$1/stat" ] && ! sed 's/.*) //' "/proc/$1/stat" | grep -q '^Z'; }
-listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
-wait_listen() {   # PORT WHAT
-	i=0
-	until listening "$1"; do
-		i=$((i + 1)); [ $i -lt 150 ] || die "$2 not listening on $1"; sleep 0.1
-	done
-}
+wait_listen() { mosq_wait_listen "$@"; }
 
 # ---- PKI ----
 umask 077
-mkdir -p "$work/pki" "$work/qm1" "$work/qm2" "$work/mosqA" "$work/mosqB"
+mkdir -p "$work/pki" "$work/qm1" "$work/qm2"
 cd "$work/pki"
 for f in ca.pw qm1.pw qm2.pw ks.pw; do
 	od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$f"; echo >> "$f"
@@ -205,65 +182,15 @@ until [ "$(jfield ctl1 state status QM1.TO.QM2)" = RUNNING ]; do
 	sleep 0.1
 done
 
-# ---- Mosquitto: A bridged to B ----
-pick_port MA; pick_port MB; pick_port MBB
-root_line=$([ "$(id -u)" -eq 0 ] && echo 'user root' || true)
-cat > mosqB/mosquitto.conf <<EOF
-$root_line
-persistence true
-persistence_location $work/mosqB/
-max_queued_messages 0
-log_dest file $work/mosqB/mosquitto.log
-# clients
-listener $MB 127.0.0.1
-cafile $work/pki/ca.pem
-certfile $work/pki/qm2.pem
-keyfile $work/pki/qm2-plain.key
-allow_anonymous true
-# the bridge from A: mutual TLS
-listener $MBB 127.0.0.1
-cafile $work/pki/ca.pem
-certfile $work/pki/qm2.pem
-keyfile $work/pki/qm2-plain.key
-require_certificate true
-allow_anonymous true
-EOF
-cat > mosqA/mosquitto.conf <<EOF
-$root_line
-persistence true
-persistence_location $work/mosqA/
-max_queued_messages 0
-log_dest file $work/mosqA/mosquitto.log
-listener $MA 127.0.0.1
-cafile $work/pki/ca.pem
-certfile $work/pki/qm1.pem
-keyfile $work/pki/qm1-plain.key
-allow_anonymous true
-
-connection bench-bridge
-address 127.0.0.1:$MBB
-remote_clientid bench-bridge-A
-topic bench/# out 1
-bridge_cafile $work/pki/ca.pem
-bridge_certfile $work/pki/qm1.pem
-bridge_keyfile $work/pki/qm1-plain.key
-EOF
-"$MOSQUITTO" -c mosqB/mosquitto.conf >mosqB/stdout.log 2>&1 &
-pids="$pids $!"
-wait_listen $MB "mosquitto B"
-"$MOSQUITTO" -c mosqA/mosquitto.conf >mosqA/stdout.log 2>&1 &
-pids="$pids $!"
-wait_listen $MA "mosquitto A"
-i=0
-until grep -q 'as bench-bridge-A' mosqB/mosquitto.log 2>/dev/null; do
-	i=$((i + 1)); [ $i -lt 150 ] || die "the Mosquitto bridge did not connect (logs below)"
-	sleep 0.1
-done
+# ---- Mosquitto: A bridged to B (bench/lib_mosq.sh) ----
+mosq_bridge "$work/pki/ca.pem" "$work/pki/qm1.pem" "$work/pki/qm1-plain.key" \
+	"$work/pki/qm2.pem" "$work/pki/qm2-plain.key"
+MA=$MOSQ_A MB=$MOSQ_B
 
 echo "chand two-site benchmark (routes vs Mosquitto bridge), $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)," \
 	"$(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "chand $("$CHAND" --version 2>/dev/null | head -n 1) ($build), $("$MOSQUITTO" -h 2>/dev/null | head -n 1)"
+echo "chand $("$CHAND" --version 2>/dev/null | head -n 1) ($build), $MOSQ_VERSION"
 echo "load: $N x $SIZE-byte QoS 1, window $WINDOW, sessions: $SESSIONS, $REPEAT run(s) each"
 echo
 

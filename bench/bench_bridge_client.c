@@ -2,13 +2,15 @@
  *
  *   bench_bridge_client --pub HOST:PORT --sub HOST:PORT --cafile CA
  *                       [-n N] [-s SIZE] [-w WINDOW] [--topic T] [--persistent]
- *                       [--timeout S] [--idle-end S]
+ *                       [--timeout S] [--idle-end S] [--qos 0|1]
  *
  * Publishes at one broker and subscribes at another: the subscriber
  * connects first (MQTT 3.1.1, QoS 1 subscription to the topic; clean
  * session, or with --persistent a persistent session, so the receiving
  * broker must keep each publication for it), then the publisher sends N
  * messages of SIZE bytes at QoS 1, keeping at most WINDOW without PUBACK.
+ * With --qos 0 the publications and the subscription are at QoS 0 and the
+ * publisher writes as fast as TLS takes them (no window).
  * Each payload starts with its sequence number (8 bytes, big-endian), so
  * the subscriber counts what was received, duplicated and lost (never
  * arrived: after the publisher has all its PUBACKs, the subscriber waits
@@ -55,10 +57,11 @@ static struct {
 	struct endpoint pub, sub;
 	const char *cafile, *topic;
 	long n, size, window, timeout, idle_end;
+	int qos;
 	bool persistent;
 } opt = {
 	.topic = "bench/bridge", .n = 100000, .size = 1024, .window = 100, .timeout = 300,
-	.idle_end = 10,
+	.idle_end = 10, .qos = 1,
 };
 
 static gnutls_certificate_credentials_t xcred;
@@ -331,7 +334,7 @@ static void *subscriber(void *arg)
 {
 	struct conn *c = arg;
 	struct mqtt_sub_entry e = { .filter = { (const uint8_t *)opt.topic, strlen(opt.topic) },
-		                    .qos = 1 };
+		                    .qos = (uint8_t)opt.qos };
 	double quiet_from = 0, deadline = now_s() + (double)opt.timeout + 30;
 
 	if (mqtt_encode_subscribe(&c->out, MQTT_V311, 1, &e, 1, NULL) != 0)
@@ -352,9 +355,9 @@ static void *subscriber(void *arg)
 
 			switch (pkt.type) {
 			case MQTT_SUBACK:
-				if (pkt.u.suback.codes.len != 1 || pkt.u.suback.codes.p[0] != 1)
-					die("subscriber: SUBACK granted 0x%02x, not QoS 1",
-					    pkt.u.suback.codes.len ? pkt.u.suback.codes.p[0] : 0xff);
+				if (pkt.u.suback.codes.len != 1 || pkt.u.suback.codes.p[0] != opt.qos)
+					die("subscriber: SUBACK granted 0x%02x, not QoS %d",
+					    pkt.u.suback.codes.len ? pkt.u.suback.codes.p[0] : 0xff, opt.qos);
 				st_set(&st.subscribed);
 				break;
 			case MQTT_PUBLISH:
@@ -413,7 +416,7 @@ static void *subscriber(void *arg)
 }
 
 /* Publishes N messages at QoS 1 with at most WINDOW unacknowledged;
- * returns how many were acknowledged. */
+ * returns how many were acknowledged (at QoS 0: written to TLS). */
 static long publish_all(struct conn *c)
 {
 	uint8_t *payload = malloc((size_t)opt.size), *inuse = calloc(65536, 1);
@@ -428,26 +431,30 @@ static long publish_all(struct conn *c)
 	st.t0 = now_s();
 	deadline = st.t0 + (double)opt.timeout;
 	pthread_mutex_unlock(&st.mu);
-	while (acked < opt.n) {
+	while (acked < opt.n || c->out.len) {
 		struct mqtt_packet pkt;
 		size_t pos = 0;
 
 		while (sent < opt.n && inflight < opt.window && c->out.len < 4 * CHUNK) {
 			struct mqtt_publish_out m = {
 				.topic = { (const uint8_t *)opt.topic, strlen(opt.topic) },
-				.payload = { payload, (size_t)opt.size }, .qos = 1,
+				.payload = { payload, (size_t)opt.size }, .qos = (uint8_t)opt.qos,
 			};
 
 			for (int i = 0; i < SEQ_LEN; i++)
 				payload[i] = (uint8_t)((uint64_t)sent >> (8 * (SEQ_LEN - 1 - i)));
-			do
-				next_pid = (uint16_t)(next_pid == 65535 ? 1 : next_pid + 1);
-			while (inuse[next_pid]);
-			inuse[next_pid] = 1;
-			m.pid = next_pid;
+			if (opt.qos) {
+				do
+					next_pid = (uint16_t)(next_pid == 65535 ? 1 : next_pid + 1);
+				while (inuse[next_pid]);
+				inuse[next_pid] = 1;
+				m.pid = next_pid;
+				inflight++;
+			} else {
+				acked++;
+			}
 			if (mqtt_encode_publish(&c->out, MQTT_V311, &m) != 0)
 				die("encode PUBLISH: %s", strerror(errno));
-			inflight++;
 			sent++;
 		}
 		(void)conn_flush(c);
@@ -512,7 +519,7 @@ static void usage(void)
 {
 	fputs("usage: bench_bridge_client --pub HOST:PORT --sub HOST:PORT --cafile CA\n"
 	      "         [-n N] [-s SIZE] [-w WINDOW] [--topic T] [--persistent]\n"
-	      "         [--timeout S] [--idle-end S]\n", stderr);
+	      "         [--timeout S] [--idle-end S] [--qos 0|1]\n", stderr);
 	exit(2);
 }
 
@@ -523,7 +530,7 @@ int main(int argc, char **argv)
 		{ "cafile", required_argument, NULL, 'A' }, { "topic", required_argument, NULL, 't' },
 		{ "count", required_argument, NULL, 'n' }, { "size", required_argument, NULL, 's' },
 		{ "window", required_argument, NULL, 'w' }, { "timeout", required_argument, NULL, 'O' },
-		{ "idle-end", required_argument, NULL, 'I' },
+		{ "idle-end", required_argument, NULL, 'I' }, { "qos", required_argument, NULL, 'q' },
 		{ "persistent", no_argument, NULL, 'K' }, { NULL, 0, NULL, 0 },
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -548,14 +555,16 @@ int main(int argc, char **argv)
 		case 'O': opt.timeout = num(optarg, "--timeout"); break;
 		case 'I': opt.idle_end = num(optarg, "--idle-end"); break;
 		case 'K': opt.persistent = true; break;
+		case 'q': opt.qos = (int)num(optarg, "--qos"); break;
 		default: usage();
 		}
 	}
 	if (optind != argc || !have_pub || !have_sub || !opt.cafile)
 		usage();
 	if (opt.size < SEQ_LEN || opt.n < 1 || opt.window < 1 || opt.window > 65535 ||
-	    opt.timeout < 1 || opt.idle_end < 1)
-		die("need --size >= %d, -n >= 1, -w 1..65535, --timeout and --idle-end >= 1", SEQ_LEN);
+	    opt.timeout < 1 || opt.idle_end < 1 || (opt.qos != 0 && opt.qos != 1))
+		die("need --size >= %d, -n >= 1, -w 1..65535, --timeout and --idle-end >= 1, "
+		    "--qos 0 or 1", SEQ_LEN);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -605,10 +614,10 @@ int main(int argc, char **argv)
 	el = st.t_last - st.t0;
 	if (el <= 0)
 		el = 1e-9;
-	printf("RESULT n=%ld size=%ld window=%ld persistent=%d acked=%ld received=%ld lost=%ld "
+	printf("RESULT qos=%d n=%ld size=%ld window=%ld persistent=%d acked=%ld received=%ld lost=%ld "
 	       "dup=%ld bad=%ld seconds=%.3f msgs_per_s=%.0f mb_per_s=%.2f pub_seconds=%.3f "
 	       "first_lost=%ld last_lost=%ld tls=%s cipher=%s\n",
-	       opt.n, opt.size, opt.window, opt.persistent, acked, st.got, opt.n - st.got, st.dup,
+	       opt.qos, opt.n, opt.size, opt.window, opt.persistent, acked, st.got, opt.n - st.got, st.dup,
 	       st.bad, el, (double)st.got / el, (double)st.got * (double)opt.size / el / 1e6, t_pub,
 	       first_lost, last_lost, ver ? ver : "?", cipher ? cipher : "?");
 	fflush(stdout);

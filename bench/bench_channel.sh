@@ -2,7 +2,8 @@
 # Channel throughput between two real agents on 127.0.0.1, and agent memory
 # with many idle channels.
 #
-#   sh bench/bench_channel.sh [BUILD_DIR]        (default: build/)
+#   sh bench/bench_channel.sh [BUILD_DIR]        (default: build/; needs chand,
+#                     chanctl, bench/bench_bridge_client, bench/bench_tlsstream)
 #
 # Two agents, QM1 and QM2, with keystores made by `chanctl keystore` from
 # the test PKI (tests/pki/mkpki.sh), one SDR/RCVR channel over mutual TLS
@@ -18,20 +19,83 @@
 # each case runs REPEAT times (3) and the median is reported.
 # Targets: persistent >= 25,000 msgs/s, nonpersistent >= 100,000 msgs/s,
 # 64 KiB nonpersistent >= 500 MB/s, RSS < 64 MiB with 200 idle channels.
+#
+# Issue 11 adds, in the same run:
+# - Mosquitto (bench/lib_mosq.sh): brokers A and B with the same test
+#   certificates, A bridged to B over mutual TLS, `persistence true`,
+#   `max_queued_messages 0`.  bench_bridge_client publishes N_MOSQ_P (default
+#   N_P) messages of 1 KiB at QoS 1 (window MOSQ_WINDOW, 100) to A and
+#   receives them at B (QoS 1 subscription, clean session); clock from the
+#   first publish to the last message received; lost and duplicated are
+#   counted.  The same at QoS 0 with N_MOSQ_NP (default N_NP) when the
+#   client has --qos (BRIDGE_CLIENT names another client binary).  MOSQ=0
+#   skips Mosquitto.
+# - TEN (10) SDR/RCVR pairs between the same two agents, each with its own
+#   XMITQ and target queue, each preloaded with N_TEN/TEN persistent 1 KiB
+#   (N_TEN defaults to N_P: the same total as the one-channel case), all
+#   started together (--no-wait); clock from the first start to the last
+#   message at the receiver.  TEN=0 skips.
+# - bench_tlsstream: a bare TLS 1.3 stream (GnuTLS, the same certificates
+#   and cipher preference) between two processes on loopback, STREAM_MB
+#   (512) MiB in 64 KiB writes: the yardstick of the 64 KiB case.
+# - MANY (1000) mutual-TLS channels (the IDLE ones and more) defined and
+#   started on one agent; waits (MANY_WAIT, 600 s) until all are RUNNING
+#   at both ends per `chanctl --json status`, prints both agents' RSS,
+#   then stops 10 senders and checks that both ends' status says so.
+#   MANY=0 skips.
+# - BUSY_DISK=1: the persistent case again while `dd oflag=direct` writes
+#   BUSY_MB (256) MiB again and again in the work directory.
+# RUN_LIMIT (600 s): the longest wait for one run.  KEEP=1 keeps the temp
+# directory.  Goals: persistent >= 2.0x Mosquitto QoS 1; ten channels >=
+# 1.5x one; nonpersistent 1 KiB >= 3x Mosquitto QoS 0; 64 KiB
+# nonpersistent >= 50% of the bare TLS stream; MANY channels RUNNING and
+# each agent < 256 MiB RSS.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$top/build}
+build=$(cd "${1:-$top/build}" && pwd)
 CHAND=$build/chand
 CHANCTL=$build/chanctl
+CLIENT=${BRIDGE_CLIENT:-$build/bench/bench_bridge_client}
+TLSSTREAM=$build/bench/bench_tlsstream
 N_P=${N_P:-20000}
 N_NP=${N_NP:-200000}
 N_BIG=${N_BIG:-6000}
 IDLE=${IDLE:-200}
 REPEAT=${REPEAT:-3}
+MOSQ=${MOSQ:-1}
+N_MOSQ_P=${N_MOSQ_P:-$N_P}
+N_MOSQ_NP=${N_MOSQ_NP:-$N_NP}
+MOSQ_WINDOW=${MOSQ_WINDOW:-100}
+TEN=${TEN:-10}
+N_TEN=${N_TEN:-$N_P}
+STREAM_MB=${STREAM_MB:-512}
+MANY=${MANY:-1000}
+MANY_WAIT=${MANY_WAIT:-600}
+BUSY_DISK=${BUSY_DISK:-0}
+BUSY_MB=${BUSY_MB:-256}
+RUN_LIMIT=${RUN_LIMIT:-600}
 for b in "$CHAND" "$CHANCTL"; do
 	[ -x "$b" ] || { echo "bench: $b not built (make chand chanctl)" >&2; exit 1; }
 done
+if [ ! -x "$TLSSTREAM" ]; then
+	echo "bench: $TLSSTREAM not built (make bench/bench_tlsstream): no bare TLS stream" >&2
+	TLSSTREAM=""
+fi
+if [ "$MOSQ" = 1 ] && [ ! -x "$CLIENT" ]; then
+	echo "bench: $CLIENT not built (make bench/bench_bridge_client): no Mosquitto reference" >&2
+	MOSQ=0
+fi
+# Every channel runs at once at the end: MANY idle ones, TEN and BENCH.
+maxch=$((MANY > IDLE ? MANY : IDLE))
+maxch=$((maxch + TEN + 50))
+[ $maxch -ge 1000 ] || maxch=1000
+# One socket per channel, plus the store and the admin clients.
+nofile=$((maxch * 2 + 256))
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $nofile ]; then
+	ulimit -n $nofile 2>/dev/null ||
+		echo "bench: cannot raise the open-file limit to $nofile (is $(ulimit -n))" >&2
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/chand-benchch-XXXXXX")
 pids=""
@@ -50,19 +114,21 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 now_ns() { date +%s%N; }
-die() { echo "bench: $*" >&2; for q in qm1 qm2; do tail -n 20 "$work/$q/chand.log" >&2 2>/dev/null || true; done; exit 1; }
-
-free_port() {
-	while :; do
-		p=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 20000 + 30000 ))
-		ss -Hltn "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
-	done
+die() {
+	echo "bench: $*" >&2
+	tail -n 20 "$work/qm1/chand.log" "$work/qm2/chand.log" "$work/mosqA/mosquitto.log" \
+		"$work/mosqB/mosquitto.log" >&2 2>/dev/null || true
+	exit 1
 }
 
+. "$top/bench/lib_mosq.sh"
+if [ "$MOSQ" = 1 ]; then
+	mosq_find || MOSQ=0
+fi
+
 sh "$top/tests/pki/mkpki.sh" "$work/pki"
-P1=$(free_port)
-P2=$(free_port)
-while [ "$P2" = "$P1" ]; do P2=$(free_port); done
+mosq_pick_port P1
+mosq_pick_port P2
 for qm in qm1 qm2; do
 	QM=$(echo $qm | tr a-z A-Z)
 	port=$P1
@@ -84,7 +150,7 @@ listeners = ( { address = "127.0.0.1"; port = $port; } );
 keystore = { path = "key.db"; stash = "key.sth"; label = "$qm"; };
 admin = { socket = "chand.sock"; mode = "0600"; };
 log = { level = "warn"; syslog = false; file = "chand.log"; };
-limits = { max_channels = 1000; };
+limits = { max_channels = $maxch; };
 EOF
 	"$CHAND" -c "$work/$qm/chand.conf" -f >>"$work/$qm/stdout.log" 2>&1 &
 	pids="$pids $!"
@@ -142,11 +208,11 @@ one_run() {
 	[ "$d" = "$n" ] || die "preload left XQ at $d, not $n"
 	t0=$(now_ns)
 	ctl1 start channel BENCH >/dev/null
-	limit=$((t0 + 600000000000))
+	limit=$((t0 + RUN_LIMIT * 1000000000))
 	while :; do
 		d=$(depth ctl2 PAY)
 		[ "$d" = "$n" ] && break
-		[ "$(now_ns)" -lt $limit ] || die "only $d of $n arrived in 600 s"
+		[ "$(now_ns)" -lt $limit ] || die "only $d of $n arrived in $RUN_LIMIT s"
 		# Each poll runs chanctl: poll gently so the agents keep the CPUs.
 		sleep 0.05
 	done
@@ -158,13 +224,14 @@ one_run() {
 	echo $((t1 - t0))
 }
 
-# run_case LABEL N SIZE PUTFLAGS: REPEAT runs, reports the median.
+# run_case LABEL N SIZE PUTFLAGS [RUNNER]: REPEAT runs of RUNNER (one_run),
+# reports the median; sets RATE and MBS (msgs/s and MB/s of the median).
 run_case() {
-	label=$1 n=$2 size=$3 flags=$4
+	label=$1 n=$2 size=$3 flags=$4 runner=${5:-one_run}
 	times=""
 	r=0
 	while [ $r -lt "$REPEAT" ]; do
-		times="$times $(one_run "$n" "$size" "$flags")"
+		times="$times $($runner "$n" "$size" "$flags")"
 		r=$((r + 1))
 	done
 	line=$(echo $times | tr ' ' '\n' | sort -n | awk -v l="$label" -v n="$n" -v s="$size" '
@@ -176,41 +243,280 @@ run_case() {
 	echo "$line"
 	results="$results$line
 "
+	set -- $(echo "$times" | tr ' ' '\n' | sed '/^$/d' | sort -n | awk -v n="$n" -v s="$size" '
+		{ t[NR] = $1 } END { sec = t[int((NR + 1) / 2)] / 1e9; printf "%.0f %.1f", n / sec, n * s / sec / 1e6 }')
+	RATE=$1 MBS=$2
+}
+
+# ---- Mosquitto: A bridged to B with the test PKI (bench/lib_mosq.sh) ----
+MOSQ_QOS0=0
+if [ "$MOSQ" = 1 ]; then
+	mosq_bridge "$work/pki/ca-bundle.pem" "$work/pki/qm1-chain.pem" "$work/pki/qm1.key" \
+		"$work/pki/qm2-chain.pem" "$work/pki/qm2.key"
+	# QoS 0 needs a client that can publish at QoS 0 across the bridge.
+	"$CLIENT" --help 2>&1 | grep -q -- '--qos' && MOSQ_QOS0=1
+fi
+
+field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+# mosq_case LABEL QOS N: REPEAT runs of bench_bridge_client through the
+# Mosquitto bridge; prints a row as run_case does, with lost and dup summed
+# over the runs; sets RATE and MBS (median run) and MLOST, MDUP.
+mosq_tag=0
+mosq_case() {
+	label=$1 qos=$2 n=$3
+	: > "$work/mosq.res"
+	r=0
+	while [ $r -lt "$REPEAT" ]; do
+		mosq_tag=$((mosq_tag + 1))
+		qflag=""
+		[ "$qos" = 1 ] || qflag="--qos $qos"
+		rc=0
+		timeout -k 5 $((RUN_LIMIT + 60)) "$CLIENT" --pub 127.0.0.1:$MOSQ_A \
+			--sub 127.0.0.1:$MOSQ_B --cafile "$work/pki/ca-bundle.pem" -n "$n" -s 1024 \
+			-w "$MOSQ_WINDOW" --timeout "$RUN_LIMIT" --idle-end 3 \
+			--topic "bench/channel/$mosq_tag" $qflag \
+			>"$work/mosq.$mosq_tag.out" 2>"$work/mosq.$mosq_tag.err" || rc=$?
+		res=$(grep '^RESULT' "$work/mosq.$mosq_tag.out" || true)
+		if [ -z "$res" ]; then
+			cat "$work/mosq.$mosq_tag.err" >&2
+			die "$label: the Mosquitto client failed (exit $rc)"
+		fi
+		[ $rc = 0 ] || { echo "bench: $label: the client reports a loss or a failure:" >&2;
+			cat "$work/mosq.$mosq_tag.err" >&2; }
+		echo "$(field "$res" seconds) $(field "$res" received) $(field "$res" lost)" \
+			"$(field "$res" dup)" >> "$work/mosq.res"
+		r=$((r + 1))
+	done
+	# The median by rate: received / seconds.
+	line=$(awk '{ print ($1 > 0 ? $2 / $1 : 0), $0 }' "$work/mosq.res" | sort -n |
+		awk -v l="$label" -v n="$n" '
+		{ r[NR] = $1; sec[NR] = $2; got[NR] = $3; lost += $4; dup += $5 }
+		END {
+			m = int((NR + 1) / 2)
+			printf "%-28s %8d %9d %8.3f %11.0f %9.1f  (runs %.0f-%.0f msgs/s; lost %d, dup %d)", l, n, 1024,
+				sec[m], r[m], r[m] * 1024 / 1e6, r[1], r[NR], lost, dup }')
+	echo "$line"
+	RATE=$(awk '{ print ($1 > 0 ? $2 / $1 : 0) }' "$work/mosq.res" | sort -n |
+		awk '{ r[NR] = $1 } END { printf "%.0f", r[int((NR + 1) / 2)] }')
+	MBS=$(awk -v r="$RATE" 'BEGIN { printf "%.1f", r * 1024 / 1e6 }')
+	MLOST=$(awk '{ s += $3 } END { print s + 0 }' "$work/mosq.res")
+	MDUP=$(awk '{ s += $4 } END { print s + 0 }' "$work/mosq.res")
 }
 
 echo "chand channel benchmark: $(nproc) CPUs, $(uname -sr), build $build"
+echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg); work directory on" \
+	"$(df -PT "$work" | awk 'NR == 2 { print $2 " (" $1 ")" }')"
+if [ "$MOSQ" = 1 ]; then
+	echo "Mosquitto: $MOSQ_VERSION, bridge over mutual TLS, persistence true, max_queued_messages 0"
+else
+	echo "Mosquitto: not run"
+fi
 printf '%-28s %8s %9s %8s %11s %9s\n' case msgs bytes seconds msgs/s MB/s
 run_case "persistent 1 KiB" "$N_P" 1024 ""
+R_P=$RATE
+R_MQ1="" R_MQ0="" R_STREAM="" R_TEN="" R_BUSY=""
+if [ "$MOSQ" = 1 ]; then
+	mosq_case "mosquitto QoS 1 1 KiB" 1 "$N_MOSQ_P"
+	R_MQ1=$RATE L_MQ1=$MLOST D_MQ1=$MDUP
+fi
 run_case "nonpersistent 1 KiB" "$N_NP" 1024 "--nonpersistent"
+R_NP=$RATE
+if [ "$MOSQ_QOS0" = 1 ]; then
+	mosq_case "mosquitto QoS 0 1 KiB" 0 "$N_MOSQ_NP"
+	R_MQ0=$RATE L_MQ0=$MLOST D_MQ0=$MDUP
+elif [ "$MOSQ" = 1 ]; then
+	echo "mosquitto QoS 0 1 KiB: not run ($CLIENT has no --qos)"
+fi
 run_case "nonpersistent 64 KiB" "$N_BIG" 65536 "--nonpersistent"
+B_BIG=$MBS
+if [ -n "$TLSSTREAM" ]; then
+	res=$("$TLSSTREAM" -m "$STREAM_MB" "$work/pki" | grep '^RESULT') ||
+		die "bench_tlsstream failed"
+	R_STREAM=$(field "$res" mb_per_s)
+	printf '%-28s %8s %9d %8s %11s %9s  (%s %s, 2 processes)\n' "bare TLS stream 64 KiB" - \
+		$((STREAM_MB * 1048576)) "$(field "$res" seconds)" - "$R_STREAM" \
+		"$(field "$res" tls)" "$(field "$res" cipher)"
+fi
+
+# depth_sum CTL PATTERN: CURDEPTH summed over the queues that match.
+depth_sum() {
+	"$1" --json display queue "$2" | tr ',{}' '\n\n\n' |
+		sed -n 's/.*"curdepth": *\([0-9][0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }'
+}
+# Ten channels between the same agents, each with its own queues.
+if [ "$TEN" -gt 0 ]; then
+	k=0
+	while [ $k -lt "$TEN" ]; do
+		t=$(printf 'TEN.%02d' $k)
+		ctl1 define qlocal XQ.$t --usage xmitq --maxdepth 999999999 >/dev/null
+		ctl1 define qremote RQ.$t --rname PAY.$t --rqmname QM2 --xmitq XQ.$t >/dev/null
+		ctl2 define qlocal PAY.$t --maxdepth 999999999 >/dev/null
+		ctl1 define channel $t --type sdr --conname 127.0.0.1:$P2 --xmitq XQ.$t \
+			--sslciph ANY_TLS13_OR_HIGHER --batchsz 50 --sslpeer "CN=QM2" >/dev/null
+		ctl2 define channel $t --type rcvr --sslciph ANY_TLS13_OR_HIGHER --batchsz 50 \
+			--sslcauth required --sslpeer "CN=QM1" >/dev/null
+		ctl1 stop channel $t >/dev/null
+		k=$((k + 1))
+	done
+fi
+# ten_run N SIZE PUTFLAGS: N/TEN messages on each XMITQ, all channels
+# started at once; prints the nanoseconds to the last message committed.
+ten_run() {
+	each=$(($1 / TEN)) size=$2 flags=$3
+	n=$((each * TEN))
+	k=0
+	while [ $k -lt "$TEN" ]; do
+		lines "$each" "$size" | ctl1 put RQ.$(printf 'TEN.%02d' $k) $flags
+		k=$((k + 1))
+	done
+	d=$(depth_sum ctl1 'XQ.TEN.*')
+	[ "$d" = "$n" ] || die "preload left the ten XMITQs at $d, not $n"
+	t0=$(now_ns)
+	k=0 spids=""
+	while [ $k -lt "$TEN" ]; do
+		ctl1 start channel $(printf 'TEN.%02d' $k) --no-wait >/dev/null &
+		spids="$spids $!"
+		k=$((k + 1))
+	done
+	for p in $spids; do wait $p || die "start channel failed"; done
+	limit=$((t0 + RUN_LIMIT * 1000000000))
+	while :; do
+		d=$(depth_sum ctl2 'PAY.TEN.*')
+		[ "$d" = "$n" ] && break
+		[ "$(now_ns)" -lt $limit ] || die "only $d of $n arrived on ten channels in $RUN_LIMIT s"
+		sleep 0.05
+	done
+	t1=$(now_ns)
+	k=0
+	while [ $k -lt "$TEN" ]; do
+		t=$(printf 'TEN.%02d' $k)
+		ctl1 stop channel $t >/dev/null
+		wait_state ctl1 $t 'STOPPED|INACTIVE' 60
+		ctl2 delete queue PAY.$t --purge >/dev/null
+		ctl2 define qlocal PAY.$t --maxdepth 999999999 >/dev/null
+		k=$((k + 1))
+	done
+	echo $((t1 - t0))
+}
+if [ "$TEN" -gt 0 ]; then
+	run_case "$TEN chls, persistent 1 KiB" $(( (N_TEN / TEN) * TEN )) 1024 "" ten_run
+	R_TEN=$RATE
+fi
+
+# Busy disk: the persistent case while dd writes with O_DIRECT.
+if [ "$BUSY_DISK" = 1 ]; then
+	ddflag=oflag=direct
+	dd if=/dev/zero of="$work/dd" bs=1M count=1 $ddflag 2>/dev/null || ddflag=conv=fsync
+	(
+		while [ ! -e "$work/dd.stop" ]; do
+			dd if=/dev/zero of="$work/dd" bs=1M count="$BUSY_MB" $ddflag 2>/dev/null || exit 1
+		done
+	) &
+	ddpid=$!
+	pids="$pids $ddpid"
+	sleep 1
+	run_case "busy disk: persistent 1 KiB" "$N_P" 1024 ""
+	R_BUSY=$RATE
+	touch "$work/dd.stop"
+	wait $ddpid 2>/dev/null || echo "bench: the dd loop failed ($ddflag)" >&2
+	rm -f "$work/dd"
+	echo "  (busy disk: dd bs=1M count=$BUSY_MB $ddflag in a loop; quiet $R_P msgs/s, busy $R_BUSY msgs/s)"
+fi
 
 # Idle channels: each with its own transmission queue, mutual TLS.
-s1=$work/idle1.sh
-s2=$work/idle2.sh
-: > "$s1"; : > "$s2"
-k=0
-while [ $k -lt "$IDLE" ]; do
-	name=$(printf 'IDLE.%03d' $k)
-	echo "ctl1 define qlocal X.$name --usage xmitq" >> "$s1"
-	echo "ctl1 define channel $name --type sdr --conname 127.0.0.1:$P2 --xmitq X.$name --sslciph ANY_TLS13_OR_HIGHER" >> "$s1"
-	echo "ctl1 start channel $name" >> "$s1"
-	echo "ctl2 define channel $name --type rcvr --sslciph ANY_TLS13_OR_HIGHER --sslcauth required" >> "$s2"
-	k=$((k + 1))
-done
-. "$s2" >/dev/null
-. "$s1" >/dev/null
-i=0
-while :; do
-	up=$(ctl1 --json status 'IDLE.*' | grep -Eo '"state": *"RUNNING"' | wc -l)
-	[ "$up" -ge "$IDLE" ] && break
-	i=$((i + 1)); [ $i -lt 1200 ] || die "only $up of $IDLE idle channels running"
-	sleep 0.1
-done
-sleep 2
+# define_idle FROM TO: defines channels IDLE.FROM .. IDLE.(TO-1) (MQSC
+# through `chanctl run`, both agents at once), then starts the senders
+# without waiting for each; sets T_DEF (seconds the definitions took) and
+# T_START (when the first start was requested, ns).
+define_idle() {
+	k=$1
+	: > "$work/idle1.mqsc"; : > "$work/idle2.mqsc"
+	while [ $k -lt "$2" ]; do
+		name=$(printf 'IDLE.%03d' $k)
+		echo "DEFINE QLOCAL(X.$name) USAGE(XMITQ)" >> "$work/idle1.mqsc"
+		echo "DEFINE CHANNEL($name) CHLTYPE(SDR) CONNAME('127.0.0.1($P2)') XMITQ(X.$name)" \
+			"SSLCIPH(ANY_TLS13_OR_HIGHER)" >> "$work/idle1.mqsc"
+		echo "DEFINE CHANNEL($name) CHLTYPE(RCVR) SSLCIPH(ANY_TLS13_OR_HIGHER) SSLCAUTH(REQUIRED)" \
+			>> "$work/idle2.mqsc"
+		k=$((k + 1))
+	done
+	_t=$(now_ns)
+	ctl2 run "$work/idle2.mqsc" >"$work/idle2.out" 2>&1 &
+	_d2=$!
+	ctl1 run "$work/idle1.mqsc" >"$work/idle1.out" 2>&1 ||
+		{ cat "$work/idle1.out" >&2; die "defining senders failed"; }
+	wait $_d2 || { cat "$work/idle2.out" >&2; die "defining receivers failed"; }
+	T_START=$(now_ns)
+	T_DEF=$(( (T_START - _t) / 1000000000 ))
+	k=$1
+	while [ $k -lt "$2" ]; do
+		ctl1 start channel "$(printf 'IDLE.%03d' $k)" --no-wait >/dev/null
+		k=$((k + 1))
+	done
+}
+# states CTL: "STATE=count ..." over the IDLE.* channels.
+states() {
+	"$1" --json status 'IDLE.*' | grep -Eo '"state": *"[A-Z]*"' | sed 's/.*"\([A-Z]*\)"$/\1/' |
+		sort | uniq -c | awk '{ printf "%s%s=%d", (NR > 1 ? " " : ""), $2, $1 }'
+}
+running() { "$1" --json status 'IDLE.*' | grep -Eo '"state": *"RUNNING"' | wc -l; }
+# wait_running COUNT SECONDS: until COUNT IDLE.* channels are RUNNING at both ends.
+wait_running() {
+	i=0
+	while :; do
+		up1=$(running ctl1)
+		up2=$(running ctl2)
+		[ "$up1" -ge "$1" ] && [ "$up2" -ge "$1" ] && break
+		i=$((i + 1)); [ $i -lt $(($2 * 2)) ] ||
+			die "only $up1 (QM1) / $up2 (QM2) of $1 channels running after $2 s: $(states ctl1)"
+		sleep 0.5
+	done
+}
 rss() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+define_idle 0 "$IDLE"
+wait_running "$IDLE" 120
+sleep 2
 r1=$(rss "$PID_qm1")
 r2=$(rss "$PID_qm2")
 echo "RSS with $IDLE idle mutual-TLS channels: QM1 (senders) $r1 MiB, QM2 (receivers) $r2 MiB"
+
+# Many channels: IDLE.IDLE .. IDLE.(MANY-1) as well.
+many_ok="" m1="" m2=""
+if [ "$MANY" -gt "$IDLE" ]; then
+	define_idle "$IDLE" "$MANY"
+	wait_running "$MANY" "$MANY_WAIT"
+	t1=$(now_ns)
+	sleep 2
+	m1=$(rss "$PID_qm1")
+	m2=$(rss "$PID_qm2")
+	s1=$(states ctl1)
+	s2=$(states ctl2)
+	echo "RSS with $MANY mutual-TLS channels: QM1 (senders) $m1 MiB, QM2 (receivers) $m2 MiB"
+	echo "  $((MANY - IDLE)) more defined in $T_DEF s; all $MANY RUNNING at both ends" \
+		"$(( (t1 - T_START) / 1000000000 )) s after the first start"
+	echo "  status: QM1 $s1; QM2 $s2"
+	# Truthful: stop ten senders; both ends must say so.
+	k=0
+	while [ $k -lt 10 ]; do
+		ctl1 stop channel "$(printf 'IDLE.%03d' $k)" >/dev/null
+		k=$((k + 1))
+	done
+	i=0
+	while :; do
+		st1=$(ctl1 --json status 'IDLE.*' | grep -Eo '"state": *"STOPPED"' | wc -l)
+		up1=$(running ctl1)
+		up2=$(running ctl2)
+		[ "$st1" -eq 10 ] && [ "$up1" -eq $((MANY - 10)) ] && [ "$up2" -eq $((MANY - 10)) ] && break
+		i=$((i + 1))
+		[ $i -lt 120 ] || break
+		sleep 0.5
+	done
+	echo "  after stopping 10 senders: QM1 $(states ctl1); QM2 $(states ctl2)"
+	many_ok=1
+	[ "$s1" = "RUNNING=$MANY" ] && [ "$s2" = "RUNNING=$MANY" ] || many_ok=0
+	[ "$st1" -eq 10 ] && [ "$up1" -eq $((MANY - 10)) ] && [ "$up2" -eq $((MANY - 10)) ] || many_ok=0
+fi
 
 echo
 echo "targets: persistent >= 25000 msgs/s, nonpersistent 1 KiB >= 100000 msgs/s,"
@@ -220,3 +526,50 @@ echo "$results" | awk -v r1="$r1" -v r2="$r2" '
 	/^nonpersistent 1 KiB/ { v = $7; print (v >= 100000 ? "MET " : "MISSED ") "nonpersistent: " v " msgs/s" }
 	/^nonpersistent 64 KiB/ { v = $8; print (v >= 500 ? "MET " : "MISSED ") "64 KiB nonpersistent: " v " MB/s" }
 	END { m = r1 > r2 ? r1 : r2; print (m < 64 ? "MET " : "MISSED ") "RSS: " m " MiB" }'
+
+echo
+echo "issue 11 goals (same run):"
+# goal OK TEXT
+goal() { if [ "$1" = 1 ]; then echo "MET     $2"; else echo "MISSED  $2"; fi; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }' && echo 1 || echo 0; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+if [ -n "$R_MQ1" ]; then
+	x=$(ratio "$R_P" "$R_MQ1")
+	ok=$(ge "$x" 2.0)
+	[ "$L_MQ1" = 0 ] && [ "$D_MQ1" = 0 ] || echo "        (Mosquitto QoS 1 lost $L_MQ1, duplicated $D_MQ1)"
+	goal "$ok" "persistent 1 KiB: chand $R_P msgs/s / Mosquitto QoS 1 $R_MQ1 msgs/s = $x (goal >= 2.0)"
+else
+	echo "NOT RUN persistent 1 KiB vs Mosquitto QoS 1 (no Mosquitto)"
+fi
+if [ -n "$R_TEN" ]; then
+	x=$(ratio "$R_TEN" "$R_P")
+	goal "$(ge "$x" 1.5)" "$TEN channels: $R_TEN msgs/s aggregate / one channel $R_P msgs/s = $x (goal >= 1.5)"
+else
+	echo "NOT RUN ten channels (TEN=0)"
+fi
+if [ -n "$R_MQ0" ]; then
+	x=$(ratio "$R_NP" "$R_MQ0")
+	[ "$L_MQ0" = 0 ] && [ "$D_MQ0" = 0 ] || echo "        (Mosquitto QoS 0 lost $L_MQ0, duplicated $D_MQ0)"
+	goal "$(ge "$x" 3.0)" "nonpersistent 1 KiB: chand $R_NP msgs/s / Mosquitto QoS 0 $R_MQ0 msgs/s = $x (goal >= 3.0)"
+else
+	echo "NOT RUN nonpersistent 1 KiB vs Mosquitto QoS 0 (no Mosquitto, or $CLIENT has no --qos)"
+fi
+if [ -n "$R_STREAM" ]; then
+	x=$(awk -v a="$B_BIG" -v b="$R_STREAM" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b : 0) }')
+	goal "$(ge "$x" 50)" "64 KiB nonpersistent: $B_BIG MB/s = $x% of the bare TLS stream's $R_STREAM MB/s (goal >= 50%)"
+else
+	echo "NOT RUN 64 KiB vs bare TLS stream (bench_tlsstream not built)"
+fi
+if [ -n "$many_ok" ]; then
+	ok=$many_ok
+	awk -v a="$m1" -v b="$m2" 'BEGIN { exit !(a < 256 && b < 256) }' || ok=0
+	goal "$ok" "$MANY mutual-TLS channels: QM1 $m1 MiB, QM2 $m2 MiB (goal < 256 MiB), status truthful: $([ "$many_ok" = 1 ] && echo yes || echo NO)"
+else
+	echo "NOT RUN many channels (MANY=$MANY, not above IDLE=$IDLE)"
+fi
+if [ -n "$R_BUSY" ]; then
+	echo "REPORT  busy disk: persistent 1 KiB $R_BUSY msgs/s, quiet $R_P msgs/s ($(ratio "$R_BUSY" "$R_P") of quiet)"
+else
+	echo "NOT RUN busy disk (BUSY_DISK=1 runs it)"
+fi
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

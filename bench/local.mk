@@ -15,7 +15,14 @@ bench_bench_mqtt_client_LDADD = src/common/libcommon.a $(GNUTLS_LIBS)
 # bench/bench_bridge.sh: two sites, chand routes over a mutual-TLS channel
 # side by side with a Mosquitto TLS bridge (`sh bench/bench_bridge.sh
 # [BUILD_DIR]`); its client publishes at one broker and subscribes at the other.
-EXTRA_DIST += bench/bench_bridge.sh
+EXTRA_DIST += bench/bench_bridge.sh bench/lib_mosq.sh
 noinst_PROGRAMS += bench/bench_bridge_client
 bench_bench_bridge_client_SOURCES = bench/bench_bridge_client.c $(MQTT_CODEC_SOURCES)
 bench_bench_bridge_client_LDADD = src/common/libcommon.a $(GNUTLS_LIBS)
+
+# bench/bench_tlsstream: a bare TLS 1.3 stream between two processes on
+# loopback (GnuTLS only), the yardstick bench_channel.sh holds the 64 KiB
+# nonpersistent channel rate against.
+noinst_PROGRAMS += bench/bench_tlsstream
+bench_bench_tlsstream_SOURCES = bench/bench_tlsstream.c
+bench_bench_tlsstream_LDADD = $(GNUTLS_LIBS)

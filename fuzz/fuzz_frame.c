@@ -58,7 +58,7 @@ static void check_msg(const struct frame_msg *fm, const uint8_t *frame, size_t n
 static void check_init(const struct frame_init *in)
 {
 	struct frame_params local = {in->channel, FRAME_CH_RCVR, "QM2", 100, 1048576, 60,
-	                             999999999};
+	                             999999999, 0};
 	struct frame_init_ack ack;
 	struct frame_buf b;
 	struct frame_writer w;

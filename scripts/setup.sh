@@ -14,7 +14,7 @@ build=${1:-$top/build}
 [ $# -gt 0 ] && shift
 
 PKGS="build-essential autoconf automake libtool pkg-config libgnutls28-dev gnutls-bin \
-libsqlite3-dev sqlite3 libconfig-dev libjansson-dev libcriterion-dev openssl valgrind \
+libsqlite3-dev sqlite3 libconfig-dev libjansson-dev libmicrohttpd-dev libcriterion-dev openssl valgrind \
 iproute2 procps"
 
 # The packages the tests need beyond the build: libFuzzer for fuzz/run.sh;

@@ -40,7 +40,7 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 # The libFuzzer targets (frame codec, SSLPEER parser, MQTT codec, topic
 # matching) for a bounded time each (clang's libFuzzer, installed above).
 fuzz_status=0
-FUZZ_BUILD_DIR="$top/build-fuzz" sh fuzz/run.sh "${FUZZ_SECONDS:-20}" > build/fuzz.out 2>&1 || fuzz_status=$?
+FUZZ_BUILD_DIR="$top/build-fuzz" sh fuzz/run.sh "${FUZZ_SECONDS:-10}" > build/fuzz.out 2>&1 || fuzz_status=$?
 grep -a '^=== fuzz_' build/fuzz.out
 
 # Totals from every Criterion log of both builds. A skipped test is

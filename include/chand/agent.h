@@ -1,12 +1,13 @@
 /* The running agent (chand) and its extension point for modules.
  *
  * chand's main loop owns the listeners, the admin socket and signals.
- * Everything else -- channels today -- plugs in as a struct agent_module
- * listed in src/agent/modules.c: the agent calls start() once the
- * database, listeners and admin socket are ready, hands every accepted
- * TCP connection to the first module with an inbound() callback, and
- * calls stop() on shutdown.  A module's admin commands are registered
- * from its admin_cmds table before the admin server starts.
+ * Everything else -- message channels and telemetry (MQTT) channels --
+ * plugs in as a struct agent_module listed in src/agent/modules.c: the
+ * agent calls start() once the database, listeners and admin socket are
+ * ready, hands every accepted TCP connection to the first module with an
+ * inbound() callback, and calls stop() on shutdown.  A module's admin
+ * commands are registered from its admin_cmds table before the admin
+ * server starts.
  *
  * Threads: start/inbound/stop run on the main thread and must not block
  * for long (inbound typically starts a thread per connection).  Each

@@ -1,4 +1,4 @@
-/* Channel definitions (DESIGN.md sections 1 and 5, doc/CHANNELS.md):
+/* Channel definitions (doc/CHANNELS.md):
  * the attributes of `define channel`, their defaults and ranges, their
  * JSON form (stored with store_chandef_put and shown by `display
  * channel`), CONNAME parsing and the retry schedule.
@@ -48,6 +48,12 @@ enum chan_type {
 #define CHAN_BATCHINT_MAX 999999999L   /* ms */
 #define CHAN_DISCINT_MAX 999999L       /* s */
 #define CHAN_RETRY_MAX 999999999L      /* SHORTRTY, SHORTTMR, LONGRTY, LONGTMR */
+/* KEYUPDATE (chand's own): 0 = never, else a TLS 1.3 KeyUpdate after this
+ * many application bytes.  Below 1 MiB the updates would only be held
+ * back by the rate limit of the TLS layer (doc/TLS.md); 2^40 bytes is far
+ * below the AES-GCM limit of about 2^24.5 full records per key. */
+#define CHAN_KEYUPDATE_MIN 1048576L
+#define CHAN_KEYUPDATE_MAX 1099511627776L
 
 struct chan_def {
 	char name[CHAND_NAME_MAX + 1];
@@ -69,6 +75,10 @@ struct chan_def {
 	/* Initiators: check the responder certificate's SAN (CN without SAN)
 	 * against "" (no check), the host of CONNAME ("yes") or this name. */
 	char verify_host[CHAN_HOST_MAX + 1];
+	/* 0, or CHAN_KEYUPDATE_MIN..CHAN_KEYUPDATE_MAX: the initiating end
+	 * of a TLS 1.3 connection asks for a KeyUpdate after this many
+	 * application bytes (both ways). */
+	long keyupdate_bytes;
 };
 
 /* ---- names ---- */

@@ -49,7 +49,9 @@ struct chan_status {
 	uint32_t current_seq, committed_seq;
 	bool indoubt;
 	int64_t start_time_ms, last_msg_time_ms;   /* 0: none */
-	long retries_left;                 /* -1: not retrying */
+	long retries_left;                 /* -1: not retrying; short and long together */
+	long longrty;                      /* the definition's LONGRTY: which of
+	                                      retries_left are long ones (status) */
 	int64_t next_retry_ms;             /* 0: none */
 	bool connected;                    /* TLS fields below describe the current connection */
 	bool encrypted;
@@ -64,9 +66,11 @@ struct chan_status {
 	char last_error[640];
 };
 
-/* The `status` JSON object: exactly the keys of DESIGN.md section 5 plus
- * retries_left, next_retry_time, oldest_msg_age (seconds), key_updates
- * and encrypted. Times are ISO-8601 strings or null. */
+/* The `status` JSON object: exactly the keys of doc/CHANNELS.md section 4 plus
+ * short_retries_left and long_retries_left (retries_left split by the
+ * SHORTRTY/LONGRTY schedule: the short ones come first), next_retry_time,
+ * oldest_msg_age (seconds), key_updates and encrypted. Times are ISO-8601
+ * strings or null. */
 json_t *chan_status_to_json(const struct chan_status *s);
 
 /* ---- the host (the agent) ---- */
@@ -77,6 +81,12 @@ struct chan_host {
 	const char *dlq;                   /* dead_letter_queue, "" = none */
 	long max_channels;
 	int handshake_timeout_ms;
+	/* limits.dead_peer_timeout (s, 0 = TCP defaults): TCP keepalive and
+	 * TCP_USER_TIMEOUT on every channel socket (chan_sock_opts) */
+	int dead_peer_timeout_s;
+	/* where a receiver spills a batch too large for memory (an unlinked
+	 * file): data_dir; NULL = $TMPDIR, else /tmp */
+	const char *spill_dir;
 	/* Opens a store handle for the calling thread. */
 	int (*store_open)(void *arg, struct store **out, char *err, size_t errlen);
 	/* The current TLS context, referenced (tls_ctx_unref it). */

@@ -1,4 +1,4 @@
-/* The CipherSpec table (SSLCIPH, DESIGN.md section 2): each name maps to
+/* The CipherSpec table (SSLCIPH, doc/SSLPEER.md): each name maps to
  * a GnuTLS priority string and to the exact (protocol version, cipher
  * suite) pairs it allows.  Pure data and lookups, no GnuTLS calls; the
  * unit tests check every priority string against GnuTLS so the table

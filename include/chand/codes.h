@@ -102,6 +102,7 @@
 	X(CH_REPLACED,      "CHD5027", "channel instance replaced", "A new connection arrived for a responder channel that was still running; the old instance is ended in its favour (usually the partner restarted). Frequent lines mean two partners share the channel name.") \
 	X(CH_LOADED,        "CHD5028", "channel definitions loaded", "The channel supervisor started with the number of channels defined. Nothing to do.") \
 	X(CH_TRIGGERED,     "CHD5029", "channel triggered", "Messages arrived on the transmission queue of an inactive initiator channel, so the agent starts it. Nothing to do.") \
+	X(CH_REFUSED_PLAIN, "CHD5030", "refused over plain TCP", "The responder refused a channel that came over plain TCP (no TLS). Over an unauthenticated connection it does not say why, which would tell anyone which channels exist and how they are set up: the reason is in the responder's log and in that channel's status there. Usual causes: the channel is not defined there, needs TLS (set SSLCIPH at both ends), or does not pair.") \
 	X(ADM_REFUSED,      "CHD6001", "admin client refused", "A process whose user is neither the agent's owner nor in the admin group tried to use the admin socket.") \
 	X(ADM_BAD_REQUEST,  "CHD6002", "malformed admin request", "An admin client sent a request that could not be decoded; it was disconnected.") \
 	X(ADM_VERSION,      "CHD6003", "incompatible chanctl and chand", "chanctl and chand speak different admin protocol versions; use matching versions.") \

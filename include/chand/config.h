@@ -1,4 +1,4 @@
-/* The agent's configuration file (libconfig), DESIGN.md section 5.
+/* The agent's configuration file (libconfig), chand.conf(5) and doc/ADMIN.md.
  *
  * Only qmgr and data_dir are required; every other key has a default.
  * Relative paths are relative to the directory of the file.  Loading
@@ -22,6 +22,11 @@
  * base64-encoded, always fits in one admin frame (admin.h). */
 #define CFG_MAX_CHANNELS_MAX 100000
 #define CFG_MSG_LENGTH_MAX (32L * 1024 * 1024)
+/* limits.dead_peer_timeout (seconds, 0 = the kernel's TCP defaults): a
+ * channel whose peer's host stops answering at TCP level ends within it,
+ * whatever HBINT is (TCP keepalive and TCP_USER_TIMEOUT, doc/CHANNELS.md). */
+#define CFG_DEAD_PEER_TIMEOUT 60
+#define CFG_DEAD_PEER_MAX 3600
 
 struct cfg_listener {
 	char address[64];       /* numeric IPv4 or IPv6 address */
@@ -53,6 +58,7 @@ struct chand_config {
 
 	long max_channels;      /* default 1000 */
 	long max_msg_length;    /* default 4194304 */
+	long dead_peer_timeout; /* seconds, default CFG_DEAD_PEER_TIMEOUT; 0 = off */
 	char dlq[CHAND_NAME_MAX + 1]; /* "" = no dead-letter queue */
 
 	int tls_expiry_warning_days; /* default 30 */
@@ -72,6 +78,8 @@ struct chand_config {
 	char metrics_address[64]; /* numeric; default 127.0.0.1 */
 	int metrics_port;       /* default CFG_METRICS_PORT */
 	bool metrics_allow_remote; /* a non-loopback address needs it */
+	char metrics_tls_label[64 + 1]; /* KS_LABEL_MAX; "" = plain HTTP, else HTTPS
+	                                   with this keystore label */
 };
 
 #define CFG_METRICS_PORT 9414

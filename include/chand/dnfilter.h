@@ -1,4 +1,4 @@
-/* SSLPEER distinguished-name filters (DESIGN.md section 2), IBM MQ
+/* SSLPEER distinguished-name filters (doc/SSLPEER.md), IBM MQ
  * compatible: "CN=QM2, OU=Payments, O=Acme, C=GB".
  *
  * The filter parser and matcher are pure (no I/O, no GnuTLS): the
@@ -115,15 +115,6 @@ int dnf_subject_from_crt(gnutls_x509_crt_t crt, struct dnf_subject *s, char *err
 int dnf_crt_dn(gnutls_x509_crt_t crt, char *buf, size_t len);
 int dnf_crt_issuer_dn(gnutls_x509_crt_t crt, char *buf, size_t len);
 
-/* ---- chanctl check-peer ---- */
-
-/* `chanctl check-peer --sslpeer FILTER --cert FILE` (argv[0] is
- * "check-peer"). Reads a PEM or DER certificate and prints "match"
- * (returns 0), "no match: REASON" naming the peer DN and the failing
- * element (returns 1), or an error: "error: SSLPEER position N: REASON"
- * for a bad filter, a one-line "error: ..." for an unreadable or invalid
- * certificate or bad usage (returns 2). Results go to stdout, errors to
- * stderr. */
-int dnf_cli_check_peer(int argc, char **argv);
+/* `chanctl check-peer` is in src/ctl (chand/ctlcmd.h). */
 
 #endif

@@ -32,7 +32,7 @@
 #define FRAME_HEADER_LEN 16
 #define FRAME_MAGIC "CHND"            /* 0x43 0x48 0x4e 0x44, never changes */
 #define FRAME_VERSION_MIN 1           /* protocol versions this build speaks */
-#define FRAME_VERSION_MAX 1
+#define FRAME_VERSION_MAX 2
 
 /* ---- limits (every length and count is checked against these) ---- */
 #define FRAME_NAME_MAX CHAND_NAME_MAX         /* 48: channel, qmgr, queue */
@@ -324,6 +324,7 @@ struct frame_params {
 	int chtype;                /* enum frame_chtype */
 	const char *qmgr;          /* local queue manager */
 	uint32_t batchsz, maxmsgl, hbint, seqwrap;
+	uint8_t max_version;       /* highest version offered; 0: FRAME_VERSION_MAX */
 };
 
 /* Responder: checks INIT against the local definition and fills the
@@ -350,5 +351,10 @@ bool frame_resync_answer(const struct frame_resync *rs, uint64_t my_batch, uint3
  * it out; both ends continue from ack->batch_id / ack->seq). */
 bool frame_resync_check_ack(const struct frame_resync *sent, const struct frame_resync_ack *ack,
                             char *why, size_t whylen);
+/* The same when several batches are in doubt (version 2: batch_id+1 ..
+ * indoubt_batch): seqs[i] is the last seq of batch batch_id+1+i.  The
+ * receiver may have committed any of them. */
+bool frame_resync_check_ack_v(const struct frame_resync *sent, const struct frame_resync_ack *ack,
+                              const uint32_t *seqs, size_t nseqs, char *why, size_t whylen);
 
 #endif

@@ -48,9 +48,7 @@ void ks_material_free(struct ks_material *m);
 /* The personal entry with that label, or NULL. */
 const struct ks_personal *ks_material_find(const struct ks_material *m, const char *label);
 
-/* `chanctl keystore ...`: argv[0] is "keystore". config_ks_path is the
- * keystore path from the config chanctl was given (-c), or NULL.
- * Returns the process exit code; prints to stdout/stderr. */
-int ks_cli_main(int argc, char **argv, const char *config_ks_path, bool json);
+/* The keystore file itself (entries, passwords, checks) is
+ * chand/keystore_file.h; `chanctl keystore` is in src/ctl (chand/ctlcmd.h). */
 
 #endif

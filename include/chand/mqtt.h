@@ -1,4 +1,4 @@
-/* Telemetry channels (DESIGN.md section 7): IBM MQ's CHLTYPE(MQTT), a
+/* Telemetry channels (doc/TELEMETRY.md): IBM MQ's CHLTYPE(MQTT), a
  * listener of the agent on which MQTT 3.1, 3.1.1 and 5.0 clients connect
  * over TLS (or plain TCP when SSLCIPH is empty).
  *
@@ -83,7 +83,7 @@ const char *mqtt_sslcauth_name(int sslcauth);
 /* "v31,v311,v5" */
 void mqtt_protocols_text(unsigned protocols, char *buf, size_t len);
 
-/* ---- routes (DESIGN section 8): publications carried further ---- */
+/* ---- routes (doc/TELEMETRY.md): publications carried further ---- */
 
 #define MQTT_ROUTE_FILTER_MAX 1024
 #define MQTT_ROUTE_PREFIX_MAX 256

@@ -1,4 +1,4 @@
-/* MQTT identity and access (DESIGN.md section 7): the files Mosquitto
+/* MQTT identity and access (doc/TELEMETRY.md): the files Mosquitto
  * operators already have.
  *
  *  - a mosquitto_passwd password file ("user:hash" lines, $7$ PBKDF2-SHA512

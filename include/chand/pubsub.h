@@ -1,5 +1,5 @@
 /* MQTT topic names and filters, matching, and a subscription tree
- * (DESIGN.md section 7; MQTT 3.1.1 section 4.7, MQTT 5.0 sections 4.7
+ * (doc/TELEMETRY.md; MQTT 3.1.1 section 4.7, MQTT 5.0 sections 4.7
  * and 4.8.2).
  *
  * Pure: no I/O, no logging, no global state.  The topic_* functions are

@@ -7,9 +7,9 @@
  *
  * Persistent messages, definitions and channel sync records live in
  * <data_dir>/<qmgr>.db (WAL, synchronous=FULL: durable when a call
- * returns).  Nonpersistent messages live in an attached database
- * <qmgr>.np.db with synchronous=OFF that is discarded on every start, so
- * they never cost an fsync (and, like IBM MQ's, do not survive a restart). */
+ * returns).  Nonpersistent messages live in the process's memory
+ * (store_np.c), applied with the transaction they belong to, so they
+ * never cost file I/O (and, like IBM MQ's, do not survive a restart). */
 #ifndef CHAND_STORE_H
 #define CHAND_STORE_H
 
@@ -67,7 +67,8 @@ struct queue_def {
 struct store_opts {
 	const char *qmgr;        /* local queue manager name (for remote resolution) */
 	long max_msg_length;     /* agent-wide cap on top of MAXMSGL; 0 = none */
-	bool reset_np;           /* true only for the agent's first handle: wipe nonpersistent db */
+	bool reset_np;           /* the agent's first handle only: start with no nonpersistent
+	                          * messages, and remove the file older versions kept them in */
 };
 
 struct store;

@@ -28,6 +28,15 @@ struct store_member {
 	uint8_t msgid[MSG_ID_LEN];
 };
 
+/* One of a sender's in-doubt batches.  Protocol version 2 keeps several
+ * in flight; their ids are consecutive. */
+struct store_indoubt {
+	uint64_t batch_id;
+	uint32_t last_seq;             /* seq of its last persistent message */
+	uint32_t count;                /* messages in it, persistent or not */
+	size_t first, n;               /* its members: members[first .. first + n) */
+};
+
 /* Tunes a handle for a channel thread's hot path: a larger page cache
  * (grown only as pages are read). */
 int store_ext_tune(struct store *st);
@@ -40,6 +49,19 @@ int store_ext_init(struct store *st);
  * A channel without a row: false, 0. */
 int store_ext_get(struct store *st, const char *channel, bool *reset_pending,
                   struct store_member **members, size_t *n);
+/* The same, with the in-doubt batch list (*batches malloc'd, in order;
+ * first/n index *members).  *nb is 0 for a row recorded with one batch
+ * and no list (older chand): all members then belong to the sync
+ * record's in-doubt batch. */
+int store_ext_get_indoubt(struct store *st, const char *channel, bool *reset_pending,
+                          struct store_indoubt **batches, size_t *nb,
+                          struct store_member **members, size_t *n);
+/* Records the in-doubt batches b[0..nb) (ids consecutive, in order) with
+ * the persistent messages of msgs[k] as the members of b[k] (first and n
+ * of b are computed here).  Replaces what was recorded.  Joins the open
+ * transaction, if any. */
+int store_ext_set_indoubt(struct store *st, const char *channel, const struct store_indoubt *b,
+                          const struct msg_list *const *msgs, size_t nb);
 /* The STOPPED flag. */
 int store_ext_get_stopped(struct store *st, const char *channel, bool *stopped);
 int store_ext_set_stopped(struct store *st, const char *channel, bool stopped);

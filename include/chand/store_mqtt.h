@@ -1,5 +1,5 @@
-/* MQTT state of telemetry channels in the queue manager's database (DESIGN
- * §7 "Durability"): persistent sessions with their subscriptions, the
+/* MQTT state of telemetry channels in the queue manager's database
+ * (doc/STORAGE.md, "MQTT tables"): persistent sessions with their subscriptions, the
  * publications queued for each session (waiting for an offline client, or
  * in flight at QoS 1/2), the inbound QoS 2 packet ids not yet released, and
  * the retained messages.  All of it lives in the main database (WAL,
@@ -145,7 +145,7 @@ int store_mqtt_retain_delete(struct store *st, const char *topic);
  * id.  Free with store_mqtt_msgs_free. */
 int store_mqtt_retain_list(struct store *st, struct store_mqtt_msg **out, size_t *n);
 
-/* ---- route definitions (DESIGN section 8): JSON text owned by the mqtt module ---- */
+/* ---- route definitions (doc/TELEMETRY.md): JSON text owned by the mqtt module ---- */
 int store_route_put(struct store *st, const char *name, const char *attrs, bool replace);
 int store_route_delete(struct store *st, const char *name);
 /* Every route, sorted by name: two malloc'd arrays of malloc'd strings. */

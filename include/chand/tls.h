@@ -1,6 +1,6 @@
 /* The security layer of a channel connection: GnuTLS sessions (or plain
  * TCP when SSLCIPH is empty) over a connected socket, with the rules of
- * DESIGN.md section 2.  The initiator is always the TLS client, the
+ * doc/TLS.md.  The initiator is always the TLS client, the
  * responder always the TLS server.  Blocking API with timeouts, meant to
  * be driven by one thread per connection; a cancel fd (e.g. an eventfd or
  * pipe owned by the caller) aborts a blocked call when readable. */
@@ -60,6 +60,10 @@ struct tls_params {
 	enum sslcauth sslcauth;      /* responder only */
 	char sslpeer[1025];          /* "" = none */
 	char verify_hostname[256];   /* initiator: check CONNAME host against SAN/CN; "" = off */
+	/* Initiator, TLS 1.3: a KeyUpdate asking the peer to update too after
+	 * this many application bytes (sent and received); 0 = never. See
+	 * tls_send_all. The responder ignores it (it answers the initiator's). */
+	uint64_t keyupdate_bytes;
 };
 
 /* Responder: the caller's lookup of a channel's settings by the name that
@@ -120,7 +124,15 @@ int tls_plain_check(const struct tls_params *p, struct tls_error *err);
  * became readable), CH_CLOSED (broken link, no close_notify),
  * TLS_PEER_REFUSED (fatal alert before any data: the peer refused us),
  * TLS_HANDSHAKE (renegotiation attempt, refused). */
-/* Sends all of buf. 0, or -1 with err (timeout, closed, cancelled). */
+/* Sends all of buf. 0, or -1 with err (timeout, closed, cancelled).
+ * Initiator with p->keyupdate_bytes set, TLS 1.3: once that many
+ * application bytes went either way since the last KeyUpdate, one is sent
+ * between two records (GNUTLS_KU_PEER: the responder answers with its own
+ * before its next record), provided the answer to the previous one came
+ * and TLS_KEYUPDATE_MIN_INTERVAL_MS passed: GnuTLS fails a connection that
+ * receives more than 8 KeyUpdates a second, and one that is asked again
+ * before it answered. A failed KeyUpdate fails the send. */
+#define TLS_KEYUPDATE_MIN_INTERVAL_MS 500
 int tls_send_all(struct tls_conn *c, const void *buf, size_t len, int timeout_ms,
                  struct tls_error *err);
 /* Reads at most len bytes: >0 bytes read, 0 clean close by the peer, -1 error
@@ -131,11 +143,16 @@ ssize_t tls_recv(struct tls_conn *c, void *buf, size_t len, int timeout_ms,
 /* Reads exactly len bytes (same returns; 0 only if closed before any byte). */
 ssize_t tls_recv_all(struct tls_conn *c, void *buf, size_t len, int timeout_ms,
                      struct tls_error *err);
-/* TLS 1.3 KeyUpdate that also asks the peer to update its keys (the idea
- * of IBM MQ's SSLRKEYC: call it after every N bytes). A no-op returning 0
- * on TLS 1.2 and plain TCP. 0, or -1 with err. */
+/* TLS 1.3 KeyUpdate now, asking the peer to update its keys too (the idea
+ * of IBM MQ's SSLRKEYC; tls_send_all does it by itself with
+ * p->keyupdate_bytes). The caller must not ask again before the peer sent
+ * something (its answer), and must not call it on both ends: a KeyUpdate
+ * request that crosses the peer's fails both ends. A no-op returning 0 on
+ * TLS 1.2 and plain TCP. 0, or -1 with err. */
 int tls_key_update(struct tls_conn *c, int timeout_ms, struct tls_error *err);
-/* KeyUpdates this end has sent (for status). */
+/* KeyUpdate messages this end has sent so far, whether its own or an
+ * answer to the peer's (each one renewed the keys this end sends with);
+ * 0 on TLS 1.2 and plain TCP. For status key_updates. */
 unsigned tls_conn_key_updates(const struct tls_conn *c);
 void tls_conn_info(const struct tls_conn *c, struct tls_info *out);
 /* Responder: the channel name from SNI ("" for plain TCP).

@@ -28,8 +28,11 @@ void time_format_ms(int64_t ms, char *buf, size_t len);
 void hex_encode(const uint8_t *in, size_t n, char *out);
 long hex_decode(const char *in, uint8_t *out, size_t outmax);
 
-/* Standard base64 with padding. b64_encode returns a malloc'd string;
- * b64_decode a malloc'd buffer and its length in *outlen, or NULL. */
+/* Standard base64 with padding (RFC 4648 section 4), by GnuTLS (b64.c:
+ * a program calling these links GnuTLS). b64_encode returns a malloc'd
+ * string on one line; b64_decode a malloc'd buffer and its length in
+ * *outlen, or NULL for anything but the alphabet with its padding (white
+ * space and line breaks included) or out of memory. */
 char *b64_encode(const uint8_t *in, size_t n);
 uint8_t *b64_decode(const char *in, size_t inlen, size_t *outlen);
 

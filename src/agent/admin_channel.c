@@ -3,6 +3,8 @@
  * reset/resolve channel, status, refresh security.  The work is done by
  * the channel module (include/chand/channel.h); this file only moves
  * request fields in and replies out. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,12 +62,91 @@ static bool msg_channel_exists(struct admin_conn *c, const char *name)
 	return yes;
 }
 
+/* ---- warnings at define and alter ---- */
+
+static void add_warning(json_t *arr, enum chd_code_id code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void add_warning(json_t *arr, enum chd_code_id code, const char *fmt, ...)
+{
+	char text[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	json_array_append_new(arr, json_pack("{s:s,s:s}", "code", code_str(code), "text", text));
+}
+
+/* The reply to a define or alter that succeeded, with what the operator
+ * should know about the definition now stored: a CERTLABL that is not in
+ * the keystore (the channel could not present its certificate) and a
+ * channel without SSLCIPH (plain TCP). They travel as "warnings":
+ * [{"code","text"}] (doc/ADMIN-PROTOCOL.md); chanctl prints them on
+ * stderr. check_all false (alter): only when the request touched SSLCIPH
+ * or CERTLABL, so that altering BATCHSZ does not repeat them. */
+static int reply_defined(struct admin_conn *c, json_t *req, const char *name, bool mqtt,
+                         bool check_all)
+{
+	struct chan_result r = { 0 };
+	json_t *arr = NULL, *def, *w;
+	const char *ciph, *label;
+
+	if (!check_all && json_object_get(req, "sslciph") == NULL &&
+	    json_object_get(req, "certlabl") == NULL)
+		return admin_reply_ok(c, NULL);
+	if (mqtt)
+		arr = mqtt_op_display(name);
+	else if (chan_op_display(admin_store(c), name, &arr, &r) != 0)
+		arr = NULL;
+	def = json_array_get(arr, 0);
+	if (def == NULL) {
+		json_decref(arr);
+		return admin_reply_ok(c, NULL);
+	}
+	w = json_array();
+	ciph = json_string_value(json_object_get(def, "sslciph"));
+	label = json_string_value(json_object_get(def, "certlabl"));
+	if (label != NULL && label[0] != '\0') {
+		struct tls_ctx *ctx = agent_tls_get(admin_agent(c));
+		bool found = ctx != NULL && tls_ctx_has_label(ctx, label);
+
+		if (ctx != NULL)
+			tls_ctx_unref(ctx);
+		if (!found)
+			add_warning(w, CHD_TLS_LABEL, "channel %s: CERTLABL '%s' is not a label in the "
+			            "keystore; import it (chanctl keystore import --label %s ...) and run "
+			            "refresh security before the channel starts", name, label, label);
+	}
+	if (ciph == NULL || ciph[0] == '\0')
+		add_warning(w, CHD_TLS_PLAINTEXT, "channel %s has no SSLCIPH: plain TCP, messages and "
+		            "credentials travel unencrypted", name);
+	json_decref(arr);
+	if (json_array_size(w) == 0) {
+		json_decref(w);
+		return admin_reply_ok(c, NULL);
+	}
+	return admin_reply_ok(c, json_pack("{s:o}", "warnings", w));
+}
+
 /* Telemetry channels are the mqtt module's: these commands hand them over. */
 static int mqtt_reply(struct admin_conn *c, int rc, const struct mqtt_result *mr)
 {
 	if (rc != 0)
 		return admin_reply_err(c, mr->code, "%s", mr->text);
 	return admin_reply_ok(c, NULL);
+}
+
+/* A message-channel attribute the mqtt module does not know (it refuses
+ * its own list of them, and would ignore this one): refused the same way.
+ * True if refused, with the reply's result in *rc. */
+static bool mqtt_attr_refused(struct admin_conn *c, const json_t *req, const char *name, int *rc)
+{
+	if (json_object_get(req, "keyupdate_bytes") == NULL)
+		return false;
+	*rc = admin_reply_err(c, CHD_CONFIG_ERROR, "channel %s: keyupdate_bytes does not apply to "
+	                      "a telemetry channel (type mqtt)", name);
+	return true;
 }
 
 static int cmd_define(struct admin_conn *c, json_t *req)
@@ -85,16 +166,18 @@ static int cmd_define(struct admin_conn *c, json_t *req)
 		if (msg_channel_exists(c, name))
 			return admin_reply_err(c, CHD_Q_EXISTS, "channel %s is already defined as a "
 			                       "message channel; delete it first", name);
+		if (mqtt_attr_refused(c, req, name, &rc))
+			return rc;
 		if (mqtt_op_define(admin_store(c), name, req, replace, &mr) != 0)
 			return admin_reply_err(c, mr.code, "%s", mr.text);
-		return admin_reply_ok(c, NULL);
+		return reply_defined(c, req, name, true, true);
 	}
 	if (mqtt_svc_has(name))
 		return admin_reply_err(c, CHD_Q_EXISTS, "channel %s is a telemetry channel (type mqtt); "
 		                       "delete it first to define another type", name);
 	if (chan_op_define(admin_store(c), name, req, replace, &r) != 0)
 		return reply_result(c, &r);
-	return admin_reply_ok(c, NULL);
+	return reply_defined(c, req, name, false, true);
 }
 
 static int cmd_alter(struct admin_conn *c, json_t *req)
@@ -107,11 +190,15 @@ static int cmd_alter(struct admin_conn *c, json_t *req)
 		return rc < 0 ? -1 : 0;
 	if (mqtt_svc_has(name)) {
 		struct mqtt_result mr = { 0 };
-		return mqtt_reply(c, mqtt_op_alter(admin_store(c), name, req, &mr), &mr);
+		if (mqtt_attr_refused(c, req, name, &rc))
+			return rc;
+		if (mqtt_op_alter(admin_store(c), name, req, &mr) != 0)
+			return admin_reply_err(c, mr.code, "%s", mr.text);
+		return reply_defined(c, req, name, true, false);
 	}
 	if (chan_op_alter(admin_store(c), name, req, &r) != 0)
 		return reply_result(c, &r);
-	return admin_reply_ok(c, NULL);
+	return reply_defined(c, req, name, false, false);
 }
 
 static int cmd_delete(struct admin_conn *c, json_t *req)
@@ -389,6 +476,8 @@ static int mod_start(struct agent *a)
 	chan_host.max_channels = cfg->max_channels;
 	chan_host.handshake_timeout_ms = cfg->tls_handshake_timeout > 0
 	                                 ? cfg->tls_handshake_timeout * 1000 : 30000;
+	chan_host.dead_peer_timeout_s = (int)cfg->dead_peer_timeout;
+	chan_host.spill_dir = cfg->data_dir;
 	chan_host.store_open = host_store_open;
 	chan_host.tls_get = host_tls_get;
 	chan_host.owner_id = agent_owner_id;

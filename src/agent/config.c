@@ -44,13 +44,14 @@ static const struct cfg_key log_keys[] = {
 	{ "level", K_STRING, NULL }, { "syslog", K_BOOL, NULL }, { "file", K_STRING, NULL },
 	{ NULL, 0, NULL } };
 static const struct cfg_key limits_keys[] = {
-	{ "max_channels", K_INT, NULL }, { "max_msg_length", K_INT, NULL }, { NULL, 0, NULL } };
+	{ "max_channels", K_INT, NULL }, { "max_msg_length", K_INT, NULL },
+	{ "dead_peer_timeout", K_INT, NULL }, { NULL, 0, NULL } };
 static const struct cfg_key tls_keys[] = {
 	{ "expiry_warning_days", K_INT, NULL }, { "handshake_timeout", K_INT, NULL },
 	{ NULL, 0, NULL } };
 static const struct cfg_key metrics_keys[] = {
 	{ "address", K_STRING, NULL }, { "port", K_INT, NULL }, { "allow_remote", K_BOOL, NULL },
-	{ NULL, 0, NULL } };
+	{ "tls_label", K_STRING, NULL }, { NULL, 0, NULL } };
 static const struct cfg_key root_keys[] = {
 	{ "qmgr", K_STRING, NULL },
 	{ "data_dir", K_STRING, NULL },
@@ -311,6 +312,7 @@ static void set_defaults(struct chand_config *cfg, unsigned flags)
 	cfg->log_syslog = !(flags & CFG_FOREGROUND);
 	cfg->max_channels = 1000;
 	cfg->max_msg_length = 4194304;
+	cfg->dead_peer_timeout = CFG_DEAD_PEER_TIMEOUT;
 	cfg->tls_expiry_warning_days = 30;
 	cfg->tls_handshake_timeout = 30;
 	cfg->run_uid = (uid_t)-1;
@@ -357,6 +359,16 @@ static void load_metrics(struct cfg_load_ctx *lc, struct chand_config *cfg,
 			        "them to the network", a);
 		else
 			str_copy(cfg->metrics_address, a, sizeof(cfg->metrics_address));
+	}
+	/* HTTPS with that keystore label; whether the label exists is only
+	 * known once the keystore is loaded (metrics_start). */
+	if ((s = member(g, "tls_label", K_STRING)) != NULL) {
+		const char *l = config_setting_get_string(s);
+		_Static_assert(sizeof(cfg->metrics_tls_label) == KS_LABEL_MAX + 1, "label size");
+		if (l[0] == '\0' || strlen(l) > KS_LABEL_MAX)
+			cfg_err(lc, s, "'metrics.tls_label' must be 1 to %d characters", KS_LABEL_MAX);
+		else
+			str_copy(cfg->metrics_tls_label, l, sizeof(cfg->metrics_tls_label));
 	}
 }
 
@@ -507,6 +519,8 @@ static void load_values(struct cfg_load_ctx *lc, struct chand_config *cfg, confi
 	         &cfg->max_channels);
 	get_long(lc, g, "max_msg_length", "limits.max_msg_length", 1, CFG_MSG_LENGTH_MAX,
 	         &cfg->max_msg_length);
+	get_long(lc, g, "dead_peer_timeout", "limits.dead_peer_timeout", 0, CFG_DEAD_PEER_MAX,
+	         &cfg->dead_peer_timeout);
 
 	if ((s = member(root, "dead_letter_queue", K_STRING)) != NULL) {
 		const char *d = config_setting_get_string(s);

@@ -11,49 +11,7 @@
 
 #include "agent_int.h"
 #include "chand/log.h"
-
-static int listen_one(const struct cfg_listener *l, char *err, size_t errlen)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int fd, one = 1;
-
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(l->address, ':') != NULL) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)l->port);
-		if (inet_pton(AF_INET6, l->address, &s6->sin6_addr) != 1)
-			goto bad;
-		len = sizeof(*s6);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)l->port);
-		if (inet_pton(AF_INET, l->address, &s4->sin_addr) != 1)
-			goto bad;
-		len = sizeof(*s4);
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* "::" and "0.0.0.0" may both be listed: keep the families apart. */
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 128) != 0) {
-		snprintf(err, errlen, "cannot listen on %s port %d: %s", l->address, l->port,
-		         strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-bad:
-	snprintf(err, errlen, "bad listener address %s", l->address);
-	return -1;
-}
+#include "chand/netlisten.h"
 
 int listeners_open(const struct chand_config *cfg, struct agent_listeners *ls, char *err,
                    size_t errlen)
@@ -65,7 +23,8 @@ int listeners_open(const struct chand_config *cfg, struct agent_listeners *ls, c
 		return -1;
 	}
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
-		int fd = listen_one(&cfg->listeners[i], err, errlen);
+		const struct cfg_listener *l = &cfg->listeners[i];
+		int fd = netlisten_open(l->address, l->port, 128, err, errlen);
 		if (fd < 0) {
 			listeners_close(ls);
 			return -1;

@@ -1,9 +1,9 @@
 # agent module: src/agent/libagent.a and the chand program (see Makefile.am
-# for the link order).  chanctl links the same library for the config
-# loader and the admin frame codec.
+# for the link order).  The admin server speaks the protocol through
+# src/admin/libadmin.a; chanctl does not link this library.
 noinst_LIBRARIES += src/agent/libagent.a
 src_agent_libagent_a_SOURCES = src/agent/agent_int.h src/agent/config.c \
-	src/agent/admin_frame.c src/agent/admin_server.c src/agent/admin_queue.c \
+	src/agent/admin_server.c src/agent/admin_queue.c \
 	src/agent/admin_msg.c src/agent/agent.c src/agent/agent_tls.c src/agent/listener.c \
 	src/agent/modules.c
 noinst_HEADERS += include/chand/config.h include/chand/admin.h include/chand/agent.h
@@ -16,19 +16,15 @@ chand_SOURCES = src/agent/chand_main.c
 chand_LDADD = $(CHAND_LIBS)
 
 if ENABLE_TESTS
-check_PROGRAMS += tests/unit/test_config tests/unit/test_admin
+check_PROGRAMS += tests/unit/test_config
 tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_config_LDADD = src/agent/libagent.a src/keystore/libkeystore.a \
 	src/common/libcommon.a $(LIBCONFIG_LIBS) $(GNUTLS_LIBS) $(SQLITE_LIBS) $(CRITERION_LIBS)
-tests_unit_test_admin_SOURCES = tests/unit/test_admin.c
-tests_unit_test_admin_CFLAGS = $(TEST_CFLAGS)
-tests_unit_test_admin_LDADD = src/agent/libagent.a src/common/libcommon.a \
-	$(JANSSON_LIBS) $(CRITERION_LIBS)
 
 # Integration suites: real chand and chanctl processes. They use the
-# admin frame codec to speak the protocol raw, nothing else of chand.
-AGENT_INTEG_LIBS = tests/libtesthelp.a src/agent/libagent.a src/common/libcommon.a \
+# admin frame codec (src/admin) to speak the protocol raw.
+AGENT_INTEG_LIBS = tests/libtesthelp.a src/admin/libadmin.a src/common/libcommon.a \
 	$(JANSSON_LIBS) $(CRITERION_LIBS)
 check_PROGRAMS += tests/integ/test_agent tests/integ/test_queues tests/integ/test_messages
 tests_integ_test_agent_SOURCES = tests/integ/test_agent.c
@@ -49,18 +45,13 @@ src_agent_libagent_a_SOURCES += src/agent/admin_channel.c
 # The telemetry service's hook into the agent (the work is in src/mqtt).
 src_agent_libagent_a_SOURCES += src/agent/admin_mqtt.c
 
-# Operations: privileges, the Prometheus listener and its formatter
-# (metrics_fmt.c is pure and also linked by chanctl), expiry warnings.
+# Operations: privileges, the Prometheus listener, expiry warnings. The
+# listener's formatter (metrics_fmt.c) is in libadmin.a, shared with
+# chanctl (src/admin/local.mk).
 src_agent_libagent_a_SOURCES += src/agent/ops_int.h src/agent/privs.c src/agent/metrics.c \
-	src/agent/metrics_fmt.c src/agent/expiry.c
-noinst_HEADERS += include/chand/metrics.h
+	src/agent/expiry.c
 if ENABLE_TESTS
-check_PROGRAMS += tests/unit/test_prom tests/integ/test_metrics
-tests_unit_test_prom_SOURCES = tests/unit/test_prom.c tests/unit/prom_check.c \
-	tests/unit/prom_check.h
-tests_unit_test_prom_CFLAGS = $(TEST_CFLAGS)
-tests_unit_test_prom_LDADD = src/agent/libagent.a src/common/libcommon.a $(JANSSON_LIBS) \
-	$(CRITERION_LIBS)
+check_PROGRAMS += tests/integ/test_metrics
 tests_integ_test_metrics_SOURCES = tests/integ/test_metrics.c tests/unit/prom_check.c \
 	tests/unit/prom_check.h tests/integ/chan_helpers.c tests/integ/chan_helpers.h \
 	tests/integ/tcpproxy.c tests/integ/tcpproxy.h

@@ -1,145 +1,65 @@
-/* The agent's optional Prometheus listener: HTTP/1.1 GET /metrics on a
- * loopback address (config "metrics"), served by one small thread.
+/* The agent's optional Prometheus listener: GET /metrics (config
+ * "metrics"), served by libmicrohttpd from its own polling thread, over
+ * HTTPS when metrics.tls_label names a keystore label.
  *
- * Deliberately minimal: one request per connection (Connection: close),
- * one connection at a time, the request bounded in size
- * (METRICS_REQ_MAX) and time (METRICS_IO_MS), so a stuck or hostile
- * client costs at most that and never touches a channel.  The text comes
- * from metrics_format(), the same as `chanctl status --format prometheus`. */
-#include <arpa/inet.h>
+ * The socket is bound by metrics_listen (before privileges are dropped)
+ * and handed to MHD.  Bounded so that a stuck or hostile client costs
+ * little and never touches a channel: MX_CONN_MAX connections in all,
+ * MX_PER_IP from one address, MX_MEM bytes each (a larger request head
+ * is answered 431 by MHD), closed after MX_IDLE_S seconds without
+ * progress, one request per connection (Connection: close).  The text
+ * comes from metrics_format(), the same as `chanctl status --format
+ * prometheus`. */
 #include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <microhttpd.h>
 
 #include "agent_int.h"
 #include "ops_int.h"
 #include "chand/channel.h"
+#include "chand/cipherspec.h"
+#include "chand/keystore.h"
 #include "chand/log.h"
 #include "chand/metrics.h"
+#include "chand/netlisten.h"
+#include "chand/util.h"
 
-/* Largest request head we read (request line and headers). */
-#define METRICS_REQ_MAX 8192
-/* Time a client gets to send its request and to take the reply. */
-#define METRICS_IO_MS 5000
+#define MX_CONN_MAX 16
+#define MX_PER_IP 4
+/* Per connection: the request head and MHD's bookkeeping (the response
+ * body is allocated apart). */
+#define MX_MEM 16384
+#define MX_IDLE_S 5
+
+#define MX_TYPE_PROM "text/plain; version=0.0.4; charset=utf-8"
+#define MX_TYPE_TEXT "text/plain; charset=utf-8"
 
 static struct {
-	bool started;
-	pthread_t thread;
-	int lfd, stopfd;
+	struct MHD_Daemon *d;
 	struct agent *a;
-} mx = { .lfd = -1, .stopfd = -1 };
+	int lfd;                 /* bound, until MHD takes it */
+	/* Used only from MHD's polling thread (the one thread that calls
+	 * mx_handle), then closed by metrics_stop after MHD stopped. */
+	struct store *st;
+} mx = { .lfd = -1 };
 
 int metrics_listen(const struct chand_config *cfg, char *err, size_t errlen)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int fd, one = 1;
+	char why[256];
+	int fd;
 
 	if (!cfg->metrics_enabled)
 		return -2;
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(cfg->metrics_address, ':') != NULL) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)cfg->metrics_port);
-		if (inet_pton(AF_INET6, cfg->metrics_address, &s6->sin6_addr) != 1)
-			goto bad;
-		len = sizeof(*s6);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)cfg->metrics_port);
-		if (inet_pton(AF_INET, cfg->metrics_address, &s4->sin_addr) != 1)
-			goto bad;
-		len = sizeof(*s4);
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "metrics: socket: %s", strerror(errno));
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 16) != 0) {
-		snprintf(err, errlen, "cannot listen for metrics on %s port %d: %s",
-		         cfg->metrics_address, cfg->metrics_port, strerror(errno));
-		close(fd);
-		return -1;
-	}
+	fd = netlisten_open(cfg->metrics_address, cfg->metrics_port, 16, why, sizeof(why));
+	if (fd < 0)
+		snprintf(err, errlen, "metrics: %s", why);
 	return fd;
-bad:
-	snprintf(err, errlen, "bad metrics address %s", cfg->metrics_address);
-	return -1;
-}
-
-/* Waits for fd to be ready for events until deadline (monotonic ms).
- * 1 ready, 0 timeout or stopping, -1 error. */
-static int mx_wait(int fd, short events, int64_t deadline)
-{
-	for (;;) {
-		int64_t left = deadline - time_mono_ms();
-		struct pollfd p[2] = { { .fd = fd, .events = events }, { .fd = mx.stopfd, .events = POLLIN } };
-		if (left <= 0)
-			return 0;
-		int n = poll(p, 2, (int)left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (p[1].revents & POLLIN)
-			return 0;
-		if (p[0].revents)
-			return 1;
-	}
-}
-
-static void mx_send(int fd, const char *data, size_t len, int64_t deadline)
-{
-	while (len > 0) {
-		ssize_t w = send(fd, data, len, MSG_NOSIGNAL);
-		if (w > 0) {
-			data += w;
-			len -= (size_t)w;
-			continue;
-		}
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-		    mx_wait(fd, POLLOUT, deadline) == 1)
-			continue;
-		return;
-	}
-}
-
-static void mx_reply(int fd, const char *status, const char *extra, const char *body,
-                     size_t blen, bool head_only, int64_t deadline)
-{
-	char hdr[512];
-	int n = snprintf(hdr, sizeof(hdr), "HTTP/1.1 %s\r\nContent-Type: %s\r\n"
-	                 "Content-Length: %zu\r\n%sConnection: close\r\n\r\n", status,
-	                 strncmp(status, "200", 3) == 0 ? "text/plain; version=0.0.4; charset=utf-8"
-	                                                : "text/plain; charset=utf-8",
-	                 blen, extra != NULL ? extra : "");
-
-	if (n < 0 || (size_t)n >= sizeof(hdr))
-		return;
-	mx_send(fd, hdr, (size_t)n, deadline);
-	if (!head_only)
-		mx_send(fd, body, blen, deadline);
-}
-
-static void mx_error(int fd, const char *status, const char *extra, bool head_only,
-                     int64_t deadline)
-{
-	char body[128];
-	int n = snprintf(body, sizeof(body), "%s\n", status);
-
-	mx_reply(fd, status, extra, body, (size_t)n, head_only, deadline);
 }
 
 /* The exposition text of the agent now (malloc'd), or NULL. */
@@ -184,139 +104,206 @@ static char *mx_render(struct store **st)
 	return text;
 }
 
-/* Reads one request head and answers it. */
-static void mx_serve(int fd, struct store **st)
+
+static enum MHD_Result mx_reply(struct MHD_Connection *c, unsigned status, const char *type,
+                                char *body, bool owned, const char *allow)
 {
-	int64_t deadline = time_mono_ms() + METRICS_IO_MS;
-	char req[METRICS_REQ_MAX + 1];
-	size_t len = 0;
-	char *end = NULL;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
 
-	while (end == NULL) {
-		if (len == METRICS_REQ_MAX) {
-			mx_error(fd, "431 Request Header Fields Too Large", NULL, false, deadline);
-			return;
-		}
-		ssize_t r = recv(fd, req + len, METRICS_REQ_MAX - len, 0);
-		if (r == 0)
-			return;
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			if ((errno == EAGAIN || errno == EWOULDBLOCK) && mx_wait(fd, POLLIN, deadline) == 1)
-				continue;
-			return;
-		}
-		len += (size_t)r;
-		req[len] = '\0';
-		if (memchr(req, '\0', len) != NULL) {
-			mx_error(fd, "400 Bad Request", NULL, false, deadline);
-			return;
-		}
-		end = strstr(req, "\r\n\r\n");
-		if (end == NULL)
-			end = strstr(req, "\n\n");
+	r = MHD_create_response_from_buffer(strlen(body), body,
+	                                    owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (r == NULL) {
+		if (owned)
+			free(body);
+		return MHD_NO;
 	}
-
-	/* Request line: METHOD SP TARGET SP HTTP/1.x */
-	char method[16], target[1024], version[16];
-	char *eol = strpbrk(req, "\r\n");
-	*eol = '\0';
-	if (sscanf(req, "%15s %1023s %15s", method, target, version) != 3 ||
-	    strncmp(version, "HTTP/1.", 7) != 0) {
-		mx_error(fd, "400 Bad Request", NULL, false, deadline);
-		return;
+	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) != MHD_YES ||
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES ||
+	    (allow != NULL && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES)) {
+		MHD_destroy_response(r);
+		return MHD_NO;
 	}
-	bool head = strcmp(method, "HEAD") == 0;
-	if (strcmp(method, "GET") != 0 && !head) {
-		mx_error(fd, "405 Method Not Allowed", "Allow: GET, HEAD\r\n", false, deadline);
-		return;
-	}
-	char *q = strchr(target, '?');
-	if (q != NULL)
-		*q = '\0';
-	if (strcmp(target, "/metrics") != 0) {
-		mx_error(fd, "404 Not Found", NULL, head, deadline);
-		return;
-	}
-	char *text = mx_render(st);
-	if (text == NULL) {
-		mx_error(fd, "500 Internal Server Error", NULL, head, deadline);
-		return;
-	}
-	mx_reply(fd, "200 OK", NULL, text, strlen(text), head, deadline);
-	free(text);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
 }
 
-static void *mx_thread(void *arg)
+/* Every request, answered on its first call (the head is complete; a
+ * body, which only refused methods have, is never read). HEAD gets the
+ * headers of the GET answer: MHD leaves the body out. */
+static enum MHD_Result mx_handle(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **req_cls)
 {
-	struct store *st = NULL;
+	(void)cls;
+	(void)version;
+	(void)upload_data;
+	(void)upload_data_size;
+	(void)req_cls;
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return mx_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, MX_TYPE_TEXT,
+		                "405 Method Not Allowed\n", false, "GET, HEAD");
+	/* url is the path: MHD took the query string off. */
+	if (strcmp(url, "/metrics") != 0)
+		return mx_reply(c, MHD_HTTP_NOT_FOUND, MX_TYPE_TEXT, "404 Not Found\n", false, NULL);
+	char *text = mx_render(&mx.st);
+	if (text == NULL)
+		return mx_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MX_TYPE_TEXT,
+		                "500 Internal Server Error\n", false, NULL);
+	return mx_reply(c, MHD_HTTP_OK, MX_TYPE_PROM, text, true, NULL);
+}
 
-	(void)arg;
-	for (;;) {
-		struct pollfd p[2] = { { .fd = mx.lfd, .events = POLLIN },
-		                       { .fd = mx.stopfd, .events = POLLIN } };
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			log_error(code_str(CHD_SYS_RESOURCE), "metrics: poll: %s", strerror(errno));
-			break;
-		}
-		if (p[1].revents & POLLIN)
-			break;
-		if (!(p[0].revents & POLLIN))
-			continue;
-		int fd = accept4(mx.lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0) {
-			/* Out of descriptors: back off instead of spinning. */
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-				poll(&p[1], 1, 1000);
-			continue;
-		}
-		mx_serve(fd, &st);
-		shutdown(fd, SHUT_WR);
-		close(fd);
+/* MHD's own complaints (bad requests, failed handshakes): debug lines,
+ * a client's mistake is not the operator's business. */
+static void mx_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	log_debug("metrics: %s", line);
+}
+
+/* The PEM of label's certificate with its chain, and of its key, from
+ * the agent's keystore. 0, or -1 with a one-line reason. */
+static int mx_tls_pem(const struct chand_config *cfg, const char *label, gnutls_datum_t *cert,
+                      gnutls_datum_t *key, enum chd_code_id *code, char *err, size_t errlen)
+{
+	struct ks_material *m = NULL;
+	const struct ks_personal *p;
+	char why[256];
+	int rc = -1;
+
+	cert->data = key->data = NULL;
+	cert->size = key->size = 0;
+	if (access(cfg->ks_path, F_OK) != 0) {
+		*code = CHD_KS_OPEN;
+		snprintf(err, errlen, "metrics.tls_label %s: keystore %s: %s", label, cfg->ks_path,
+		         strerror(errno));
+		return -1;
 	}
-	if (st != NULL)
-		store_close(st);
-	return NULL;
+	if (ks_material_load(cfg->ks_path, cfg->ks_stash, &m, code, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "metrics.tls_label %s: keystore %s: %s", label, cfg->ks_path, why);
+		return -1;
+	}
+	p = ks_material_find(m, label);
+	if (p == NULL || p->ncerts == 0 || p->key == NULL) {
+		*code = CHD_KS_LABEL_MISSING;
+		snprintf(err, errlen, "metrics.tls_label %s: no personal certificate with that label "
+		         "in keystore %s", label, cfg->ks_path);
+		goto out;
+	}
+	for (unsigned i = 0; i < p->ncerts; i++) {
+		gnutls_datum_t one;
+		if (gnutls_x509_crt_export2(p->certs[i], GNUTLS_X509_FMT_PEM, &one) != 0)
+			goto export_failed;
+		unsigned char *grown = gnutls_realloc(cert->data, cert->size + one.size + 1);
+		if (grown == NULL) {
+			gnutls_free(one.data);
+			goto export_failed;
+		}
+		memcpy(grown + cert->size, one.data, one.size);
+		cert->data = grown;
+		cert->size += one.size;
+		cert->data[cert->size] = '\0';
+		gnutls_free(one.data);
+	}
+	if (gnutls_x509_privkey_export2(p->key, GNUTLS_X509_FMT_PEM, key) != 0)
+		goto export_failed;
+	rc = 0;
+	goto out;
+export_failed:
+	*code = CHD_SYS_RESOURCE;
+	snprintf(err, errlen, "metrics.tls_label %s: cannot export the certificate or key", label);
+out:
+	ks_material_free(m);
+	if (rc != 0) {
+		gnutls_free(cert->data);
+		cert->data = NULL;
+	}
+	return rc;
 }
 
 int metrics_start(struct agent *a, int fd)
 {
+	const struct chand_config *cfg = a->cfg;
+	const char *label = cfg->metrics_tls_label;
+	bool tls = label[0] != '\0';
+	gnutls_datum_t cert = { NULL, 0 }, key = { NULL, 0 };
+	char name[NETLISTEN_NAME_MAX];
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+
 	mx.a = a;
 	mx.lfd = fd;
-	mx.stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (mx.stopfd < 0) {
-		log_error(code_str(CHD_SYS_RESOURCE), "metrics: eventfd: %s", strerror(errno));
+	netlisten_name(cfg->metrics_address, cfg->metrics_port, name, sizeof(name));
+	if (tls) {
+		enum chd_code_id code = CHD_KS_OPEN;
+		char err[512];
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			log_error(code_str(CHD_METRICS_START), "metrics.tls_label %s: this libmicrohttpd "
+			          "has no TLS support", label);
+			return -1;
+		}
+		if (mx_tls_pem(cfg, label, &cert, &key, &code, err, sizeof(err)) != 0) {
+			log_error(code_str(code), "%s", err);
+			return -1;
+		}
+		flags |= MHD_USE_TLS;
+	}
+	/* The channels' ANY_TLS12_OR_HIGHER: TLS 1.2 or 1.3, AEAD suites. */
+	const struct cipherspec *cs = cs_lookup("ANY_TLS12_OR_HIGHER");
+	struct MHD_OptionItem tls_opts[] = {
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, cert.data },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, key.data },
+		{ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)cs_priority(cs, true) },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	mx.d = MHD_start_daemon(flags, 0, NULL, NULL, mx_handle, NULL,
+	                        MHD_OPTION_EXTERNAL_LOGGER, mx_log, NULL,
+	                        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+	                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)MX_CONN_MAX,
+	                        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)MX_PER_IP,
+	                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MX_MEM,
+	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)MX_IDLE_S,
+	                        MHD_OPTION_ARRAY, tls ? tls_opts : &tls_opts[3],
+	                        MHD_OPTION_END);
+	/* MHD loaded the key into its GnuTLS credentials while starting; our
+	 * copy goes now. */
+	if (key.data != NULL) {
+		secure_zero(key.data, key.size);
+		gnutls_free(key.data);
+	}
+	gnutls_free(cert.data);
+	if (mx.d == NULL) {
+		log_error(code_str(CHD_LISTEN_FAILED), "metrics: cannot serve on %s%s%s", name,
+		          tls ? " with TLS label " : "", tls ? label : "");
 		return -1;
 	}
-	int rc = pthread_create(&mx.thread, NULL, mx_thread, NULL);
-	if (rc != 0) {
-		log_error(code_str(CHD_SYS_RESOURCE), "metrics: cannot start its thread: %s", strerror(rc));
-		return -1;
-	}
-	mx.started = true;
-	log_info(code_str(CHD_METRICS_START), "metrics=%s%s%s:%d serving GET /metrics",
-	         strchr(a->cfg->metrics_address, ':') ? "[" : "", a->cfg->metrics_address,
-	         strchr(a->cfg->metrics_address, ':') ? "]" : "", a->cfg->metrics_port);
+	mx.lfd = -1;              /* MHD's now: MHD_stop_daemon closes it */
+	log_info(code_str(CHD_METRICS_START), "metrics=%s serving GET /metrics%s%s", name,
+	         tls ? " over HTTPS label=" : "", tls ? label : "");
 	return 0;
 }
 
 void metrics_stop(void)
 {
-	if (mx.started) {
-		uint64_t one = 1;
-		if (write(mx.stopfd, &one, sizeof(one)) != (ssize_t)sizeof(one))
-			log_warn(code_str(CHD_SYS_RESOURCE), "metrics: cannot wake its thread: %s", strerror(errno));
-		pthread_join(mx.thread, NULL);
-		mx.started = false;
+	if (mx.d != NULL) {
+		MHD_stop_daemon(mx.d);
+		mx.d = NULL;
+	}
+	if (mx.st != NULL) {
+		store_close(mx.st);
+		mx.st = NULL;
 	}
 	if (mx.lfd >= 0)
 		close(mx.lfd);
-	if (mx.stopfd >= 0)
-		close(mx.stopfd);
-	mx.lfd = mx.stopfd = -1;
+	mx.lfd = -1;
 }
 
 /* ---- the "agent info" admin command ---- */

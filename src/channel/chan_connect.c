@@ -25,16 +25,40 @@ void chan_params_of(const struct chan_def *d, struct tls_params *p)
 	         sizeof(p->label));
 	p->sslcauth = d->sslcauth;
 	str_copy(p->sslpeer, d->sslpeer, sizeof(p->sslpeer));
+	p->keyupdate_bytes = (uint64_t)d->keyupdate_bytes;
 }
 
 void chan_sock_opts(int fd)
 {
-	int one = 1;
+	int one = 1, t = chan_sup.host.dead_peer_timeout_s;
 
 	/* small control frames (CONFIRM, HB) must not wait for Nagle */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* with HBINT 0 the only way to notice a dead peer (PROTOCOL.md 8) */
 	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	if (t <= 0)
+		return;
+	/* limits.dead_peer_timeout: a peer whose host stops answering (a link
+	 * that silently drops everything, a host that is gone) ends the
+	 * channel within t s, whatever HBINT is.  Its kernel answering is
+	 * what counts, not its application: a receiver busy committing still
+	 * ACKs, so it is never taken for dead (doc/CHANNELS.md 9).
+	 * - Data or a window probe unacknowledged for t s: TCP_USER_TIMEOUT.
+	 * - Nothing in flight (waiting for CONFIRM, or for the next frame):
+	 *   keepalive probes from t/2 s of silence, every t/10 s; with
+	 *   TCP_USER_TIMEOUT set, Linux ends the connection at the first
+	 *   probe time when nothing came back for t s, so at t s (KEEPCNT
+	 *   only counts for kernels without TCP_USER_TIMEOUT).
+	 * The read or write then fails with ETIMEDOUT (tls_io.c says why). */
+	unsigned int ums = (unsigned int)t * 1000u;
+	int idle = t / 2 > 0 ? t / 2 : 1, intvl = t / 10 > 0 ? t / 10 : 1;
+	int cnt = (t - idle) / intvl + 1;
+	if (cnt > 127)
+		cnt = 127;            /* the kernel's maximum */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ums, sizeof(ums));
 }
 
 /* Connects to one address. Returns the socket, -1 with a reason, or -2
@@ -113,7 +137,7 @@ static void fill_init(const struct chan_sess *s, struct frame_init *in, bool pin
 {
 	memset(in, 0, sizeof(*in));
 	in->min_version = FRAME_VERSION_MIN;
-	in->max_version = FRAME_VERSION_MAX;
+	in->max_version = (uint8_t)chan_sup.proto_max;
 	in->chtype = (uint8_t)s->def.type;
 	in->ping = ping;
 	str_copy(in->channel, s->def.name, sizeof(in->channel));

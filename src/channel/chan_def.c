@@ -123,8 +123,27 @@ static const struct attr attrs[] = {
 	ALONG("seqwrap", seqwrap, FRAME_SEQWRAP_MIN, (long)FRAME_SEQWRAP_MAX),
 	ASTR("descr", descr),
 	ASTR("verify_host", verify_host),
+	ALONG("keyupdate_bytes", keyupdate_bytes, 0, CHAN_KEYUPDATE_MAX),
 };
 #define NATTRS (sizeof(attrs) / sizeof(attrs[0]))
+
+_Static_assert(sizeof(long) >= 8, "keyupdate_bytes needs a 64-bit long");
+
+/* A numeric attribute's value in its range: 0 if so, else -1 with the
+ * reason (prefix: "channel NAME: " or ""). keyupdate_bytes has a gap:
+ * 0 (never) or at least CHAN_KEYUPDATE_MIN. */
+static int long_check(const struct attr *a, long long n, const char *prefix, char *err,
+                      size_t errlen)
+{
+	if (a->off == offsetof(struct chan_def, keyupdate_bytes) &&
+	    (n < 0 || n > a->max || (n > 0 && n < CHAN_KEYUPDATE_MIN)))
+		return def_err(err, errlen, "%s%s must be 0 (never) or from %ld to %ld (got %lld)",
+		               prefix, a->key, CHAN_KEYUPDATE_MIN, a->max, n);
+	if (n < a->min || n > a->max)
+		return def_err(err, errlen, "%s%s must be from %ld to %ld (got %lld)", prefix, a->key,
+		               a->min, a->max, n);
+	return 0;
+}
 
 static bool text_ok(const char *s)
 {
@@ -180,9 +199,8 @@ int chan_def_apply_json(struct chan_def *d, const json_t *obj, char *err, size_t
 			if (!json_is_integer(v))
 				return def_err(err, errlen, "%s must be an integer", a->key);
 			n = json_integer_value(v);
-			if (n < a->min || n > a->max)
-				return def_err(err, errlen, "%s must be from %ld to %ld (got %lld)", a->key,
-				               a->min, a->max, (long long)n);
+			if (long_check(a, (long long)n, "", err, errlen) != 0)
+				return -1;
 			*(long *)(void *)field = (long)n;
 		}
 	}
@@ -242,13 +260,14 @@ int chan_def_validate(const struct chan_def *d, char *err, size_t errlen)
 		               d->name);
 	for (size_t i = 0; i < NATTRS; i++) {
 		const struct attr *a = &attrs[i];
+		char prefix[CHAND_NAME_MAX + 16];
 		long n;
 		if (a->kind != AK_LONG)
 			continue;
 		n = *(const long *)(const void *)((const char *)d + a->off);
-		if (n < a->min || n > a->max)
-			return def_err(err, errlen, "channel %s: %s must be from %ld to %ld (got %ld)",
-			               d->name, a->key, a->min, a->max, n);
+		snprintf(prefix, sizeof(prefix), "channel %s: ", d->name);
+		if (long_check(a, n, prefix, err, errlen) != 0)
+			return -1;
 	}
 	if (!text_ok(d->descr))
 		return def_err(err, errlen, "channel %s: DESCR holds control characters", d->name);

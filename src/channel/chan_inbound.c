@@ -118,9 +118,18 @@ static void refuse(struct chan_sess *s, const char *channel, enum chd_code_id co
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	chan_fail(s, code, "%s", text);
-	chan_send_error(s, code, text);
-	log_warn(code_str(code), "channel=%s peer=%s refused: %s", channel[0] ? channel : "?",
-	         s->peer_addr, text);
+	/* Over plain TCP the peer proved nothing about itself: it hears
+	 * that it was refused, not which channels exist or how they are set
+	 * (the log and the status keep the detail).  A version mismatch
+	 * says nothing of the configuration and helps an upgrade. */
+	if (!s->encrypted && code != CHD_CH_VERSION)
+		chan_send_error(s, CHD_CH_REFUSED_PLAIN, "refused by the responder; over plain TCP "
+		                "it gives the reason only in its own log");
+	else
+		chan_send_error(s, code, text);
+	log_warn(code_str(code), "channel=%s peer=%s refused%s: %s", channel[0] ? channel : "?",
+	         s->peer_addr, s->encrypted ? "" : " (plain TCP: the peer was told only CHD5030)",
+	         text);
 	pthread_mutex_lock(&chan_sup.mtx);
 	rt = channel[0] ? chan_rt_find(channel) : NULL;
 	if (rt != NULL && rt->conn == NULL) {
@@ -456,10 +465,10 @@ static void run_inbound(struct chan_sess *s, struct inb *ib)
 	str_copy(s->peer_qmgr, in.qmgr, sizeof(s->peer_qmgr));
 
 	/* checks in the order of PROTOCOL.md 5.1 */
-	if (in.min_version > FRAME_VERSION_MAX || in.max_version < FRAME_VERSION_MIN) {
+	if (in.min_version > chan_sup.proto_max || in.max_version < FRAME_VERSION_MIN) {
 		refuse(s, name, CHD_CH_VERSION, "protocol version mismatch: initiator speaks %u-%u, "
 		       "responder %d-%d", in.min_version, in.max_version, FRAME_VERSION_MIN,
-		       FRAME_VERSION_MAX);
+		       chan_sup.proto_max);
 		return;
 	}
 	pthread_mutex_lock(&chan_sup.mtx);
@@ -488,6 +497,7 @@ static void run_inbound(struct chan_sess *s, struct inb *ib)
 	fp.maxmsgl = (uint32_t)d.maxmsgl;
 	fp.hbint = (uint32_t)d.hbint;
 	fp.seqwrap = (uint32_t)d.seqwrap;
+	fp.max_version = (uint8_t)chan_sup.proto_max;
 	if (!frame_negotiate(&in, &fp, &ack, &code, why, sizeof(why))) {
 		refuse(s, name, code, "%s", why);
 		return;

@@ -30,7 +30,7 @@
 #define CHAN_STACK_SIZE (256 * 1024)
 #define CHAN_RBUF_SIZE (256 * 1024)
 #define CHAN_FLUSH_BYTES (8u * 1024 * 1024)   /* send buffered MSG frames beyond this */
-#define CHAN_ARENA_STREAM (32u * 1024 * 1024) /* receiver: put as they come beyond this */
+#define CHAN_ARENA_STREAM (32u * 1024 * 1024) /* receiver: spill to disk beyond this */
 #define CHAN_TXN_HOLD_MS 200                /* receiver: longest hold of the write lock mid-batch */
 #define CHAN_MAX_PINGS 16
 #define CHAN_INBOUND_SPARE 64              /* connection threads beyond max_channels */
@@ -38,6 +38,15 @@
  * of SQLite caches each); it is opened again when work comes. */
 #define CHAN_STORE_IDLE_MS 5000
 #define CHAN_NP_DELETE_GROUP 200           /* sender: confirmed nonpersistent deletes per txn */
+/* Protocol version 2: batches a sender keeps in flight (version 1: one).
+ * Eight lets this end commit a group of batches while the receiver
+ * commits others; more only grows what a break sends again. */
+#define CHAN_WINDOW 8
+/* sender: in-flight bytes beyond which no new batch starts (64 KiB
+ * messages would otherwise put CHAN_WINDOW x 3 MiB on the wire) */
+#define CHAN_WINDOW_BYTES (16u * 1024 * 1024)
+/* receiver: batches committed in one transaction at most */
+#define CHAN_GROUP_MAX 8
 #define CHAN_WATCH_MIN_MS 10               /* watcher: at most one scan per this */
 
 int64_t chan_t_reply_ms(uint32_t hbint);
@@ -72,9 +81,11 @@ struct chan_rt {
 	long failures;               /* consecutive failed starts (retry schedule) */
 	int64_t retry_at_mono;       /* RETRYING: when to try again (0: none) */
 	bool ran;                    /* st holds the figures of a run since agent start */
-	/* nonpersistent members of the sender's in-doubt batch: they share
-	 * its fate at the next resync of this process (not kept on disk) */
+	/* nonpersistent members of the sender's in-doubt batches: they share
+	 * their batch's fate at the next resync of this process (not kept on
+	 * disk); np_bids[i] is the batch of np_seqs[i], np_batch the last */
 	int64_t *np_seqs;
+	uint64_t *np_bids;
 	size_t n_np;
 	uint64_t np_batch;
 	struct chan_status st;
@@ -94,6 +105,7 @@ struct chan_sup {
 	bool watcher_on;
 	atomic_bool watcher_quit;
 	atomic_int kick;             /* watcher: rescan now */
+	int proto_max;               /* highest protocol version offered (chan_sup_start) */
 };
 
 extern struct chan_sup chan_sup;
@@ -194,6 +206,22 @@ enum chan_rd { RD_FRAME = 1, RD_TIMEOUT = 0, RD_WOKEN = 2, RD_ERR = -1 };
  * peer's code and text recorded. Counter and version are checked. */
 int chan_read_frame(struct chan_sess *s, int64_t timeout_ms, struct frame *f);
 /* True if a whole frame is already buffered. */
+/* How chan_await treats a wake-up (PROTOCOL.md 10). */
+enum chan_wake {
+	WAKE_FORCE_ENDS,             /* only a force stop ends the wait (transfer) */
+	WAKE_STOP_ENDS,              /* any stop ends it: "channel ended" (before transfer) */
+};
+/* The wait for a frame the peer owes (PROTOCOL.md 8): other wake-ups are
+ * absorbed; a force stop ends the session with the operator's reason; the
+ * timeout ends it with CHD5010 "no WHAT within N s".  RD_FRAME, or RD_ERR
+ * with the failure recorded.  (Waits that do more on a wake-up -- the
+ * sender's idle and CONFIRM waits, the receiver's batch -- read frames
+ * themselves.) */
+int chan_await(struct chan_sess *s, int64_t timeout_ms, enum chan_wake wake, const char *what,
+               struct frame *f);
+/* A whole batch (MSG frames up to END_BATCH) is in the read buffer, after
+ * taking what the socket holds without waiting. */
+bool chan_batch_buffered(struct chan_sess *s);
 bool chan_frame_buffered(struct chan_sess *s);
 /* snprintf that may truncate (long names meet short buffers in texts). */
 void chan_sfmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -222,7 +250,8 @@ void chan_enter_running(struct chan_sess *s, uint32_t seq);
 
 /* ---- negotiation (chan_connect.c, chan_inbound.c) ---- */
 void chan_params_of(const struct chan_def *d, struct tls_params *p);
-/* TCP_NODELAY and SO_KEEPALIVE on a channel socket. */
+/* TCP_NODELAY and SO_KEEPALIVE on a channel socket; with
+ * limits.dead_peer_timeout, keepalive timings and TCP_USER_TIMEOUT. */
 void chan_sock_opts(int fd);
 /* Initiator: connect, TLS, INIT/INIT_ACK. ping: a ping session. 0 or -1. */
 int chan_open_initiator(struct chan_sess *s, bool ping);

@@ -485,6 +485,7 @@ int chan_op_resolve(struct store *st, const char *name, bool commit, struct chan
 		free(mem);
 		return res(r, CHD_DB_ERROR, "%s", store_errmsg(st));
 	}
+	uint64_t b_first = cs.batch_id + 1; /* version 2: b_first .. indoubt_batch */
 	if (commit) {
 		rc = store_ext_present(st, mem, nmem, &del);
 		pthread_mutex_lock(&chan_sup.mtx);
@@ -521,15 +522,17 @@ int chan_op_resolve(struct store *st, const char *name, bool commit, struct chan
 				rt->st.indoubt = false;
 				rt->st.committed_seq = (uint32_t)cs.seq;
 				free(rt->np_seqs);
+				free(rt->np_bids);
 				rt->np_seqs = NULL;
+				rt->np_bids = NULL;
 				rt->n_np = 0;
 				rt->np_batch = 0;
 			}
 			pthread_mutex_unlock(&chan_sup.mtx);
 			log_warn(code_str(CHD_CH_INDOUBT), "channel=%s resolve channel action=%s: in-doubt "
-			         "batch %llu (%u messages) %s", name, commit ? "commit" : "backout",
-			         (unsigned long long)b, n,
-			         commit ? "deleted" : "released, to be sent again");
+			         "batches %llu-%llu (%u messages in the last) %s", name,
+			         commit ? "commit" : "backout", (unsigned long long)b_first,
+			         (unsigned long long)b, n, commit ? "deleted" : "released, to be sent again");
 			snprintf(r->text, sizeof(r->text), "%zu", del.n);
 		}
 	}
@@ -587,6 +590,7 @@ int chan_op_status(struct store *st, const char *pattern, json_t **out, struct c
 		s->type = d->type;
 		str_copy(s->conname, d->conname, sizeof(s->conname));
 		str_copy(s->xmitq, chan_def_sends(d) ? d->xmitq : "", sizeof(s->xmitq));
+		s->longrty = d->longrty;
 		if (!s->connected)
 			s->encrypted = d->sslciph[0] != '\0';
 		/* the durable numbers of a channel that has not run since start */

@@ -24,10 +24,8 @@ int chan_ping_exchange(struct chan_sess *s, int64_t *rtt_us)
 	if (frame_encode_ping(&s->out, &s->w, data, sizeof(data), NULL) != FRAME_OK ||
 	    chan_flush(s) != 0)
 		return -1;
-	rd = chan_read_frame(s, CHAN_T_NEGO_MS, &f);
+	rd = chan_await(s, CHAN_T_NEGO_MS, WAKE_STOP_ENDS, "PING_ACK", &f);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (rd == RD_TIMEOUT || rd == RD_WOKEN)
-		return chan_fail(s, CHD_CH_HEARTBEAT, "no PING_ACK within %d s", CHAN_T_NEGO_MS / 1000);
 	if (rd != RD_FRAME)
 		return -1;
 	if (f.h.type != FRAME_PING_ACK)
@@ -41,10 +39,7 @@ int chan_ping_exchange(struct chan_sess *s, int64_t *rtt_us)
 	if (frame_encode_stop(&s->out, &s->w, FRAME_STOP_PING_END, NULL) != FRAME_OK ||
 	    chan_flush(s) != 0)
 		return -1;
-	rd = chan_read_frame(s, CHAN_T_NEGO_MS, &f);
-	if (rd == RD_TIMEOUT || rd == RD_WOKEN)
-		return chan_fail(s, CHD_CH_HEARTBEAT, "no STOP_ACK within %d s", CHAN_T_NEGO_MS / 1000);
-	if (rd != RD_FRAME)
+	if (chan_await(s, CHAN_T_NEGO_MS, WAKE_STOP_ENDS, "STOP_ACK", &f) != RD_FRAME)
 		return -1;
 	if (f.h.type != FRAME_STOP_ACK)
 		return chan_unexpected(s, &f, "P_WAIT_STOP_ACK");

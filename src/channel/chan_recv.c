@@ -9,26 +9,46 @@
  * if END_BATCH is not there within CHAN_TXN_HOLD_MS it is rolled back
  * and everything is put again at END_BATCH: a peer that stalls in the
  * middle of a batch never stalls the other writers of this queue
- * manager.  Only a batch larger than CHAN_ARENA_STREAM keeps its
- * transaction open until END_BATCH. */
+ * manager.  The messages beyond CHAN_ARENA_STREAM bytes of a group are
+ * spilled to an unlinked file in data_dir (offsets kept in memory) and put
+ * from there at END_BATCH, one at a time: memory stays bounded and the
+ * transaction is never open while this end waits on the network. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chan_int.h"
 #include "chand/log.h"
 
 struct rmsg {
 	struct chd_msg m;
-	size_t body_off, props_off;
+	size_t body_off, props_off;   /* in the arena, or in the spill file */
+	size_t props_len;             /* spilled: with its NUL */
 	bool has_props;
+	bool spilled;
+};
+
+struct conf {
+	struct frame_batch b;     /* END_BATCH values, CONFIRMed after the commit */
+	bool has_p;
 };
 
 struct receiver {
 	struct chan_sess *s;
-	uint64_t r_batch;
+	uint64_t r_batch;         /* last committed */
 	uint32_t r_seq;
-	/* the open batch */
+	uint64_t rx_batch;        /* last received whole (END_BATCH checked) */
+	uint32_t rx_seq;
+	/* the open group: batches received whole, not committed yet (protocol
+	 * version 2 commits batches that arrived together in one
+	 * transaction), then the open batch */
+	struct conf conf[CHAN_GROUP_MAX];
+	size_t nconf;
+	size_t bstart;            /* first message of the open batch */
 	struct rmsg *v;
 	size_t n, cap;
 	size_t put;               /* messages of the batch already put (streaming) */
@@ -36,7 +56,11 @@ struct receiver {
 	size_t alen, acap;
 	bool txn;                 /* a store transaction is open */
 	int64_t txn_since;        /* mono ms it was opened (early puts) */
-	bool huge;                /* the batch outgrew the arena: no going back */
+	bool huge;                /* the group outgrew the arena: it spills */
+	int spill_fd;             /* unlinked file for what does not fit (-1: none yet) */
+	off_t spill_len;          /* bytes of the group in it */
+	uint8_t *sbuf;            /* one spilled message read back */
+	size_t scap;
 	size_t dlq_count;
 	char dlq[CHAND_NAME_MAX + 1];
 };
@@ -61,6 +85,92 @@ static int arena_add(struct receiver *x, const void *p, size_t n, bool nul, size
 	x->alen += n;
 	if (nul)
 		x->arena[x->alen++] = '\0';
+	return 0;
+}
+
+/* The directory of the spill file: the agent's data_dir, else $TMPDIR,
+ * else /tmp. */
+static const char *spill_dir(void)
+{
+	const char *d = chan_sup.host.spill_dir;
+
+	if (d == NULL || d[0] == '\0')
+		d = getenv("TMPDIR");
+	return d != NULL && d[0] != '\0' ? d : "/tmp";
+}
+
+/* A spill failure: nothing of the group is committed, the sender is told
+ * (ERROR) and keeps the batch in doubt, to send it again. */
+static int spill_fail(struct receiver *x, int e, const char *what)
+{
+	struct chan_sess *s = x->s;
+	bool full = e == ENOSPC || e == EDQUOT;
+
+	chan_fail(s, full ? CHD_DISK_FULL : CHD_DB_ERROR, "channel %s: batch %llu is larger than "
+	          "%u MiB and %s the spill file in %s failed: %s: batch not committed, the sender "
+	          "sends it again", s->def.name, (unsigned long long)(x->rx_batch + 1),
+	          CHAN_ARENA_STREAM >> 20, what, spill_dir(), strerror(e));
+	chan_send_error(s, s->code, s->text);
+	return -1;
+}
+
+/* Appends n bytes to the spill file (opened on first use). */
+static int spill_write(struct receiver *x, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	if (x->spill_fd < 0) {
+		const char *dir = spill_dir();
+		int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != ENOSPC && errno != EDQUOT && errno != EACCES) {
+			/* no O_TMPFILE on that file system: a named file, unlinked at once */
+			char path[PATH_MAX];
+			snprintf(path, sizeof(path), "%s/.chand-spill-XXXXXX", dir);
+			if ((fd = mkostemp(path, O_CLOEXEC)) >= 0)
+				(void)unlink(path);
+		}
+		if (fd < 0)
+			return spill_fail(x, errno, "creating");
+		x->spill_fd = fd;
+		log_debug("channel=%s batch %llu beyond %u MiB: the rest goes to a spill file in %s",
+		          x->s->def.name, (unsigned long long)(x->rx_batch + 1),
+		          CHAN_ARENA_STREAM >> 20, dir);
+	}
+	while (n > 0) {
+		ssize_t w = pwrite(x->spill_fd, b, n, x->spill_len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return spill_fail(x, w < 0 ? errno : ENOSPC, "writing to");
+		b += w;
+		n -= (size_t)w;
+		x->spill_len += w;
+	}
+	return 0;
+}
+
+/* Reads spilled message r back into sbuf and points r->m at it. */
+static int spill_load(struct receiver *x, struct rmsg *r)
+{
+	size_t need = r->m.body_len + r->props_len, got = 0;
+
+	if (need > x->scap || x->sbuf == NULL) {
+		uint8_t *b = realloc(x->sbuf, need ? need : 1);
+		if (b == NULL)
+			return spill_fail(x, ENOMEM, "reading back");
+		x->sbuf = b;
+		x->scap = need ? need : 1;
+	}
+	while (got < need) {
+		ssize_t n = pread(x->spill_fd, x->sbuf + got, need - got, (off_t)(r->body_off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return spill_fail(x, n < 0 ? errno : EIO, "reading back");
+		got += (size_t)n;
+	}
+	r->m.body = x->sbuf;
+	r->m.props = r->has_props ? (char *)x->sbuf + r->m.body_len : NULL;
 	return 0;
 }
 
@@ -89,50 +199,28 @@ static enum chd_code_id reason_of(int rc)
 	}
 }
 
-/* Puts messages [x->put, upto) of the batch into the open transaction:
- * runs of one destination in one store_put, the undeliverable ones to the
- * DLQ.  0, or -1 (the caller's transaction is rolled back). */
-static int put_range(struct receiver *x, size_t upto)
+/* Puts the cnt messages of tmp into the open transaction: runs of one
+ * destination in one store_put, the undeliverable ones to the DLQ.  0,
+ * or -1 (the transaction is rolled back). */
+static int put_msgs(struct receiver *x, struct chd_msg *tmp, size_t cnt)
 {
 	struct chan_sess *s = x->s;
-	struct chd_msg *tmp;
-	size_t i = x->put;
+	size_t i = 0;
 
-	if (upto <= i)
-		return 0;
-	if (chan_store(s) == NULL)
-		return -1;
-	if (!x->txn) {
-		if (store_begin(s->st) != STORE_OK)
-			return db_fail(x, "starting a batch");
-		x->txn = true;
-	}
-	for (size_t k = i; k < upto; k++) {
-		struct rmsg *r = &x->v[k];
-		r->m.body = x->arena + r->body_off;
-		r->m.props = r->has_props ? (char *)x->arena + r->props_off : NULL;
-	}
-	/* store_put wants an array of struct chd_msg */
-	if ((tmp = malloc((upto - i) * sizeof(*tmp))) == NULL)
-		return db_fail(x, "out of memory");
-	for (size_t k = i; k < upto; k++)
-		tmp[k - i] = x->v[k].m;
-	size_t base = i;
-	while (i < upto) {
+	while (i < cnt) {
 		size_t j = i + 1, done = 0;
-		const struct chd_msg *a = &tmp[i - base];
+		const struct chd_msg *a = &tmp[i];
 		int rc;
 
-		while (j < upto && strcmp(tmp[j - base].xmit_q, a->xmit_q) == 0 &&
-		       strcmp(tmp[j - base].xmit_qm, a->xmit_qm) == 0)
+		while (j < cnt && strcmp(tmp[j].xmit_q, a->xmit_q) == 0 &&
+		       strcmp(tmp[j].xmit_qm, a->xmit_qm) == 0)
 			j++;
-		rc = store_put(s->st, a->xmit_q, a->xmit_qm, &tmp[i - base], j - i, &done);
+		rc = store_put(s->st, a->xmit_q, a->xmit_qm, &tmp[i], j - i, &done);
 		if (rc == STORE_OK) {
 			i = j;
 			continue;
 		}
 		if (rc == STORE_ERR || rc == STORE_DISK_FULL) {
-			free(tmp);
 			x->txn = false; /* store_put rolled the transaction back */
 			store_rollback(s->st);
 			chan_fail(s, rc == STORE_DISK_FULL ? CHD_DISK_FULL : CHD_DB_ERROR,
@@ -142,7 +230,7 @@ static int put_range(struct receiver *x, size_t upto)
 			return -1;
 		}
 		/* message i+done cannot be delivered: dead-letter queue */
-		struct chd_msg *bad = &tmp[i - base + done];
+		struct chd_msg *bad = &tmp[i + done];
 		enum chd_code_id reason = reason_of(rc);
 		char what[400], why[300] = "";
 		snprintf(what, sizeof(what), "%s", store_errmsg(s->st));
@@ -152,7 +240,6 @@ static int put_range(struct receiver *x, size_t upto)
 			char q[2 * CHAND_NAME_MAX + 8];
 			snprintf(q, sizeof(q), "%s%s%s", bad->xmit_q, bad->xmit_qm[0] ? "@" : "",
 			         bad->xmit_qm);
-			free(tmp);
 			store_rollback(s->st);
 			x->txn = false;
 			if (x->dlq[0] == '\0')
@@ -171,18 +258,77 @@ static int put_range(struct receiver *x, size_t upto)
 		x->dlq_count++;
 		i += done + 1;
 	}
-	free(tmp);
-	x->put = upto;
+	return 0;
+}
+
+/* Puts messages [x->put, upto) of the group into the open transaction
+ * (begun here if needed): the arena's in runs, the spilled ones read back
+ * one at a time (local disk only: memory stays at one message).  0, or
+ * -1 (the caller's transaction is rolled back). */
+static int put_range(struct receiver *x, size_t upto)
+{
+	struct chan_sess *s = x->s;
+
+	if (upto <= x->put)
+		return 0;
+	if (chan_store(s) == NULL)
+		return -1;
+	if (!x->txn) {
+		if (store_begin(s->st) != STORE_OK)
+			return db_fail(x, "starting a batch");
+		x->txn = true;
+	}
+	while (x->put < upto) {
+		size_t i = x->put, e = i;
+		struct chd_msg *tmp;
+
+		if (x->v[i].spilled) {
+			if (spill_load(x, &x->v[i]) != 0 || put_msgs(x, &x->v[i].m, 1) != 0)
+				return -1;
+			x->put = i + 1;
+			continue;
+		}
+		while (e < upto && !x->v[e].spilled)
+			e++;
+		/* store_put wants an array of struct chd_msg */
+		if ((tmp = malloc((e - i) * sizeof(*tmp))) == NULL)
+			return db_fail(x, "out of memory");
+		for (size_t k = i; k < e; k++) {
+			struct rmsg *r = &x->v[k];
+			r->m.body = x->arena + r->body_off;
+			r->m.props = r->has_props ? (char *)x->arena + r->props_off : NULL;
+			tmp[k - i] = r->m;
+		}
+		int rc = put_msgs(x, tmp, e - i);
+		free(tmp);
+		if (rc != 0)
+			return -1;
+		x->put = e;
+	}
 	return 0;
 }
 
 static void batch_reset(struct receiver *x)
 {
+	x->nconf = 0;
+	x->bstart = 0;
 	x->n = 0;
 	x->put = 0;
 	x->alen = 0;
 	x->dlq_count = 0;
 	x->huge = false;
+	if (x->spill_len > 0) {
+		/* give the disk space back now; the file is reused */
+		if (ftruncate(x->spill_fd, 0) != 0)
+			log_debug("channel=%s truncating the spill file: %s", x->s->def.name,
+			          strerror(errno));
+		x->spill_len = 0;
+	}
+	if (x->scap > CHAN_RBUF_SIZE) {
+		free(x->sbuf);
+		x->sbuf = NULL;
+		x->scap = 0;
+	}
 }
 
 /* Takes one MSG of the open batch. */
@@ -191,13 +337,13 @@ static int add_msg(struct receiver *x, const struct frame_msg *fm, uint32_t *seq
 	struct chan_sess *s = x->s;
 	struct rmsg *r;
 
-	if (fm->batch_id != x->r_batch + 1) {
+	if (fm->batch_id != x->rx_batch + 1) {
 		chan_fail(s, CHD_CH_PROTOCOL, "MSG of batch %llu, expected batch %llu",
-		          (unsigned long long)fm->batch_id, (unsigned long long)(x->r_batch + 1));
+		          (unsigned long long)fm->batch_id, (unsigned long long)(x->rx_batch + 1));
 		chan_send_error(s, CHD_CH_PROTOCOL, s->text);
 		return -1;
 	}
-	if (x->n >= s->batchsz) {
+	if (x->n - x->bstart >= s->batchsz) {
 		chan_fail(s, CHD_CH_PROTOCOL, "batch %llu has more than BATCHSZ %u messages",
 		          (unsigned long long)fm->batch_id, s->batchsz);
 		chan_send_error(s, CHD_CH_PROTOCOL, s->text);
@@ -229,12 +375,38 @@ static int add_msg(struct receiver *x, const struct frame_msg *fm, uint32_t *seq
 	}
 	r = &x->v[x->n];
 	memset(r, 0, sizeof(*r));
-	if (arena_add(x, fm->body, fm->body_len, false, &r->body_off) != 0)
-		return -1;
-	if (fm->props != NULL && fm->props_len > 0) {
-		if (arena_add(x, fm->props, fm->props_len, true, &r->props_off) != 0)
+	r->has_props = fm->props != NULL && fm->props_len > 0;
+	size_t size = fm->body_len + (r->has_props ? fm->props_len + 1 : 0);
+	/* Beyond CHAN_ARENA_STREAM bytes the group spills to disk (one message
+	 * larger than that alone still comes in memory: it is in the read
+	 * buffer anyway).  Early puts are rolled back: from now on the
+	 * transaction waits for END_BATCH, and it must not hold the write
+	 * lock while this end waits on the network. */
+	if (!x->huge && x->alen > 0 && x->alen + size > CHAN_ARENA_STREAM) {
+		x->huge = true;
+		if (x->txn) {
+			store_rollback(s->st);
+			x->txn = false;
+			x->put = 0;
+			x->dlq_count = 0;
+		}
+	}
+	if (x->huge) {
+		static const uint8_t nul;
+		r->spilled = true;
+		r->body_off = (size_t)x->spill_len;
+		if (spill_write(x, fm->body, fm->body_len) != 0)
 			return -1;
-		r->has_props = true;
+		if (r->has_props) {
+			r->props_len = fm->props_len + 1;
+			if (spill_write(x, fm->props, fm->props_len) != 0 || spill_write(x, &nul, 1) != 0)
+				return -1;
+		}
+	} else {
+		if (arena_add(x, fm->body, fm->body_len, false, &r->body_off) != 0)
+			return -1;
+		if (r->has_props && arena_add(x, fm->props, fm->props_len, true, &r->props_off) != 0)
+			return -1;
 	}
 	memcpy(r->m.msgid, fm->msgid, MSG_ID_LEN);
 	memcpy(r->m.correlid, fm->correlid, MSG_ID_LEN);
@@ -253,23 +425,94 @@ static int add_msg(struct receiver *x, const struct frame_msg *fm, uint32_t *seq
 	str_copy(r->m.xmit_q, fm->xmit_q, sizeof(r->m.xmit_q));
 	r->m.body_len = fm->body_len;
 	x->n++;
-	/* a huge batch: put what came so far, free the arena for the rest;
-	 * from now on the transaction stays open until END_BATCH */
-	if (x->alen >= CHAN_ARENA_STREAM) {
-		if (put_range(x, x->n) != 0)
-			return -1;
-		x->alen = 0;
-		x->huge = true;
-	}
 	return 0;
 }
 
-/* A batch, from its first MSG to END_BATCH, commit and CONFIRM. */
+/* Commits the group (one transaction, one fsync) and CONFIRMs each of
+ * its batches. */
+static int commit_group(struct receiver *x)
+{
+	struct chan_sess *s = x->s;
+	const struct conf *lastp = NULL;
+	size_t nmsgs = x->n;
+
+	chan_status_substate(s, "COMMITTING");
+	s->work_mono = time_mono_ms();
+	if (put_range(x, x->n) != 0)
+		return -1;
+	for (size_t i = 0; i < x->nconf; i++)
+		if (x->conf[i].has_p)
+			lastp = &x->conf[i];
+	if (lastp != NULL) {
+		struct chan_sync cs;
+		memset(&cs, 0, sizeof(cs));
+		str_copy(cs.name, s->def.name, sizeof(cs.name));
+		cs.batch_id = lastp->b.batch_id;
+		cs.seq = lastp->b.last_seq;
+		cs.updated_ms = time_now_ms();
+		if (store_sync_set(s->st, &cs) != STORE_OK)
+			return db_fail(x, "recording the batch");
+	}
+	for (size_t i = 0; i < x->nconf; i++)
+		if (frame_encode_confirm(&s->out, &s->w, &x->conf[i].b, NULL) != FRAME_OK)
+			return chan_fail(s, CHD_CH_PROTOCOL, "cannot encode CONFIRM");
+	if (lastp == NULL) {
+		/* Nonpersistent only: CONFIRM goes first, so this commit (no
+		 * fsync, but SQLite work) overlaps the sender's next batch.
+		 * Their durability is not at stake: a restart of this agent
+		 * discards them anyway.  A commit failing now loses them, like
+		 * IBM MQ's fast nonpersistent messages (doc/CHANNELS.md). */
+		if (chan_flush(s) != 0)
+			return -1; /* not confirmed: roll back, they are sent again */
+		x->txn = false;
+		if (store_commit(s->st) != STORE_OK) {
+			chan_fail(s, CHD_DB_ERROR, "channel %s: %zu nonpersistent messages of batch %llu "
+			          "lost: commit failed after CONFIRM: %s", s->def.name, x->n,
+			          (unsigned long long)x->conf[x->nconf - 1].b.batch_id,
+			          store_errmsg(s->st));
+			chan_send_error(s, CHD_DB_ERROR, s->text);
+			return -1;
+		}
+	} else {
+		x->txn = false;
+		if (store_commit(s->st) != STORE_OK) {
+			chan_fail(s, CHD_DB_ERROR, "channel %s: committing batch %llu: %s", s->def.name,
+			          (unsigned long long)x->conf[x->nconf - 1].b.batch_id,
+			          store_errmsg(s->st));
+			chan_send_error(s, CHD_DB_ERROR, s->text);
+			return -1;
+		}
+		x->r_batch = lastp->b.batch_id;
+		x->r_seq = lastp->b.last_seq;
+		if (chan_flush(s) != 0)
+			return -1;
+	}
+
+	int64_t now = time_now_ms();
+	pthread_mutex_lock(&chan_sup.mtx);
+	if (s->rt != NULL) {
+		struct chan_status *st = &s->rt->st;
+		st->msgs += nmsgs;
+		st->batches += x->nconf;
+		st->committed_seq = x->r_seq;
+		st->current_seq = x->r_seq;
+		st->last_msg_time_ms = now;
+		st->bytes_sent = s->bytes_sent;
+		st->bytes_received = s->bytes_received;
+		str_copy(st->substate, "IDLE", sizeof(st->substate));
+	}
+	pthread_mutex_unlock(&chan_sup.mtx);
+	batch_reset(x);
+	return 0;
+}
+
+/* Batches, from the first MSG to END_BATCH, then (version 2) the next
+ * ones as long as each is already here whole; then commit and CONFIRM. */
 static int batch(struct receiver *x, const struct frame *first)
 {
 	struct chan_sess *s = x->s;
 	struct frame f = *first;
-	uint32_t seq_exp = x->r_seq;
+	uint32_t seq_exp = x->rx_seq;
 	bool has_p = false;
 	int64_t t_reply = chan_t_reply_ms(s->hbint);
 
@@ -282,7 +525,30 @@ static int batch(struct receiver *x, const struct frame *first)
 			if (add_msg(x, &f.u.msg, &seq_exp) != 0)
 				goto fail;
 		} else if (f.h.type == FRAME_END_BATCH) {
-			break;
+			size_t count = x->n - x->bstart;
+			if (f.u.batch.batch_id != x->rx_batch + 1 || f.u.batch.count != count ||
+			    f.u.batch.last_seq != seq_exp) {
+				chan_fail(s, CHD_CH_PROTOCOL, "END_BATCH (batch %llu, %u messages, seq %u) does "
+				          "not match what arrived (batch %llu, %zu messages, seq %u)",
+				          (unsigned long long)f.u.batch.batch_id, f.u.batch.count,
+				          f.u.batch.last_seq, (unsigned long long)(x->rx_batch + 1), count,
+				          seq_exp);
+				chan_send_error(s, CHD_CH_PROTOCOL, s->text);
+				goto fail;
+			}
+			x->conf[x->nconf].b = f.u.batch;
+			x->conf[x->nconf++].has_p = has_p;
+			if (has_p) {
+				x->rx_batch = f.u.batch.batch_id;
+				x->rx_seq = f.u.batch.last_seq;
+			}
+			/* the next batch joins this commit only if it is all here:
+			 * waiting for it would hold the write lock on the network */
+			if (s->w.version < 2 || x->nconf >= CHAN_GROUP_MAX || x->huge ||
+			    x->alen >= CHAN_ARENA_STREAM / 2 || !chan_batch_buffered(s))
+				break;
+			x->bstart = x->n;
+			has_p = false;
 		} else {
 			chan_unexpected(s, &f, "R_BATCH");
 			goto fail;
@@ -300,7 +566,7 @@ static int batch(struct receiver *x, const struct frame *first)
 		int64_t deadline = time_mono_ms() + t_reply;
 		for (;;) {
 			int64_t now = time_mono_ms(), w = deadline - now;
-			bool hold = x->txn && !x->huge;
+			bool hold = x->txn; /* early puts only: a spilling group has none */
 			if (hold && x->txn_since + CHAN_TXN_HOLD_MS - now < w)
 				w = x->txn_since + CHAN_TXN_HOLD_MS - now;
 			rd = chan_read_frame(s, w > 0 ? w : 0, &f);
@@ -321,89 +587,15 @@ static int batch(struct receiver *x, const struct frame *first)
 		}
 		if (rd == RD_TIMEOUT) {
 			chan_fail(s, CHD_CH_HEARTBEAT, "peer not responding: batch %llu open and no frame "
-			          "for %lld s", (unsigned long long)(x->r_batch + 1), (long long)t_reply / 1000);
+			          "for %lld s", (unsigned long long)(x->rx_batch + 1),
+			          (long long)t_reply / 1000);
 			goto fail;
 		}
 		if (rd != RD_FRAME)
 			goto fail;
 	}
-	if (f.u.batch.batch_id != x->r_batch + 1 || f.u.batch.count != x->n ||
-	    f.u.batch.last_seq != seq_exp) {
-		chan_fail(s, CHD_CH_PROTOCOL, "END_BATCH (batch %llu, %u messages, seq %u) does not "
-		          "match what arrived (batch %llu, %zu messages, seq %u)",
-		          (unsigned long long)f.u.batch.batch_id, f.u.batch.count, f.u.batch.last_seq,
-		          (unsigned long long)(x->r_batch + 1), x->n, seq_exp);
-		chan_send_error(s, CHD_CH_PROTOCOL, s->text);
-		goto fail;
-	}
-	struct frame_batch conf = f.u.batch;
-
-	chan_status_substate(s, "COMMITTING");
-	s->work_mono = time_mono_ms();
-	if (put_range(x, x->n) != 0)
-		goto fail;
-	if (has_p) {
-		struct chan_sync cs;
-		memset(&cs, 0, sizeof(cs));
-		str_copy(cs.name, s->def.name, sizeof(cs.name));
-		cs.batch_id = conf.batch_id;
-		cs.seq = conf.last_seq;
-		cs.updated_ms = time_now_ms();
-		if (store_sync_set(s->st, &cs) != STORE_OK) {
-			db_fail(x, "recording the batch");
-			goto fail;
-		}
-	}
-	if (frame_encode_confirm(&s->out, &s->w, &conf, NULL) != FRAME_OK) {
-		chan_fail(s, CHD_CH_PROTOCOL, "cannot encode CONFIRM");
-		goto fail;
-	}
-	if (!has_p) {
-		/* Nonpersistent only: CONFIRM goes first, so this commit (no
-		 * fsync, but SQLite work) overlaps the sender's next batch.
-		 * Their durability is not at stake: a restart of this agent
-		 * discards them anyway.  A commit failing now loses them, like
-		 * IBM MQ's fast nonpersistent messages (doc/CHANNELS.md). */
-		if (chan_flush(s) != 0)
-			goto fail; /* not confirmed: roll back, they are sent again */
-		x->txn = false;
-		if (store_commit(s->st) != STORE_OK) {
-			chan_fail(s, CHD_DB_ERROR, "channel %s: %zu nonpersistent messages of batch %llu "
-			          "lost: commit failed after CONFIRM: %s", s->def.name, x->n,
-			          (unsigned long long)conf.batch_id, store_errmsg(s->st));
-			chan_send_error(s, CHD_DB_ERROR, s->text);
-			goto fail;
-		}
-	} else {
-		x->txn = false;
-		if (store_commit(s->st) != STORE_OK) {
-			chan_fail(s, CHD_DB_ERROR, "channel %s: committing batch %llu: %s", s->def.name,
-			          (unsigned long long)conf.batch_id, store_errmsg(s->st));
-			chan_send_error(s, CHD_DB_ERROR, s->text);
-			goto fail;
-		}
-		x->r_batch = conf.batch_id;
-		x->r_seq = conf.last_seq;
-		if (chan_flush(s) != 0)
-			return -1;
-	}
-
-	int64_t now = time_now_ms();
-	pthread_mutex_lock(&chan_sup.mtx);
-	if (s->rt != NULL) {
-		struct chan_status *st = &s->rt->st;
-		st->msgs += x->n;
-		st->batches++;
-		st->committed_seq = x->r_seq;
-		st->current_seq = x->r_seq;
-		st->last_msg_time_ms = now;
-		st->bytes_sent = s->bytes_sent;
-		st->bytes_received = s->bytes_received;
-		str_copy(st->substate, "IDLE", sizeof(st->substate));
-	}
-	pthread_mutex_unlock(&chan_sup.mtx);
-	batch_reset(x);
-	return 0;
+	if (commit_group(x) == 0)
+		return 0;
 fail:
 	if (x->txn)
 		store_rollback(s->st);
@@ -476,8 +668,8 @@ static int resync(struct receiver *x)
 		return chan_fail(s, CHD_CH_PROTOCOL, "cannot encode RESYNC_ACK");
 	if (chan_flush(s) != 0)
 		return -1;
-	x->r_batch = ack.batch_id;
-	x->r_seq = ack.seq;
+	x->r_batch = x->rx_batch = ack.batch_id;
+	x->r_seq = x->rx_seq = ack.seq;
 	return 0;
 }
 
@@ -489,6 +681,7 @@ int chan_run_receiver(struct chan_sess *s)
 
 	memset(&x, 0, sizeof(x));
 	x.s = s;
+	x.spill_fd = -1;
 	if (chan_sup.host.dlq != NULL)
 		str_copy(x.dlq, chan_sup.host.dlq, sizeof(x.dlq));
 	if (resync(&x) != 0)
@@ -588,5 +781,8 @@ out:
 		store_rollback(s->st);
 	free(x.v);
 	free(x.arena);
+	free(x.sbuf);
+	if (x.spill_fd >= 0)
+		close(x.spill_fd);
 	return rc;
 }

@@ -2,15 +2,20 @@
  * exactly-once argument is in doc/CHANNELS.md).
  *
  * Durability order for a batch with persistent messages:
- *   1. in-doubt record (sync record flag + the batch's store seqs and
- *      msgids) committed,                            -- before END_BATCH
+ *   1. in-doubt record (sync record + the batch's store seqs and msgids)
+ *      committed,                                    -- before END_BATCH
  *   2. MSG... END_BATCH sent, CONFIRM received,
- *   3. one transaction: delete the batch, record it as committed, clear
- *      the in-doubt record.
- * Pipelining: while waiting for CONFIRM of batch n the next messages are
- * locked (not sent: one batch in flight).  When batch n+1 is complete by
- * then, its in-doubt record is written in the transaction of step 3 of
- * batch n, so a busy channel pays one fsync per batch at this end. */
+ *   3. its messages deleted and the in-doubt record shortened, in the
+ *      transaction of a later step 1 (or when the channel goes idle).
+ * Step 3 needs no fsync of its own: until it is durable the batch is
+ * still listed in doubt, and a resync asks the receiver, whose committed
+ * batch id says it was delivered.
+ *
+ * Protocol version 2 keeps up to CHAN_WINDOW batches in flight (version
+ * 1: one), so this end's commit of batch n+1 overlaps the receiver's
+ * commit of batch n; batches taken together share one commit.  The MSG
+ * frames of the first batch of a group go before its commit, so the
+ * receiver puts them meanwhile. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +30,24 @@ struct batch {
 	uint64_t id;
 	uint32_t last_seq;
 	bool has_p;
-	bool durable;             /* its in-doubt record is committed */
-	bool sent;                /* END_BATCH is on its way: wait for CONFIRM */
 	int64_t started;          /* mono ms of its first message */
+	int64_t ended;            /* mono ms its END_BATCH went */
 };
 
 struct sender {
 	struct chan_sess *s;
-	uint64_t c_batch;         /* last committed (both ends agree after resync) */
+	uint64_t c_batch;         /* last batch the receiver confirmed (after resync: agreed) */
 	uint32_t c_seq;
-	bool indoubt;             /* a durable in-doubt record exists */
-	struct batch cur, next;
+	uint64_t n_batch;         /* last persistent batch numbered (sent or being sent) */
+	uint32_t n_seq;
+	/* fl[0 .. nfl): in flight (END_BATCH sent), oldest first;
+	 * fl[nfl]: the batch being taken (and more while a group is made) */
+	struct batch fl[CHAN_WINDOW];
+	size_t nfl, window;
+	/* messages of confirmed batches with persistent ones: deleted in the
+	 * next commit (lazy, step 3) */
+	struct msg_list done;
+	bool indoubt;             /* the durable record lists in-doubt batches */
 	int64_t last_msg;         /* mono ms of the last batch sent (DISCINT) */
 	/* confirmed nonpersistent-only batches not deleted yet: their deletes
 	 * are grouped (CHAN_NP_DELETE_GROUP messages per transaction); they
@@ -46,6 +58,7 @@ struct sender {
 };
 
 static int flush_pending(struct sender *x);
+static int settle(struct sender *x);
 
 static void batch_clear(struct batch *b)
 {
@@ -54,9 +67,8 @@ static void batch_clear(struct batch *b)
 	b->id = 0;
 	b->last_seq = 0;
 	b->has_p = false;
-	b->durable = false;
-	b->sent = false;
 	b->started = 0;
+	b->ended = 0;
 }
 
 static void batch_free(struct batch *b)
@@ -67,10 +79,12 @@ static void batch_free(struct batch *b)
 	b->seqcap = 0;
 }
 
-/* Ids and sequence numbers, following (batch, seq). */
-static int batch_number(struct sender *x, struct batch *b, uint64_t batch, uint32_t seq)
+/* Ids and sequence numbers, following the last numbered persistent
+ * batch (a batch without persistent messages does not use up its id). */
+static int batch_number(struct sender *x, struct batch *b)
 {
 	struct chan_sess *s = x->s;
+	uint32_t seq = x->n_seq;
 
 	if (b->seqcap < b->m.n) {
 		uint32_t *v = realloc(b->seqs, b->m.n * sizeof(*v));
@@ -79,7 +93,7 @@ static int batch_number(struct sender *x, struct batch *b, uint64_t batch, uint3
 		b->seqs = v;
 		b->seqcap = b->m.n;
 	}
-	b->id = batch + 1;
+	b->id = x->n_batch + 1;
 	b->has_p = false;
 	for (size_t i = 0; i < b->m.n; i++) {
 		if (b->m.v[i].persistent) {
@@ -91,6 +105,12 @@ static int batch_number(struct sender *x, struct batch *b, uint64_t batch, uint3
 		}
 	}
 	b->last_seq = seq;
+	if (b->has_p) {
+		x->n_batch = b->id;
+		x->n_seq = seq;
+	} else {
+		b->last_seq = x->n_seq;
+	}
 	return 0;
 }
 
@@ -111,47 +131,49 @@ static void sync_indoubt(struct chan_sync *cs, const struct batch *b)
 	cs->indoubt_count = (uint32_t)b->m.n;
 }
 
-/* Remembers the nonpersistent members of an in-doubt batch: they share
- * its fate at the next resync of this process (they do not survive a
- * restart, so they are not recorded on disk). */
-static void np_remember(struct sender *x, const struct batch *b)
+/* Remembers the nonpersistent members of the in-doubt batches v[0..n)
+ * with their batch ids: they share their batch's fate at the next resync
+ * of this process (they do not survive a restart, so they are not
+ * recorded on disk). */
+static void np_remember(struct sender *x, struct batch *const *v, size_t nv)
 {
 	struct chan_rt *rt = x->s->rt;
 	size_t n = 0;
-	int64_t *v = NULL;
+	int64_t *seqs = NULL;
+	uint64_t *bids = NULL;
 
 	if (rt == NULL)
 		return;
-	for (size_t i = 0; i < b->m.n; i++)
-		n += !b->m.v[i].persistent;
-	if (n > 0 && (v = malloc(n * sizeof(*v))) != NULL) {
+	for (size_t k = 0; k < nv; k++)
+		for (size_t i = 0; i < v[k]->m.n; i++)
+			n += !v[k]->m.v[i].persistent;
+	if (n > 0 && (seqs = malloc(n * sizeof(*seqs))) != NULL &&
+	    (bids = malloc(n * sizeof(*bids))) != NULL) {
 		n = 0;
-		for (size_t i = 0; i < b->m.n; i++)
-			if (!b->m.v[i].persistent)
-				v[n++] = b->m.v[i].seq;
+		for (size_t k = 0; k < nv; k++)
+			for (size_t i = 0; i < v[k]->m.n; i++)
+				if (!v[k]->m.v[i].persistent) {
+					bids[n] = v[k]->id;
+					seqs[n++] = v[k]->m.v[i].seq;
+				}
 	} else {
+		free(seqs);
+		seqs = NULL;
 		n = 0;
 	}
 	pthread_mutex_lock(&chan_sup.mtx);
 	free(rt->np_seqs);
-	rt->np_seqs = v;
+	free(rt->np_bids);
+	rt->np_seqs = seqs;
+	rt->np_bids = bids;
 	rt->n_np = n;
-	rt->np_batch = b->id;
+	rt->np_batch = nv > 0 ? v[nv - 1]->id : 0;
 	pthread_mutex_unlock(&chan_sup.mtx);
 }
 
 static void np_forget(struct sender *x)
 {
-	struct chan_rt *rt = x->s->rt;
-
-	if (rt == NULL)
-		return;
-	pthread_mutex_lock(&chan_sup.mtx);
-	free(rt->np_seqs);
-	rt->np_seqs = NULL;
-	rt->n_np = 0;
-	rt->np_batch = 0;
-	pthread_mutex_unlock(&chan_sup.mtx);
+	np_remember(x, NULL, 0);
 }
 
 static void publish_indoubt(struct sender *x)
@@ -174,6 +196,36 @@ static int db_fail(struct sender *x, const char *what)
 
 /* ---- resynchronisation (PROTOCOL.md 6) ---- */
 
+/* Deletes, at resync, what the receiver committed of the in-doubt
+ * batches ib[0..upto] (members still stored with the same msgid, and the
+ * nonpersistent ones this process remembers for them). */
+static int delete_committed(struct sender *x, const struct store_member *mem,
+                            const struct store_indoubt *ib, size_t upto, size_t *deleted)
+{
+	struct chan_sess *s = x->s;
+	struct msg_list del = { 0 };
+	uint64_t last = ib[upto].batch_id;
+	int rc;
+
+	rc = store_ext_present(s->st, mem, ib[upto].first + ib[upto].n, &del);
+	pthread_mutex_lock(&chan_sup.mtx);
+	if (rc == STORE_OK && s->rt != NULL)
+		for (size_t i = 0; i < s->rt->n_np; i++) {
+			if (s->rt->np_bids == NULL || s->rt->np_bids[i] > last ||
+			    s->rt->np_bids[i] < ib[0].batch_id)
+				continue;
+			struct chd_msg *m = msg_list_add(&del);
+			if (m != NULL)
+				m->seq = s->rt->np_seqs[i];
+		}
+	pthread_mutex_unlock(&chan_sup.mtx);
+	if (rc == STORE_OK)
+		rc = store_confirm(s->st, &del);
+	*deleted = del.n;
+	msg_list_free(&del);
+	return rc;
+}
+
 static int resync(struct sender *x)
 {
 	struct chan_sess *s = x->s;
@@ -181,10 +233,12 @@ static int resync(struct sender *x)
 	struct frame_resync rs;
 	struct frame f;
 	struct store_member *mem = NULL;
-	size_t nmem = 0;
+	struct store_indoubt *ib = NULL, one;
+	uint32_t *seqs = NULL;
+	size_t nmem = 0, nib = 0;
 	bool reset = false;
 	char why[512];
-	int rc, rd;
+	int rc, ret = -1;
 
 	chan_status_substate(s, "RESYNCHING");
 	if (chan_store(s) == NULL)
@@ -194,12 +248,41 @@ static int resync(struct sender *x)
 		return db_fail(x, "reading the sync record");
 	if (rc == STORE_NOT_FOUND)
 		sync_fill(x, &cs, 0, 0);
-	if (store_ext_get(s->st, s->def.name, &reset, &mem, &nmem) != STORE_OK)
+	if (store_ext_get_indoubt(s->st, s->def.name, &reset, &ib, &nib, &mem, &nmem) != STORE_OK)
 		return db_fail(x, "reading the in-doubt record");
+	if (cs.indoubt && nib == 0) {
+		/* recorded by version 1 (or an older chand): one batch */
+		one = (struct store_indoubt){ .batch_id = cs.indoubt_batch,
+		                              .last_seq = (uint32_t)cs.indoubt_seq,
+		                              .count = cs.indoubt_count, .first = 0, .n = nmem };
+		if ((ib = malloc(sizeof(*ib))) == NULL)
+			goto oom;
+		*ib = one;
+		nib = 1;
+	}
+	if (!cs.indoubt)
+		nib = 0;
+	if (nib > 0 && (ib[0].batch_id != cs.batch_id + 1 ||
+	                ib[nib - 1].batch_id != cs.indoubt_batch)) {
+		chan_fail(s, CHD_CH_SEQ, "channel %s: the in-doubt record here is damaged (batches "
+		          "%llu-%llu after committed batch %llu): settle it with `chanctl resolve "
+		          "channel`", s->def.name, (unsigned long long)ib[0].batch_id,
+		          (unsigned long long)ib[nib - 1].batch_id, (unsigned long long)cs.batch_id);
+		chan_send_error(s, CHD_CH_SEQ, s->text);
+		goto done;
+	}
+	if (nib > 1 && s->w.version < 2)
+		log_warn(code_str(CHD_CH_START), "channel=%s %zu batches are in doubt but the peer speaks "
+		         "protocol version 1, which can settle only one: resync may need `chanctl "
+		         "resolve channel`", s->def.name, nib);
+	if (nib > 0 && (seqs = malloc(nib * sizeof(*seqs))) == NULL)
+		goto oom;
+	for (size_t i = 0; i < nib; i++)
+		seqs[i] = ib[i].last_seq;
 	memset(&rs, 0, sizeof(rs));
 	rs.batch_id = cs.batch_id;
 	rs.seq = (uint32_t)cs.seq;
-	if (cs.indoubt) {
+	if (nib > 0) {
 		rs.indoubt = true;
 		rs.indoubt_batch = cs.indoubt_batch;
 		rs.indoubt_seq = (uint32_t)cs.indoubt_seq;
@@ -208,90 +291,73 @@ static int resync(struct sender *x)
 		rs.reset = true;
 	}
 	if (frame_encode_resync(&s->out, &s->w, &rs, NULL) != FRAME_OK) {
-		free(mem);
-		return chan_fail(s, CHD_CH_PROTOCOL, "cannot encode RESYNC (batch %llu seq %u)",
-		                 (unsigned long long)rs.batch_id, rs.seq);
+		chan_fail(s, CHD_CH_PROTOCOL, "cannot encode RESYNC (batch %llu seq %u)",
+		          (unsigned long long)rs.batch_id, rs.seq);
+		goto done;
 	}
-	if (chan_flush(s) != 0) {
-		free(mem);
-		return -1;
-	}
-	for (;;) {
-		rd = chan_read_frame(s, chan_t_reply_ms(s->hbint), &f);
-		if (rd == RD_WOKEN) {
-			enum chan_stop st = chan_stop_req(s);
-			if (st == STOP_NONE)
-				continue;
-			chan_fail(s, CHD_CH_STOP, "channel ended: %s",
-			          st == STOP_SHUTDOWN ? "queue manager ending" : "stopped by operator");
-			rd = RD_ERR;
-		} else if (rd == RD_TIMEOUT) {
-			chan_fail(s, CHD_CH_HEARTBEAT, "no RESYNC_ACK within %lld s",
-			          (long long)chan_t_reply_ms(s->hbint) / 1000);
-		}
-		break;
-	}
-	if (rd != RD_FRAME) {
-		free(mem);
-		return -1;
-	}
+	if (chan_flush(s) != 0)
+		goto done;
+	if (chan_await(s, chan_t_reply_ms(s->hbint), WAKE_STOP_ENDS, "RESYNC_ACK", &f) != RD_FRAME)
+		goto done;
 	if (f.h.type != FRAME_RESYNC_ACK) {
-		free(mem);
-		return chan_unexpected(s, &f, "S_WAIT_RESYNC_ACK");
+		chan_unexpected(s, &f, "S_WAIT_RESYNC_ACK");
+		goto done;
 	}
-	if (!frame_resync_check_ack(&rs, &f.u.resync_ack, why, sizeof(why))) {
-		free(mem);
+	if (!frame_resync_check_ack_v(&rs, &f.u.resync_ack, seqs, nib, why, sizeof(why))) {
 		chan_fail(s, CHD_CH_SEQ, "channel %s: %s", s->def.name, why);
 		chan_send_error(s, CHD_CH_SEQ, s->text);
-		return -1;
+		goto done;
 	}
-	/* settle the in-doubt batch, adopt the receiver's numbers */
+	/* settle the in-doubt batches, adopt the receiver's numbers */
 	if (store_begin(s->st) != STORE_OK) {
-		free(mem);
-		return db_fail(x, "settling the in-doubt batch");
+		db_fail(x, "settling the in-doubt batch");
+		goto done;
 	}
 	if (rs.indoubt && f.u.resync_ack.committed) {
-		struct msg_list del = { 0 };
-		rc = store_ext_present(s->st, mem, nmem, &del);
-		pthread_mutex_lock(&chan_sup.mtx);
-		if (rc == STORE_OK && s->rt != NULL && s->rt->np_batch == rs.indoubt_batch)
-			for (size_t i = 0; i < s->rt->n_np; i++) {
-				struct chd_msg *m = msg_list_add(&del);
-				if (m != NULL)
-					m->seq = s->rt->np_seqs[i];
-			}
-		pthread_mutex_unlock(&chan_sup.mtx);
-		if (rc == STORE_OK)
-			rc = store_confirm(s->st, &del);
-		log_info(code_str(CHD_CH_START), "channel=%s in-doubt batch %llu (seq %u, %u messages) "
-		         "is committed at the receiver: %zu messages deleted here", s->def.name,
-		         (unsigned long long)rs.indoubt_batch, rs.indoubt_seq, rs.indoubt_count, del.n);
-		msg_list_free(&del);
+		size_t upto = (size_t)(f.u.resync_ack.batch_id - ib[0].batch_id), deleted = 0;
+		rc = delete_committed(x, mem, ib, upto, &deleted);
+		log_info(code_str(CHD_CH_START), "channel=%s in-doubt batches %llu-%llu (seq %u) are "
+		         "committed at the receiver: %zu messages deleted here%s", s->def.name,
+		         (unsigned long long)ib[0].batch_id,
+		         (unsigned long long)f.u.resync_ack.batch_id, f.u.resync_ack.seq, deleted,
+		         upto + 1 < nib ? "; the later ones were not: backed out, sent again" : "");
 		if (rc != STORE_OK) {
-			free(mem);
-			return db_fail(x, "deleting the committed in-doubt batch");
+			db_fail(x, "deleting the committed in-doubt batch");
+			goto done;
 		}
 	} else if (rs.indoubt) {
-		log_info(code_str(CHD_CH_START), "channel=%s in-doubt batch %llu (seq %u, %u messages) "
-		         "was not committed at the receiver: backed out, sent again", s->def.name,
+		log_info(code_str(CHD_CH_START), "channel=%s in-doubt batches %llu-%llu (last seq %u, "
+		         "%u messages in the last) were not committed at the receiver: backed out, "
+		         "sent again", s->def.name, (unsigned long long)ib[0].batch_id,
 		         (unsigned long long)rs.indoubt_batch, rs.indoubt_seq, rs.indoubt_count);
 	}
-	free(mem);
 	sync_fill(x, &cs, f.u.resync_ack.batch_id, f.u.resync_ack.seq);
 	if (store_sync_set(s->st, &cs) != STORE_OK ||
 	    (rs.indoubt && store_ext_clear_members(s->st, s->def.name) != STORE_OK) ||
-	    (rs.reset && store_ext_set_reset(s->st, s->def.name, false) != STORE_OK))
-		return db_fail(x, "recording the resynchronisation");
-	if (store_commit(s->st) != STORE_OK)
-		return db_fail(x, "committing the resynchronisation");
+	    (rs.reset && store_ext_set_reset(s->st, s->def.name, false) != STORE_OK)) {
+		db_fail(x, "recording the resynchronisation");
+		goto done;
+	}
+	if (store_commit(s->st) != STORE_OK) {
+		db_fail(x, "committing the resynchronisation");
+		goto done;
+	}
 	np_forget(x);
 	if (rs.reset)
 		log_info(code_str(CHD_CH_START), "channel=%s sequence number reset to %u told to the "
 		         "receiver", s->def.name, rs.seq);
-	x->c_batch = f.u.resync_ack.batch_id;
-	x->c_seq = f.u.resync_ack.seq;
+	x->c_batch = x->n_batch = f.u.resync_ack.batch_id;
+	x->c_seq = x->n_seq = f.u.resync_ack.seq;
 	x->indoubt = false;
-	return 0;
+	ret = 0;
+	goto done;
+oom:
+	chan_fail(s, CHD_CH_CLOSED, "out of memory");
+done:
+	free(mem);
+	free(ib);
+	free(seqs);
+	return ret;
 }
 
 /* ---- sending-end DLQ (PROTOCOL.md 7.4, last paragraph) ---- */
@@ -395,17 +461,14 @@ static int close_orderly(struct sender *x, int my_reason)
 	struct chan_sess *s = x->s;
 	struct frame f;
 
-	if (flush_pending(x) != 0)
+	if (settle(x) != 0)
 		return -1;
 	/* messages locked but never sent go back to the queue */
-	if (x->cur.m.n > 0) {
-		store_release(&x->cur.m);
-		batch_clear(&x->cur);
-	}
-	if (x->next.m.n > 0) {
-		store_release(&x->next.m);
-		batch_clear(&x->next);
-	}
+	for (size_t i = x->nfl; i < CHAN_WINDOW; i++)
+		if (x->fl[i].m.n > 0) {
+			store_release(&x->fl[i].m);
+			batch_clear(&x->fl[i]);
+		}
 	chan_status_substate(s, "STOPPING");
 	if (s->peer_stop) {
 		if (frame_encode_stop_ack(&s->out, &s->w) != FRAME_OK || chan_flush(s) != 0)
@@ -417,16 +480,8 @@ static int close_orderly(struct sender *x, int my_reason)
 		return -1;
 	s->stop_sent = true;
 	for (;;) {
-		int rd = chan_read_frame(s, chan_t_reply_ms(s->hbint), &f);
-		if (rd == RD_WOKEN) {
-			if (chan_stop_req(s) == STOP_FORCE)
-				return chan_fail_forced(s);
-			continue;
-		}
-		if (rd == RD_TIMEOUT)
-			return chan_fail(s, CHD_CH_HEARTBEAT, "no STOP_ACK within %lld s",
-			                 (long long)chan_t_reply_ms(s->hbint) / 1000);
-		if (rd != RD_FRAME)
+		if (chan_await(s, chan_t_reply_ms(s->hbint), WAKE_FORCE_ENDS, "STOP_ACK", &f) !=
+		    RD_FRAME)
 			return -1;
 		if (f.h.type == FRAME_STOP) {
 			if (frame_encode_stop_ack(&s->out, &s->w) != FRAME_OK || chan_flush(s) != 0)
@@ -442,29 +497,6 @@ static int close_orderly(struct sender *x, int my_reason)
 }
 
 /* ---- a batch ---- */
-
-/* Records b as in doubt on its own (when it was not written ahead). */
-static int record_indoubt(struct sender *x, struct batch *b)
-{
-	struct chan_sess *s = x->s;
-	struct chan_sync cs;
-
-	if (!b->has_p || b->durable)
-		return 0;
-	if (chan_store(s) == NULL)
-		return -1;
-	sync_fill(x, &cs, x->c_batch, x->c_seq);
-	sync_indoubt(&cs, b);
-	if (store_begin(s->st) != STORE_OK ||
-	    store_ext_set_members(s->st, s->def.name, &b->m) != STORE_OK ||
-	    store_sync_set(s->st, &cs) != STORE_OK || store_commit(s->st) != STORE_OK)
-		return db_fail(x, "recording the in-doubt batch");
-	b->durable = true;
-	x->indoubt = true;
-	np_remember(x, b);
-	publish_indoubt(x);
-	return 0;
-}
 
 /* Encoded MSG frames go out in pieces of this size: the receiver decrypts
  * and stores one piece while this end encodes the next.  Flushing only
@@ -497,7 +529,7 @@ static int send_msgs(struct sender *x, struct batch *b)
 		if (s->out.len >= CHAN_SEND_CHUNK && chan_flush(s) != 0)
 			return -1;
 	}
-	return chan_flush(s);
+	return 0;
 }
 
 static int send_end(struct sender *x, struct batch *b)
@@ -509,63 +541,22 @@ static int send_end(struct sender *x, struct batch *b)
 
 	if (frame_encode_end_batch(&s->out, &s->w, &eb, &ferr) != FRAME_OK)
 		return chan_fail(s, CHD_CH_PROTOCOL, "cannot encode END_BATCH: %s", ferr.why);
-	if (chan_flush(s) != 0)
-		return -1;
-	b->sent = true;
-	x->last_msg = time_mono_ms();
+	b->ended = x->last_msg = time_mono_ms();
+	return 0;
+}
+
+static void publish_sent(struct sender *x)
+{
+	struct chan_sess *s = x->s;
+
 	pthread_mutex_lock(&chan_sup.mtx);
 	if (s->rt != NULL) {
-		s->rt->st.current_seq = b->last_seq;
+		s->rt->st.current_seq = x->n_seq;
 		s->rt->st.bytes_sent = s->bytes_sent;
 		s->rt->st.bytes_received = s->bytes_received;
 		str_copy(s->rt->st.substate, "END_OF_BATCH", sizeof(s->rt->st.substate));
 	}
 	pthread_mutex_unlock(&chan_sup.mtx);
-	return 0;
-}
-
-/* Waits for CONFIRM of b; meanwhile locks the next messages. */
-static int wait_confirm(struct sender *x, struct batch *b)
-{
-	struct chan_sess *s = x->s;
-	struct frame f;
-	int64_t deadline = time_mono_ms() + chan_t_reply_ms(s->hbint);
-
-	if (!s->peer_stop && chan_stop_req(s) == STOP_NONE && x->next.m.n == 0 &&
-	    take(x, &x->next, s->batchsz) < 0)
-		return -1;
-	for (;;) {
-		int64_t left = deadline - time_mono_ms();
-		int rd = chan_read_frame(s, left > 0 ? left : 0, &f);
-		if (rd == RD_WOKEN) {
-			if (chan_stop_req(s) == STOP_FORCE)
-				return chan_fail_forced(s);
-			continue;
-		}
-		if (rd == RD_TIMEOUT)
-			return chan_fail(s, CHD_CH_HEARTBEAT, "no CONFIRM of batch %llu within %lld s",
-			                 (unsigned long long)b->id,
-			                 (long long)chan_t_reply_ms(s->hbint) / 1000);
-		if (rd != RD_FRAME)
-			return -1;
-		if (f.h.type == FRAME_STOP) {
-			s->peer_stop = true;
-			s->peer_stop_reason = f.u.stop.reason;
-			continue;
-		}
-		if (f.h.type != FRAME_CONFIRM)
-			return chan_unexpected(s, &f, "S_WAIT_CONFIRM");
-		if (f.u.batch.batch_id != b->id || f.u.batch.count != b->m.n ||
-		    f.u.batch.last_seq != b->last_seq) {
-			chan_fail(s, CHD_CH_PROTOCOL, "CONFIRM (batch %llu, %u messages, seq %u) does not "
-			          "match END_BATCH (batch %llu, %zu messages, seq %u)",
-			          (unsigned long long)f.u.batch.batch_id, f.u.batch.count,
-			          f.u.batch.last_seq, (unsigned long long)b->id, b->m.n, b->last_seq);
-			chan_send_error(s, CHD_CH_PROTOCOL, s->text);
-			return -1;
-		}
-		return 0;
-	}
 }
 
 /* Deletes the grouped confirmed nonpersistent messages (no fsync: they
@@ -584,82 +575,118 @@ static int flush_pending(struct sender *x)
 	return 0;
 }
 
-static int pend_add(struct sender *x, struct batch *b)
+/* Moves b's messages to the end of l (b is left empty). */
+static int list_take(struct sender *x, struct msg_list *l, struct batch *b)
 {
 	for (size_t i = 0; i < b->m.n; i++) {
-		struct chd_msg *m = msg_list_add(&x->pend);
+		struct chd_msg *m = msg_list_add(l);
 		if (m == NULL)
 			return chan_fail(x->s, CHD_CH_CLOSED, "out of memory");
 		*m = b->m.v[i];
 		memset(&b->m.v[i], 0, sizeof(b->m.v[i]));
 	}
 	b->m.n = 0;
-	return x->pend.n >= CHAN_NP_DELETE_GROUP ? flush_pending(x) : 0;
+	return 0;
 }
 
-/* After CONFIRM: deletes b and records it committed and, if ahead is
- * given (a batch with persistent messages whose MSG frames are already
- * on their way), records ahead in doubt: one transaction. */
-static int commit_batch(struct sender *x, struct batch *b, struct batch *ahead)
+/* One transaction (one fsync): deletes the confirmed batches (x->done,
+ * and the grouped nonpersistent deletes), records the receiver's last
+ * confirmed batch as committed, and lists fl[0 .. upto) -- the batches in
+ * flight and those about to go -- as in doubt.  Until it returns no
+ * END_BATCH of fl[nfl .. upto) may go. */
+static int record(struct sender *x, size_t upto)
 {
 	struct chan_sess *s = x->s;
-	uint64_t cb = b->has_p ? b->id : x->c_batch;
-	uint32_t cq = b->has_p ? b->last_seq : x->c_seq;
+	struct store_indoubt ib[CHAN_WINDOW];
+	const struct msg_list *ml[CHAN_WINDOW];
+	struct batch *bv[CHAN_WINDOW];
 	struct chan_sync cs;
+	size_t nb = 0;
 
-	size_t count = b->m.n;
-
-	chan_status_substate(s, "COMMITTING");
-	s->work_mono = time_mono_ms();
 	if (chan_store(s) == NULL)
 		return -1;
-	if (!b->has_p && ahead == NULL) {
-		if (pend_add(x, b) != 0)
-			return -1;
-		goto published;
+	for (size_t i = 0; i < upto; i++) {
+		if (!x->fl[i].has_p)
+			continue;
+		ib[nb] = (struct store_indoubt){ .batch_id = x->fl[i].id, .last_seq = x->fl[i].last_seq,
+		                                 .count = (uint32_t)x->fl[i].m.n };
+		ml[nb] = &x->fl[i].m;
+		bv[nb++] = &x->fl[i];
 	}
+	sync_fill(x, &cs, x->c_batch, x->c_seq);
+	if (nb > 0)
+		sync_indoubt(&cs, bv[nb - 1]);
 	if (store_begin(s->st) != STORE_OK)
-		return db_fail(x, "deleting a confirmed batch");
-	if (store_confirm(s->st, &b->m) != STORE_OK || store_confirm(s->st, &x->pend) != STORE_OK)
-		return db_fail(x, "deleting a confirmed batch");
-	if (b->has_p || ahead != NULL) {
-		sync_fill(x, &cs, cb, cq);
-		if (ahead != NULL) {
-			sync_indoubt(&cs, ahead);
-			if (store_ext_set_members(s->st, s->def.name, &ahead->m) != STORE_OK)
-				return db_fail(x, "recording the next in-doubt batch");
-		} else if (store_ext_clear_members(s->st, s->def.name) != STORE_OK) {
-			return db_fail(x, "clearing the in-doubt record");
-		}
-		if (store_sync_set(s->st, &cs) != STORE_OK)
-			return db_fail(x, "recording a committed batch");
-	}
+		return db_fail(x, "recording the in-doubt batches");
+	if (store_confirm(s->st, &x->done) != STORE_OK || store_confirm(s->st, &x->pend) != STORE_OK)
+		return db_fail(x, "deleting confirmed batches");
+	if (store_ext_set_indoubt(s->st, s->def.name, ib, ml, nb) != STORE_OK)
+		return db_fail(x, "recording the in-doubt batches");
+	if (store_sync_set(s->st, &cs) != STORE_OK)
+		return db_fail(x, "recording a committed batch");
 	if (store_commit(s->st) != STORE_OK)
-		return db_fail(x, "committing a confirmed batch");
+		return db_fail(x, "committing the in-doubt batches");
+	msg_list_free(&x->done);
 	msg_list_free(&x->pend);
-	x->c_batch = cb;
-	x->c_seq = cq;
-	if (ahead != NULL) {
-		ahead->durable = true;
-		x->indoubt = true;
-		np_remember(x, ahead);
-	} else if (b->has_p) {
-		x->indoubt = false;
-		np_forget(x);
-	}
+	x->indoubt = nb > 0;
+	np_remember(x, bv, nb);
+	publish_indoubt(x);
+	return 0;
+}
 
-published:;
+/* The lazy deletes, when nothing else will carry them soon (going idle,
+ * stopping, too many kept). */
+static int settle(struct sender *x)
+{
+	if (x->done.n == 0)
+		return flush_pending(x);
+	return record(x, x->nfl);
+}
+
+/* CONFIRM of the oldest batch in flight. */
+static int on_confirm(struct sender *x, const struct frame_batch *c)
+{
+	struct chan_sess *s = x->s;
+	struct batch *b = &x->fl[0], t;
+	size_t count = b->m.n;
+
+	if (c->batch_id != b->id || c->count != b->m.n || c->last_seq != b->last_seq) {
+		chan_fail(s, CHD_CH_PROTOCOL, "CONFIRM (batch %llu, %u messages, seq %u) does not "
+		          "match END_BATCH (batch %llu, %zu messages, seq %u)",
+		          (unsigned long long)c->batch_id, c->count, c->last_seq,
+		          (unsigned long long)b->id, b->m.n, b->last_seq);
+		chan_send_error(s, CHD_CH_PROTOCOL, s->text);
+		return -1;
+	}
+	s->work_mono = time_mono_ms();
+	if (b->has_p) {
+		x->c_batch = b->id;
+		x->c_seq = b->last_seq;
+		if (list_take(x, &x->done, b) != 0)
+			return -1;
+	} else {
+		if (list_take(x, &x->pend, b) != 0)
+			return -1;
+		if (x->pend.n >= CHAN_NP_DELETE_GROUP && flush_pending(x) != 0)
+			return -1;
+	}
+	/* the slot (with its seqs buffer) goes to the end */
+	batch_clear(b);
+	t = x->fl[0];
+	memmove(&x->fl[0], &x->fl[1], (CHAN_WINDOW - 1) * sizeof(x->fl[0]));
+	x->fl[CHAN_WINDOW - 1] = t;
+	x->nfl--;
+
 	int64_t now = time_now_ms();
 	pthread_mutex_lock(&chan_sup.mtx);
 	if (s->rt != NULL) {
 		struct chan_status *st = &s->rt->st;
 		st->msgs += count;
 		st->batches++;
-		st->committed_seq = cq;
-		if (ahead == NULL)
-			st->current_seq = cq;
+		st->committed_seq = x->c_seq;
+		if (x->nfl == 0)
+			st->current_seq = x->c_seq;
 		st->last_msg_time_ms = now;
-		st->indoubt = x->indoubt;
 		st->bytes_sent = s->bytes_sent;
 		st->bytes_received = s->bytes_received;
 	}
@@ -667,35 +694,109 @@ published:;
 	return 0;
 }
 
-/* After CONFIRM of x->cur: settles it and, when the next batch is ready,
- * overlaps its sending with that work.  Only one batch is ever in flight
- * (PROTOCOL.md 7.3): the next batch's frames go after CONFIRM, and its
- * END_BATCH only once it is recorded in doubt.
- *   next nonpersistent only: send all of it, then delete x->cur (the
- *     receiver puts while this end deletes);
- *   next with persistent messages: send its MSGs, then delete x->cur and
- *     record next in doubt in one transaction, then END_BATCH. */
-static int settle_and_pipeline(struct sender *x)
+/* Takes the frames that came from the receiver: CONFIRMs, or a STOP.
+ * wait_ms 0: only what is there; > 0: waits that long for the first
+ * one; the oldest batch in flight must be confirmed within T_reply. */
+static int collect(struct sender *x, int64_t wait_ms)
 {
 	struct chan_sess *s = x->s;
-	struct batch *b = &x->cur, *n = &x->next;
-	bool pipe = n->m.n > 0 && !s->peer_stop && chan_stop_req(s) == STOP_NONE &&
-	            (n->m.n >= s->batchsz || s->def.batchint == 0);
+	struct frame f;
 
-	if (!pipe)
-		return commit_batch(x, b, NULL);
-	if (batch_number(x, n, b->has_p ? b->id : x->c_batch, b->has_p ? b->last_seq : x->c_seq) != 0)
-		return -1;
-	/* b is confirmed: it is deleted even if sending n fails */
-	if (send_msgs(x, n) != 0 || (!n->has_p && send_end(x, n) != 0)) {
-		(void)commit_batch(x, b, NULL);
-		return -1;
+	for (;;) {
+		int64_t now = time_mono_ms(), w = wait_ms;
+		int64_t deadline = x->nfl > 0 ? x->fl[0].ended + chan_t_reply_ms(s->hbint) : -1;
+		int rd;
+
+		if (w != 0 && deadline >= 0 && (w < 0 || deadline - now < w))
+			w = deadline - now > 0 ? deadline - now : 0;
+		/* with room in the window, new messages on the queue wake it */
+		bool room = w != 0 && x->nfl < x->window && !s->peer_stop;
+		if (w != 0)
+			chan_status_substate(s, "WAITING_CONFIRM");
+		if (room)
+			chan_set_idle(s, true, true);
+		rd = chan_read_frame(s, w, &f);
+		if (room)
+			chan_set_idle(s, false, true);
+		if (rd == RD_WOKEN) {
+			if (chan_stop_req(s) == STOP_FORCE)
+				return chan_fail_forced(s);
+			x->maybe_work = true;
+			return 0;
+		}
+		if (rd == RD_TIMEOUT) {
+			if (deadline >= 0 && time_mono_ms() >= deadline)
+				return chan_fail(s, CHD_CH_HEARTBEAT, "no CONFIRM of batch %llu within %lld s",
+				                 (unsigned long long)x->fl[0].id,
+				                 (long long)chan_t_reply_ms(s->hbint) / 1000);
+			return 0;
+		}
+		if (rd != RD_FRAME)
+			return -1;
+		if (f.h.type == FRAME_STOP) {
+			s->peer_stop = true;
+			s->peer_stop_reason = f.u.stop.reason;
+		} else if (f.h.type == FRAME_CONFIRM && x->nfl > 0) {
+			if (on_confirm(x, &f.u.batch) != 0)
+				return -1;
+		} else {
+			return chan_unexpected(s, &f, x->nfl > 0 ? "S_WAIT_CONFIRM" : "S_IDLE");
+		}
+		wait_ms = 0; /* then only what has come too */
 	}
-	if (!n->has_p)
-		return commit_batch(x, b, NULL);
-	if (commit_batch(x, b, n) != 0)
+}
+
+static size_t inflight_bytes(const struct sender *x)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < x->nfl; i++)
+		for (size_t k = 0; k < x->fl[i].m.n; k++)
+			n += x->fl[i].m.v[k].body_len;
+	return n;
+}
+
+/* Sends fl[nfl] and, while the window has room and full batches are
+ * waiting, more with it: one commit records them all in doubt.  The
+ * first one's MSG frames go before that commit, so the receiver puts
+ * them meanwhile (PROTOCOL.md 7.3). */
+static int launch(struct sender *x)
+{
+	struct chan_sess *s = x->s;
+	size_t g = 1, first = x->nfl;
+	bool any_p;
+
+	while (first + g < x->window && x->fl[first + g - 1].m.n >= s->batchsz &&
+	       !s->peer_stop && chan_stop_req(s) == STOP_NONE) {
+		int got = take(x, &x->fl[first + g], s->batchsz);
+		if (got < 0)
+			return -1;
+		if (got == 0)
+			break;
+		g++;
+	}
+	any_p = false;
+	for (size_t i = 0; i < g; i++) {
+		if (batch_number(x, &x->fl[first + i]) != 0)
+			return -1;
+		any_p |= x->fl[first + i].has_p;
+	}
+	if (send_msgs(x, &x->fl[first]) != 0 || chan_flush(s) != 0)
 		return -1;
-	return send_end(x, n);
+	/* from here the batches count as in flight: a failure leaves them
+	 * listed in doubt (if recorded) and the resync settles them */
+	x->nfl += g;
+	if (any_p && record(x, x->nfl) != 0)
+		return -1;
+	for (size_t i = 0; i < g; i++) {
+		if ((i > 0 && send_msgs(x, &x->fl[first + i]) != 0) ||
+		    send_end(x, &x->fl[first + i]) != 0)
+			return -1;
+	}
+	if (chan_flush(s) != 0)
+		return -1;
+	publish_sent(x);
+	return 0;
 }
 
 /* Grows b for up to BATCHINT ms (PROTOCOL.md 7.1). */
@@ -745,16 +846,8 @@ static int heartbeat(struct sender *x)
 	if (frame_encode_hb(&s->out, &s->w) != FRAME_OK || chan_flush(s) != 0)
 		return -1;
 	for (;;) {
-		int rd = chan_read_frame(s, chan_t_reply_ms(s->hbint), &f);
-		if (rd == RD_WOKEN) {
-			if (chan_stop_req(s) == STOP_FORCE)
-				return chan_fail_forced(s);
-			continue;
-		}
-		if (rd == RD_TIMEOUT)
-			return chan_fail(s, CHD_CH_HEARTBEAT, "peer not responding: no HB_ACK within %lld s",
-			                 (long long)chan_t_reply_ms(s->hbint) / 1000);
-		if (rd != RD_FRAME)
+		if (chan_await(s, chan_t_reply_ms(s->hbint), WAKE_FORCE_ENDS,
+		               "HB_ACK (peer not responding)", &f) != RD_FRAME)
 			return -1;
 		if (f.h.type == FRAME_STOP) {
 			s->peer_stop = true;
@@ -774,10 +867,11 @@ static int heartbeat(struct sender *x)
 }
 
 /* Idle: waits for work, a heartbeat or DISCINT, a stop, or the peer.
- * Returns 1 with messages in x->cur, 0 to go round, -1 failure. */
+ * Returns 1 with messages in fl[0], 0 to go round, -1 failure. */
 static int idle(struct sender *x, int *stop_reason)
 {
 	struct chan_sess *s = x->s;
+	struct batch *cur = &x->fl[0];
 	struct frame f;
 	int got, rd;
 	int64_t now, tmo = -1, hb_at = 0, disc_at = 0;
@@ -787,13 +881,14 @@ static int idle(struct sender *x, int *stop_reason)
 	 * the queue has messages (or after a wake-up of any kind). */
 	got = 0;
 	if (s->st != NULL || x->maybe_work)
-		got = take(x, &x->cur, s->batchsz);
+		got = take(x, cur, s->batchsz);
 	x->maybe_work = false;
 	if (got != 0) {
 		chan_set_idle(s, false, true);
 		return got < 0 ? -1 : 1;
 	}
-	if (flush_pending(x) != 0)
+	/* nothing to send: the lazy deletes go now */
+	if (settle(x) != 0)
 		return -1;
 	chan_status_substate(s, "IDLE");
 	now = time_mono_ms();
@@ -842,6 +937,30 @@ static int idle(struct sender *x, int *stop_reason)
 	return 0;
 }
 
+/* With batches in flight: is the batch being taken ready to go?  1 yes,
+ * 0 not yet (then *wait_ms says how long it may wait), -1 failure. */
+static int ready(struct sender *x, int64_t *wait_ms)
+{
+	struct chan_sess *s = x->s;
+	struct batch *cur = &x->fl[x->nfl];
+	int64_t left;
+
+	*wait_ms = -1;
+	if (x->nfl >= x->window || inflight_bytes(x) >= CHAN_WINDOW_BYTES)
+		return 0;
+	if (cur->m.n < s->batchsz && take(x, cur, s->batchsz - cur->m.n) < 0)
+		return -1;
+	if (cur->m.n == 0)
+		return 0;
+	if (cur->m.n >= s->batchsz || s->def.batchint == 0)
+		return 1;
+	left = cur->started + s->def.batchint - time_mono_ms();
+	if (left <= 0)
+		return 1;
+	*wait_ms = left;
+	return 0;
+}
+
 int chan_run_sender(struct chan_sess *s)
 {
 	struct sender x;
@@ -849,6 +968,8 @@ int chan_run_sender(struct chan_sess *s)
 
 	memset(&x, 0, sizeof(x));
 	x.s = s;
+	/* version 1 has one batch in flight (PROTOCOL.md 7.3) */
+	x.window = s->w.version >= 2 ? CHAN_WINDOW : 1;
 	if (chan_sup.host.dlq != NULL)
 		str_copy(x.dlq, chan_sup.host.dlq, sizeof(x.dlq));
 	if (resync(&x) != 0)
@@ -859,21 +980,29 @@ int chan_run_sender(struct chan_sess *s)
 	x.maybe_work = true;
 
 	for (;;) {
-		/* a batch already sent (pipelined) is always seen through */
-		if (!x.cur.sent) {
-			enum chan_stop stop = chan_stop_req(s);
-			int my_reason = 0;
+		enum chan_stop stop;
 
-			if (stop == STOP_FORCE) {
-				chan_fail_forced(s);
-				goto out;
+		if (x.nfl > 0 && collect(&x, 0) != 0)
+			goto out;
+		stop = chan_stop_req(s);
+		if (stop == STOP_FORCE) {
+			chan_fail_forced(s);
+			goto out;
+		}
+		if (stop != STOP_NONE || s->peer_stop) {
+			/* batches already sent are always seen through */
+			if (x.nfl > 0) {
+				if (collect(&x, -1) != 0)
+					goto out;
+				continue;
 			}
-			if (stop != STOP_NONE || s->peer_stop) {
-				rc = close_orderly(&x, stop == STOP_SHUTDOWN ? FRAME_STOP_SHUTDOWN
-				                                             : FRAME_STOP_OPERATOR);
-				goto out;
-			}
-			if (x.cur.m.n == 0) {
+			rc = close_orderly(&x, stop == STOP_SHUTDOWN ? FRAME_STOP_SHUTDOWN
+			                                             : FRAME_STOP_OPERATOR);
+			goto out;
+		}
+		if (x.nfl == 0) {
+			if (x.fl[0].m.n == 0) {
+				int my_reason = 0;
 				int r = idle(&x, &my_reason);
 				if (r < 0)
 					goto out;
@@ -884,34 +1013,38 @@ int chan_run_sender(struct chan_sess *s)
 				if (r == 0)
 					continue;
 			}
-			if (fill_batch(&x, &x.cur) != 0)
+			if (fill_batch(&x, &x.fl[0]) != 0)
 				goto out;
-			if (x.cur.m.n == 0)
+			if (x.fl[0].m.n == 0)
 				continue;
-			if (batch_number(&x, &x.cur, x.c_batch, x.c_seq) != 0 ||
-			    record_indoubt(&x, &x.cur) != 0 || send_msgs(&x, &x.cur) != 0 ||
-			    send_end(&x, &x.cur) != 0)
+		} else {
+			int64_t w;
+			int r = ready(&x, &w);
+			if (r < 0)
 				goto out;
+			if (r == 0) {
+				if (collect(&x, w) != 0)
+					goto out;
+				continue;
+			}
 		}
-		if (wait_confirm(&x, &x.cur) != 0 || settle_and_pipeline(&x) != 0)
+		if (launch(&x) != 0)
 			goto out;
-		/* the next batch (sent already, or only locked) becomes current */
-		batch_clear(&x.cur);
-		x.cur.sent = false;
-		{
-			struct batch t = x.cur;
-			x.cur = x.next;
-			x.next = t;
-		}
+		if (x.done.n >= CHAN_WINDOW * (size_t)s->batchsz && settle(&x) != 0)
+			goto out;
 	}
 out:
-	/* confirmed ones must not be released and sent again */
-	if (x.pend.n > 0 && (chan_store(s) == NULL || store_confirm(s->st, &x.pend) != STORE_OK))
-		log_error(code_str(CHD_DB_ERROR), "channel=%s cannot delete %zu confirmed "
-		          "nonpersistent messages (they may be sent again): %s", s->def.name, x.pend.n,
-		          store_errmsg(s->st));
+	/* what was confirmed must not be released and sent again: delete it
+	 * now if the store lets us (else the next resync does) */
+	if ((x.done.n > 0 || x.pend.n > 0) && s->st != NULL) {
+		if (x.done.n > 0 ? record(&x, x.nfl) != 0 : flush_pending(&x) != 0)
+			log_error(code_str(CHD_DB_ERROR), "channel=%s cannot delete %zu confirmed "
+			          "messages now (the next resync settles them): %s", s->def.name,
+			          x.done.n + x.pend.n, store_errmsg(s->st));
+	}
+	msg_list_free(&x.done);
 	msg_list_free(&x.pend);
-	batch_free(&x.cur);
-	batch_free(&x.next);
+	for (size_t i = 0; i < CHAN_WINDOW; i++)
+		batch_free(&x.fl[i]);
 	return rc;
 }

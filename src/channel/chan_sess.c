@@ -68,9 +68,13 @@ int chan_flush(struct chan_sess *s)
 {
 	struct tls_error err = { 0 };
 	int64_t t = chan_t_reply_ms(s->hbint);
+	unsigned ku;
 
 	if (s->out.len == 0)
 		return 0;
+	/* KeyUpdates (ours, or answers to the peer's) go out only inside
+	 * tls_send_all: publish the count when it moved. */
+	ku = tls_conn_key_updates(s->tc);
 	if (tls_send_all(s->tc, s->out.p, s->out.len, (int)t, &err) != 0) {
 		frame_buf_reset(&s->out);
 		if (err.code == CHD_CH_STOP)
@@ -84,6 +88,12 @@ int chan_flush(struct chan_sess *s)
 	s->bytes_sent += s->out.len;
 	s->last_send_mono = time_mono_ms();
 	frame_buf_reset(&s->out);
+	if (tls_conn_key_updates(s->tc) != ku) {
+		pthread_mutex_lock(&chan_sup.mtx);
+		if (s->rt != NULL)
+			s->rt->st.key_updates = tls_conn_key_updates(s->tc);
+		pthread_mutex_unlock(&chan_sup.mtx);
+	}
 	return 0;
 }
 
@@ -153,6 +163,69 @@ bool chan_frame_buffered(struct chan_sess *s)
 	return avail >= FRAME_HEADER_LEN + (size_t)h.length;
 }
 
+int chan_await(struct chan_sess *s, int64_t timeout_ms, enum chan_wake wake, const char *what,
+               struct frame *f)
+{
+	int64_t deadline = time_mono_ms() + timeout_ms;
+
+	for (;;) {
+		int64_t left = deadline - time_mono_ms();
+		int rd = chan_read_frame(s, left > 0 ? left : 0, f);
+		enum chan_stop st;
+
+		if (rd == RD_FRAME)
+			return RD_FRAME;
+		if (rd == RD_TIMEOUT) {
+			chan_fail(s, CHD_CH_HEARTBEAT, "no %s within %lld s", what,
+			          (long long)(timeout_ms + 999) / 1000);
+			return RD_ERR;
+		}
+		if (rd != RD_WOKEN)
+			return RD_ERR;
+		st = chan_stop_req(s);
+		if (st == STOP_FORCE)
+			return chan_fail_forced(s);
+		if (st != STOP_NONE && wake == WAKE_STOP_ENDS) {
+			chan_fail(s, CHD_CH_STOP, "channel ended: %s",
+			          st == STOP_SHUTDOWN ? "queue manager ending" : "stopped by operator");
+			chan_send_error(s, CHD_CH_STOP, s->text);
+			return RD_ERR;
+		}
+	}
+}
+
+bool chan_batch_buffered(struct chan_sess *s)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		size_t off = s->rstart;
+		struct frame_header h;
+
+		while (s->rend - off >= FRAME_HEADER_LEN) {
+			if (frame_header_decode(s->rbuf + off, s->rend - off, &h, s->max_payload, NULL) !=
+			    FRAME_OK)
+				return false;
+			if (s->rend - off < FRAME_HEADER_LEN + (size_t)h.length)
+				break;
+			if (h.type == FRAME_END_BATCH)
+				return true;
+			if (h.type != FRAME_MSG)
+				return false;
+			off += FRAME_HEADER_LEN + (size_t)h.length;
+		}
+		/* take what the socket holds already, without waiting, once */
+		if (attempt == 0 && s->rbuf != NULL && s->rend < s->rcap) {
+			struct tls_error err = { 0 };
+			ssize_t n = tls_recv(s->tc, s->rbuf + s->rend, s->rcap - s->rend, 0, &err);
+			if (n <= 0)
+				return false; /* EOF or an error: the next read reports it */
+			s->rend += (size_t)n;
+			continue;
+		}
+		return false;
+	}
+	return false;
+}
+
 /* Room for need bytes from rstart. */
 static int rbuf_make_room(struct chan_sess *s, size_t need)
 {
@@ -189,6 +262,7 @@ int chan_read_frame(struct chan_sess *s, int64_t timeout_ms, struct frame *f)
 {
 	int64_t deadline = timeout_ms >= 0 ? time_mono_ms() + timeout_ms : -1;
 	struct frame_err ferr;
+	bool polled = false;
 
 	if (s->end != END_NONE)
 		return RD_ERR;
@@ -249,8 +323,13 @@ int chan_read_frame(struct chan_sess *s, int64_t timeout_ms, struct frame *f)
 			return RD_ERR;
 		if (deadline >= 0) {
 			tmo = deadline - time_mono_ms();
-			if (tmo <= 0)
+			/* timeout 0 still takes what the socket holds: one read
+			 * that does not wait (the sender collects CONFIRMs so) */
+			if (tmo <= 0 && (timeout_ms != 0 || polled))
 				return RD_TIMEOUT;
+			if (tmo < 0)
+				tmo = 0;
+			polled = true;
 		}
 		n = tls_recv(s->tc, s->rbuf + s->rend, s->rcap - s->rend, (int)(tmo > INT32_MAX ? INT32_MAX : tmo),
 		             &err);
@@ -391,6 +470,7 @@ void chan_enter_running(struct chan_sess *s, uint32_t seq)
 		st->msgs = st->batches = 0;
 		st->bytes_sent = s->bytes_sent;
 		st->bytes_received = s->bytes_received;
+		st->key_updates = s->tc != NULL ? tls_conn_key_updates(s->tc) : 0;
 		st->committed_seq = st->current_seq = seq;
 		st->indoubt = false;
 		st->retries_left = -1;
@@ -404,9 +484,9 @@ void chan_enter_running(struct chan_sess *s, uint32_t seq)
 	}
 	pthread_mutex_unlock(&chan_sup.mtx);
 	log_info(code_str(CHD_CH_START), "channel=%s type=%s peer=%s rqmname=%s batchsz=%u "
-	         "maxmsgl=%u hbint=%u seq=%u encrypted=%s channel started", s->def.name,
+	         "maxmsgl=%u hbint=%u seq=%u encrypted=%s protocol=%u channel started", s->def.name,
 	         chan_type_name(s->def.type), s->peer_addr, s->peer_qmgr, s->batchsz, s->maxmsgl,
-	         s->hbint, seq, s->encrypted ? "yes" : "no");
+	         s->hbint, seq, s->encrypted ? "yes" : "no", s->w.version);
 }
 
 static pthread_mutex_t why_mtx = PTHREAD_MUTEX_INITIALIZER;

@@ -71,8 +71,18 @@ json_t *chan_status_to_json(const struct chan_status *s)
 	json_object_set_new(o, "peer_not_after", tls ? time_json(s->peer_not_after_ms) : json_null());
 	json_object_set_new(o, "last_error_code", str_or_null(s->last_error_code));
 	json_object_set_new(o, "last_error", str_or_null(s->last_error));
-	json_object_set_new(o, "retries_left",
-	                    s->retries_left >= 0 ? json_integer(s->retries_left) : json_null());
+	if (s->retries_left >= 0) {
+		/* The long retries are the last LONGRTY of the schedule: what is
+		 * left beyond them is short ones. One number would read
+		 * 1000000009 with the defaults (10 short, 999999999 long). */
+		long lng = s->longrty >= 0 && s->longrty < s->retries_left ? s->longrty
+		                                                           : s->retries_left;
+		json_object_set_new(o, "short_retries_left", json_integer(s->retries_left - lng));
+		json_object_set_new(o, "long_retries_left", json_integer(lng));
+	} else {
+		json_object_set_new(o, "short_retries_left", json_null());
+		json_object_set_new(o, "long_retries_left", json_null());
+	}
 	json_object_set_new(o, "next_retry_time", time_json(s->next_retry_ms));
 	json_object_set_new(o, "oldest_msg_age", s->oldest_msg_age_ms >= 0
 	                    ? json_integer(s->oldest_msg_age_ms / 1000) : json_null());

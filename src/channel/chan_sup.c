@@ -23,6 +23,7 @@
 struct chan_sup chan_sup = {
 	.mtx = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER,
+	.proto_max = FRAME_VERSION_MAX,
 };
 
 /* ---- retry schedule ---- */
@@ -662,6 +663,15 @@ int chan_sup_start(const struct chan_host *host)
 	int rc;
 
 	chan_sup.host = *host;
+	/* CHAND_PROTOCOL_MAX=1 makes this agent speak only version 1: for
+	 * trying interoperation with older agents (doc/PROTOCOL.md 13) */
+	chan_sup.proto_max = FRAME_VERSION_MAX;
+	const char *pm = getenv("CHAND_PROTOCOL_MAX");
+	if (pm != NULL && pm[0] >= '1' && pm[0] <= '0' + FRAME_VERSION_MAX && pm[1] == '\0') {
+		chan_sup.proto_max = pm[0] - '0';
+		log_info(code_str(CHD_CH_START), "channels: protocol versions %d-%d (CHAND_PROTOCOL_MAX)",
+		         FRAME_VERSION_MIN, chan_sup.proto_max);
+	}
 	atomic_store(&chan_sup.stopping, false);
 	atomic_store(&chan_sup.watcher_quit, false);
 	if (host->store_open(host->arg, &st, err, sizeof(err)) != STORE_OK) {

@@ -1,8 +1,8 @@
 noinst_LIBRARIES += src/common/libcommon.a
 src_common_libcommon_a_SOURCES = src/common/log.c src/common/util.c src/common/codes.c \
-	src/common/message.c src/common/srclimit.c
+	src/common/message.c src/common/srclimit.c src/common/b64.c src/common/netlisten.c
 noinst_HEADERS += include/chand/log.h include/chand/util.h include/chand/codes.h \
-	include/chand/message.h include/chand/srclimit.h
+	include/chand/message.h include/chand/srclimit.h include/chand/netlisten.h
 
 if ENABLE_TESTS
 check_PROGRAMS += tests/unit/test_codes
@@ -13,4 +13,9 @@ check_PROGRAMS += tests/unit/test_srclimit
 tests_unit_test_srclimit_SOURCES = tests/unit/test_srclimit.c
 tests_unit_test_srclimit_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_srclimit_LDADD = src/common/libcommon.a $(CRITERION_LIBS)
+# base64 is GnuTLS's (b64.c): programs that call it link GnuTLS.
+check_PROGRAMS += tests/unit/test_util
+tests_unit_test_util_SOURCES = tests/unit/test_util.c
+tests_unit_test_util_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_util_LDADD = src/common/libcommon.a $(GNUTLS_LIBS) $(CRITERION_LIBS)
 endif

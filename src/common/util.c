@@ -139,82 +139,8 @@ long hex_decode(const char *in, uint8_t *out, size_t outmax)
 	return (long)(n / 2);
 }
 
-static const char b64chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-char *b64_encode(const uint8_t *in, size_t n)
-{
-	size_t olen = 4 * ((n + 2) / 3);
-	char *out = malloc(olen + 1), *p = out;
-	size_t i;
-
-	if (out == NULL)
-		return NULL;
-	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		*p++ = b64chars[v >> 18];
-		*p++ = b64chars[(v >> 12) & 63];
-		*p++ = b64chars[(v >> 6) & 63];
-		*p++ = b64chars[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-		*p++ = b64chars[v >> 18];
-		*p++ = b64chars[(v >> 12) & 63];
-		*p++ = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
-		*p++ = '=';
-	}
-	*p = '\0';
-	return out;
-}
-
-static int b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-uint8_t *b64_decode(const char *in, size_t inlen, size_t *outlen)
-{
-	uint8_t *out;
-	size_t o = 0;
-
-	if (inlen % 4 != 0)
-		return NULL;
-	out = malloc(inlen / 4 * 3 + 1);
-	if (out == NULL)
-		return NULL;
-	for (size_t i = 0; i < inlen; i += 4) {
-		int v[4];
-		int pad = 0;
-		for (int k = 0; k < 4; k++) {
-			if (in[i + k] == '=' && i + 4 == inlen && k >= 2) {
-				v[k] = 0;
-				pad++;
-			} else if (pad > 0 || (v[k] = b64val((unsigned char)in[i + k])) < 0) {
-				free(out);
-				return NULL;
-			}
-		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-		out[o++] = (uint8_t)(w >> 16);
-		if (pad < 2)
-			out[o++] = (uint8_t)(w >> 8);
-		if (pad < 1)
-			out[o++] = (uint8_t)w;
-	}
-	*outlen = o;
-	return out;
-}
+/* b64_encode and b64_decode are in b64.c: they use GnuTLS, which the
+ * programs that link libcommon without them need not link. */
 
 bool utf8_valid(const uint8_t *s, size_t n)
 {

@@ -13,37 +13,11 @@
 
 #include "ctl.h"
 #include "chand/config.h"
-#include "chand/dnfilter.h"
-#include "chand/keystore.h"
+#include "chand/ctlcmd.h"
 
 static void usage_global(FILE *f)
 {
 	ctl_print_usage(f);
-}
-
-/* The config named by -c, or the default one if it exists. On failure
- * with an explicit -c the errors are printed and chanctl exits 1; a
- * missing default config just yields NULL. */
-static struct chand_config *load_config(const char *path, bool explicit_path, bool quiet)
-{
-	static struct chand_config cfg;
-	struct cfg_errors errs;
-
-	if (!explicit_path && access(path, F_OK) != 0)
-		return NULL;
-	if (cfg_load(&cfg, path, 0, &errs) != 0) {
-		if (explicit_path || !quiet) {
-			for (size_t i = 0; i < errs.n; i++)
-				fprintf(stderr, "%s\n", errs.v[i]);
-			cfg_errors_free(&errs);
-			ctl_fail(CHD_CONFIG_ERROR, "cannot use configuration %s", path);
-		}
-		cfg_errors_free(&errs);
-		cfg_free(&cfg);
-		return NULL;
-	}
-	cfg_errors_free(&errs);
-	return &cfg;
 }
 
 int main(int argc, char **argv)
@@ -107,7 +81,7 @@ int main(int argc, char **argv)
 
 	/* Commands owned by other modules get their own argv. */
 	if (strcmp(argv[i], "keystore") == 0) {
-		struct chand_config *cfg = load_config(conf ? conf : CFG_DEFAULT_PATH, conf != NULL, true);
+		const struct ctl_conf *cfg = ctl_config(conf, true);
 		return ks_cli_main(argc - i, argv + i, cfg ? cfg->ks_path : NULL, c.json);
 	}
 	if (strcmp(argv[i], "check-peer") == 0)
@@ -119,10 +93,13 @@ int main(int argc, char **argv)
 	ctl_json_errors(c.json);
 	if (!(a.cmd->flags & CTL_NO_AGENT) && c.sock == NULL) {
 		const char *path = conf ? conf : CFG_DEFAULT_PATH;
-		struct chand_config *cfg = load_config(path, conf != NULL, false);
+		const struct ctl_conf *cfg = ctl_config(conf, false);
 		if (cfg == NULL)
 			ctl_fail(CHD_ADM_NO_AGENT, "no admin socket: give -s SOCKET or -c CONFIG "
 			         "(%s: %s)", path, strerror(ENOENT));
+		if (cfg->admin_socket == NULL)
+			ctl_fail(CHD_CONFIG_ERROR, "cannot use configuration: %s: no admin.socket and no "
+			         "data_dir to find the agent's socket in", path);
 		c.sock = cfg->admin_socket;
 	}
 	int rc = a.cmd->fn(&c, &a);

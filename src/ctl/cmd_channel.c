@@ -1,6 +1,6 @@
 /* chanctl channel commands: define/alter/delete/display channel,
  * start/stop/ping/reset/resolve channel, status, refresh security
- * (DESIGN.md section 5; doc/CHANNELS.md). */
+ * (doc/CHANNELS.md). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,9 +34,9 @@ static int do_refresh(struct ctl *c, const struct ctl_args *a);
 	{ "--discint", NULL, "S" }, { "--maxmsgl", NULL, "N" }, { "--shortrty", NULL, "N" }, \
 	{ "--shorttmr", NULL, "S" }, { "--longrty", NULL, "N" }, { "--longtmr", NULL, "S" }, \
 	{ "--seqwrap", NULL, "N" }, { "--descr", NULL, "TEXT" }, \
-	{ "--verify-host", NULL, "yes|no|NAME" }, MQTT_ATTR_OPTS
+	{ "--verify-host", NULL, "yes|no|NAME" }, { "--keyupdate-bytes", NULL, "N" }, MQTT_ATTR_OPTS
 
-/* Telemetry channels (--type mqtt, DESIGN.md section 7). */
+/* Telemetry channels (--type mqtt, doc/TELEMETRY.md). */
 #define MQTT_ATTR_OPTS \
 	{ "--port", NULL, "P" }, { "--address", NULL, "A" }, { "--protocol", NULL, "LIST" }, \
 	{ "--identity", NULL, "clientid|username|cert-cn|cert-dn" }, { "--mcauser", NULL, "USER" }, \
@@ -55,12 +55,15 @@ static const struct ctl_opt resolve_opts[] = { { "--action", NULL, "commit|backo
 	{ NULL, NULL, NULL } };
 static const struct ctl_opt status_opts[] = { { "--watch", NULL, "SECS" },
 	{ "--iterations", NULL, "N" }, { "--format", NULL, "table|json|prometheus" },
-	{ "--clients", NULL, "[CLIENTID-PATTERN]" }, { NULL, NULL, NULL } };
+	{ "--clients", NULL, "[CLIENTID-PATTERN]" }, { "--all", NULL, NULL }, { NULL, NULL, NULL } };
+static const struct ctl_opt start_opts[] = { { "--wait", NULL, "SECS" },
+	{ "--no-wait", NULL, NULL }, { NULL, NULL, NULL } };
 
 #define CHL_SYN "[--conname HOST:PORT] [--xmitq Q] [--sslciph SPEC] [--certlabl LABEL] " \
 	"[--sslcauth required|optional] [--sslpeer FILTER] [--batchsz N] [--batchint MS] " \
 	"[--hbint S] [--discint S] [--maxmsgl N] [--shortrty N] [--shorttmr S] [--longrty N] " \
-	"[--longtmr S] [--seqwrap N] [--descr TEXT] [--verify-host yes|no|NAME]"
+	"[--longtmr S] [--seqwrap N] [--descr TEXT] [--verify-host yes|no|NAME] " \
+	"[--keyupdate-bytes N]"
 #define MQTT_SYN "[--address A] [--protocol v311,v5] [--sslciph SPEC] [--certlabl LABEL] " \
 	"[--sslcauth never|optional|required] [--sslpeer FILTER] " \
 	"[--identity clientid|username|cert-cn|cert-dn] [--mcauser USER] [--password-file F] " \
@@ -74,14 +77,14 @@ static const struct ctl_cmd channel_cmds[] = {
 	  do_alter, 0 },
 	{ "delete channel", "NAME", NULL, 1, 1, do_delete, 0 },
 	{ "display channel", "[NAME|PATTERN]", NULL, 0, 1, do_display, 0 },
-	{ "start channel", "NAME", NULL, 1, 1, do_start, 0 },
+	{ "start channel", "NAME [--wait SECS | --no-wait]", start_opts, 1, 1, do_start, 0 },
 	{ "stop channel", "NAME [--mode quiesce|force]\nNAME --client ID   (telemetry channels: "
 	  "disconnects one client)", stop_opts, 1, 1, do_stop, 0 },
 	{ "ping channel", "NAME", NULL, 1, 1, do_ping, 0 },
 	{ "reset channel", "NAME [--seqnum N]", reset_opts, 1, 1, do_reset, 0 },
 	{ "resolve channel", "NAME --action commit|backout", resolve_opts, 1, 1, do_resolve, 0 },
-	{ "status", "[NAME|PATTERN] [--clients [CLIENTID-PATTERN]] [--format table|json|prometheus] "
-	  "[--watch SECS [--iterations N]]",
+	{ "status", "[NAME|PATTERN] [--all] [--clients [CLIENTID-PATTERN]] "
+	  "[--format table|json|prometheus] [--watch SECS [--iterations N]]",
 	  status_opts, 0, 1, do_status, 0 },
 	{ "refresh security", "", NULL, 0, 0, do_refresh, 0 },
 	{ NULL, NULL, NULL, 0, 0, NULL, 0 },
@@ -116,6 +119,8 @@ static const struct num_opt num_opts[] = {
 	{ "--longrty", "longrty", 0, 999999999 },
 	{ "--longtmr", "longtmr", 0, 999999999 },
 	{ "--seqwrap", "seqwrap", 100, 999999999 },
+	/* 0, or 1 MiB to 2^40 (put_attrs checks the gap) */
+	{ "--keyupdate-bytes", "keyupdate_bytes", 0, 1099511627776L },
 	/* Telemetry channels, with MQTT's own limits: a packet's Remaining
 	 * Length is at most 268435455, keepalive and session expiry are 16
 	 * and 32 bit fields. */
@@ -225,9 +230,15 @@ static int put_attrs(const struct ctl_args *a, json_t *req)
 		if (s != NULL && ++n)
 			json_object_set_new(req, str_opts[i][1], json_string(s));
 	}
+	if (t == TYPE_MQTT && ctl_opt(a, "--keyupdate-bytes") != NULL)
+		ctl_usage_err("--keyupdate-bytes is an attribute of message channels (sdr, rcvr, svr, "
+		              "rqstr), not of telemetry channels");
 	for (size_t i = 0; i < sizeof(num_opts) / sizeof(num_opts[0]); i++)
 		if (ctl_opt_long(a, num_opts[i].opt, num_opts[i].min, num_opts[i].max, &v) && ++n)
 			json_object_set_new(req, num_opts[i].key, json_integer(v));
+	if (ctl_opt_long(a, "--keyupdate-bytes", 0, 1099511627776L, &v) && v > 0 && v < 1048576)
+		ctl_usage_err("--keyupdate-bytes wants 0 (never) or a number from 1048576 (1 MiB) to "
+		              "1099511627776 (got %ld)", v);
 	if (ctl_opt(a, "--protocol") != NULL && ++n)
 		put_protocol(ctl_opt(a, "--protocol"), req);
 	if ((w = ctl_opt_word(a, "--identity", identity_words)) >= 0 && ++n)
@@ -250,6 +261,40 @@ static json_t *named_request(const char *cmd, const char *name)
 	return req;
 }
 
+static const char *jstr(const json_t *o, const char *k);
+
+/* ctl_simple for define and alter: the agent's warnings about the stored
+ * definition (a CERTLABL not in its keystore, no SSLCIPH) follow the
+ * confirmation on stderr, one line each; the command succeeded all the
+ * same. With --json they are in the reply's "warnings". */
+static int defined_reply(struct ctl *c, json_t *req, const char *done)
+{
+	json_t *f, *w;
+	size_t i;
+	int rc = ctl_call(c, req, NULL, NULL, &f);
+
+	if (rc != CTL_EXIT_OK)
+		return rc;
+	if (c->json) {
+		ctl_json_print(f, stdout);
+		json_decref(f);
+		return CTL_EXIT_OK;
+	}
+	printf("%s\n", done);
+	fflush(stdout);
+	json_array_foreach(json_object_get(f, "warnings"), i, w) {
+		const char *code = jstr(w, "code"), *text = jstr(w, "text");
+		if (text == NULL)
+			continue;
+		if (code != NULL)
+			fprintf(stderr, "warning: %s (%s)\n", text, code);
+		else
+			fprintf(stderr, "warning: %s\n", text);
+	}
+	json_decref(f);
+	return CTL_EXIT_OK;
+}
+
 static int do_define(struct ctl *c, const struct ctl_args *a)
 {
 	json_t *req = named_request("define channel", a->pos[0]);
@@ -267,7 +312,7 @@ static int do_define(struct ctl *c, const struct ctl_args *a)
 	put_attrs(a, req);
 	json_object_set_new(req, "replace", json_boolean(ctl_flag(a, "--replace")));
 	snprintf(done, sizeof(done), "channel %s defined.", a->pos[0]);
-	return ctl_simple(c, req, done);
+	return defined_reply(c, req, done);
 }
 
 static int do_alter(struct ctl *c, const struct ctl_args *a)
@@ -281,7 +326,7 @@ static int do_alter(struct ctl *c, const struct ctl_args *a)
 		              "--help)");
 	}
 	snprintf(done, sizeof(done), "channel %s altered.", a->pos[0]);
-	return ctl_simple(c, req, done);
+	return defined_reply(c, req, done);
 }
 
 static int do_delete(struct ctl *c, const struct ctl_args *a)
@@ -290,14 +335,6 @@ static int do_delete(struct ctl *c, const struct ctl_args *a)
 
 	snprintf(done, sizeof(done), "channel %s deleted.", a->pos[0]);
 	return ctl_simple(c, named_request("delete channel", a->pos[0]), done);
-}
-
-static int do_start(struct ctl *c, const struct ctl_args *a)
-{
-	char done[160];
-
-	snprintf(done, sizeof(done), "channel %s started.", a->pos[0]);
-	return ctl_simple(c, named_request("start channel", a->pos[0]), done);
 }
 
 static int do_stop(struct ctl *c, const struct ctl_args *a)
@@ -710,9 +747,10 @@ static void all_clients(const json_t *all, const char *client_pat)
 static void status_table_compact(const json_t *all, bool colour)
 {
 	static const char *const heads[] = { "NAME", "TYPE", "STATE", "RQMNAME", "DEPTH", "AGE",
-		"MSGS", "BATCHES", "INDOUBT", "RETRIES", "ERROR" };
+		"MSGS", "BATCHES", "INDOUBT", "RETRIES_S/L", "ERROR" };
 	static const char *const keys[] = { "name", "type", "state", "rqmname", "xmitq_depth",
-		"oldest_msg_age", "msgs", "batches", "indoubt", "retries_left", "last_error_code" };
+		"oldest_msg_age", "msgs", "batches", "indoubt", "short_retries_left",
+		"last_error_code" };
 	enum { NC = sizeof(heads) / sizeof(heads[0]) };
 	struct ctl_table t;
 	const json_t *o;
@@ -724,6 +762,8 @@ static void status_table_compact(const json_t *all, bool colour)
 		const char *cells[NC];
 		for (int k = 0; k < NC; k++)
 			cells[k] = cell(o, keys[k], b[k], sizeof(b[k]));
+		/* RETRIES_S/L: short and long retries left while RETRYING. */
+		cells[9] = in_out(o, "short_retries_left", "long_retries_left", b[9], sizeof(b[9]));
 		if (is_mqtt(o)) {
 			/* DEPTH: the clients connected; MSGS: received/sent. */
 			cells[4] = cell(o, "connections", b[4], sizeof(b[4]));
@@ -863,8 +903,39 @@ static void status_routes(struct ctl *c)
 	json_decref(all);
 }
 
+/* Whether a listing leaves the record out without --all. IBM MQ's
+ * DISPLAY CHSTATUS(*) shows the channels that have a status, not every
+ * defined one: here a message channel INACTIVE with neither an in-doubt
+ * batch nor a last error (it never ran, or ended normally), and a
+ * telemetry channel STOPPED without an error (it has no INACTIVE state:
+ * defined or stopped, it does not listen). */
+static bool status_inactive(const json_t *o)
+{
+	const char *st = jstr(o, "state");
+
+	if (st == NULL || jstr(o, "last_error_code") != NULL)
+		return false;
+	if (is_mqtt(o))
+		return strcmp(st, "STOPPED") == 0;
+	return strcmp(st, "INACTIVE") == 0 && !json_is_true(json_object_get(o, "indoubt"));
+}
+
+/* Removes those records from all; returns how many. */
+static size_t drop_inactive(json_t *all)
+{
+	size_t n = 0;
+
+	for (size_t i = json_array_size(all); i-- > 0;)
+		if (status_inactive(json_array_get(all, i))) {
+			json_array_remove(all, i);
+			n++;
+		}
+	return n;
+}
+
+/* active_only: a listing without --all (drop_inactive). */
 static int status_loop(struct ctl *c, const char *pat, json_t *extra, const char *client_pat,
-                       int fmt, long watch, long iterations)
+                       int fmt, long watch, long iterations, bool active_only)
 {
 	bool tty = false;
 	int rc;
@@ -880,8 +951,11 @@ static int status_loop(struct ctl *c, const char *pat, json_t *extra, const char
 	}
 	for (long n = 1;; n++) {
 		json_t *all = list_call(c, "status", pat, extra, &rc);
+		size_t hidden = 0;
 		if (all == NULL)
 			return rc;
+		if (active_only && fmt != 2)
+			hidden = drop_inactive(all);
 		if (fmt == 2) {
 			rc = ctl_status_prom(c, all);
 			json_decref(all);
@@ -908,6 +982,9 @@ static int status_loop(struct ctl *c, const char *pat, json_t *extra, const char
 				status_table_compact(all, tty);
 			else
 				status_table(all, false);
+			if (hidden > 0)
+				printf("(%zu inactive channel%s not shown: chanctl status --all lists %s)\n",
+				       hidden, hidden == 1 ? "" : "s", hidden == 1 ? "it" : "them");
 			if (extra != NULL)
 				all_clients(all, client_pat);
 			if (!watch && strchr(pat, '*') != NULL)
@@ -957,7 +1034,149 @@ static int do_status(struct ctl *c, const struct ctl_args *a)
 		if (clients[0] != '\0')
 			json_object_set_new(extra, "client_pattern", json_string(clients));
 	}
-	rc = status_loop(c, pat, extra, clients, fmt, watch, iterations);
+	/* A listing shows the channels that have a status; --all, or
+	 * --format prometheus (whose series must not come and go), every
+	 * defined one. One channel named exactly is always shown. */
+	rc = status_loop(c, pat, extra, clients, fmt, watch, iterations,
+	                 strchr(pat, '*') != NULL && !ctl_flag(a, "--all") && fmt != 2);
 	json_decref(extra);
 	return rc;
+}
+
+/* ---- start channel: the request, then the state it reached ---- */
+
+/* How long start waits by default for the channel to leave its starting
+ * states: tls.handshake_timeout's default, which bounds a connection
+ * attempt (TCP connect, then the TLS handshake). */
+#define START_WAIT_DEFAULT 30
+
+/* The states a channel passes through on its way to RUNNING, RETRYING
+ * or STOPPED. */
+static bool starting_state(const char *st)
+{
+	static const char *const v[] = { "INITIALIZING", "BINDING", "STARTING", "REQUESTING",
+		NULL };
+
+	for (int i = 0; st != NULL && v[i] != NULL; i++)
+		if (strcmp(st, v[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Milliseconds since the epoch of "YYYY-MM-DDTHH:MM:SS.mmmZ", or 0. */
+static int64_t iso_ms(const char *s)
+{
+	struct tm tm;
+	int ms = 0;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL || sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+	                        &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) < 6)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+/* The channel's status record (new reference), or NULL if it cannot be
+ * read (deleted meanwhile, agent gone): nothing is printed then. */
+static json_t *start_status(struct ctl *c, const char *name)
+{
+	json_t *req = admin_request_new("status"), *all = json_array(), *o;
+
+	json_object_set_new(req, "pattern", json_string(name));
+	if (ctl_call_quiet(c, req, collect, all) != CTL_EXIT_OK) {
+		json_decref(all);
+		return NULL;
+	}
+	o = json_incref(json_array_get(all, 0));
+	json_decref(all);
+	return o;
+}
+
+/* "channel NAME: STATE (why)": the state start reached, with what the
+ * operator needs next (the error and the next retry, the partner, the
+ * listener). waited: the seconds start waited, when it gave up. */
+static void print_reached(const char *name, const json_t *o, long waited)
+{
+	const char *st = jstr(o, "state"), *ec = jstr(o, "last_error_code");
+	const char *et = jstr(o, "last_error"), *qm = jstr(o, "rqmname"), *ty = jstr(o, "type");
+	char buf[160], sec[160];
+
+	printf("channel %s: %s", name, st ? st : "UNKNOWN");
+	if (st == NULL) {
+		printf("\n");
+	} else if (waited > 0) {
+		printf(" (still starting after %ld s; chanctl status %s follows it)\n", waited, name);
+	} else if (strcmp(st, "RUNNING") == 0 && is_mqtt(o)) {
+		const char *at = listener(o, buf, sizeof(buf));
+		printf(" (listening on %s, %s)\n", at ? at : "?", mqtt_security(o, sec, sizeof(sec)));
+	} else if (strcmp(st, "RUNNING") == 0) {
+		printf(" (queue manager %s, %s)\n", qm ? qm : "?", security(o, buf, sizeof(buf)));
+	} else if (strcmp(st, "RETRYING") == 0) {
+		int64_t next = iso_ms(jstr(o, "next_retry_time")), now = time_now_ms();
+		printf(" (%s%s%s", ec ? ec : "", ec ? " " : "", et ? et : "no error recorded");
+		if (next > 0)
+			printf("; next retry in %lld s", (long long)(next > now ? (next - now + 999) / 1000
+			                                                        : 0));
+		printf(")\n");
+	} else if (ec != NULL) {
+		printf(" (%s %s)\n", ec, et ? et : "");
+	} else if (strcmp(st, "INACTIVE") == 0 && ty != NULL &&
+	           (strcmp(ty, "rcvr") == 0 || strcmp(ty, "svr") == 0)) {
+		printf(" (ready: it runs when its partner connects)\n");
+	} else {
+		printf("\n");
+	}
+}
+
+static int do_start(struct ctl *c, const struct ctl_args *a)
+{
+	const char *name = a->pos[0];
+	json_t *f, *o = NULL;
+	long wait = START_WAIT_DEFAULT, waited = 0;
+	int rc;
+
+	if (ctl_flag(a, "--no-wait")) {
+		if (ctl_opt(a, "--wait") != NULL)
+			ctl_usage_err("give --wait SECS or --no-wait, not both");
+		wait = 0;
+	}
+	ctl_opt_long(a, "--wait", 0, 3600, &wait);
+	rc = ctl_call(c, named_request("start channel", name), NULL, NULL, &f);
+	if (rc != CTL_EXIT_OK)
+		return rc;
+	if (!c->json) {
+		printf("channel %s: start requested.\n", name);
+		fflush(stdout);
+	}
+	if (wait > 0) {
+		/* Polls the way status --watch does, quickly at first: a refused
+		 * connection turns into RETRYING within milliseconds. */
+		int64_t t0 = time_mono_ms(), deadline = t0 + wait * 1000;
+		for (long n = 0; (o = start_status(c, name)) != NULL; n++) {
+			if (!starting_state(jstr(o, "state")))
+				break;
+			if (time_mono_ms() >= deadline) {
+				waited = wait;
+				break;
+			}
+			json_decref(o);
+			o = NULL;
+			struct timespec ts = { 0, (n < 20 ? 50 : 250) * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (c->json) {
+		/* The agent's reply with the status record reached (null with
+		 * --no-wait or when it cannot be read). */
+		json_object_set(f, "status", o != NULL ? o : json_null());
+		ctl_json_print(f, stdout);
+	} else if (o != NULL) {
+		print_reached(name, o, waited);
+	}
+	json_decref(o);
+	json_decref(f);
+	/* Accepted: the state line says whether the channel runs. */
+	return CTL_EXIT_OK;
 }

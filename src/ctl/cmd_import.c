@@ -18,7 +18,7 @@
 #include "ctl.h"
 #include "mosqconf.h"
 #include "chand/config.h"
-#include "chand/keystore.h"
+#include "chand/ctlcmd.h"
 
 #define IMPORT_FILE_MAX (4u * 1024u * 1024u)
 
@@ -247,35 +247,27 @@ static int run_cmd(struct ctl *c, const struct mqc_cmd *m, const char *ks_path)
 static int apply(struct ctl *c, const struct mqc_result *r, const char *conf, const char *kflag,
                  const char *prefix)
 {
-	static struct chand_config cfg;
-	struct cfg_errors errs;
+	const struct ctl_conf *cfg = NULL;
 	const char *path = conf ? conf : CFG_DEFAULT_PATH;
 	const char *ks_path = kflag;
-	bool have_cfg = false, need_ks = false;
+	bool need_ks = false;
 	int rc = CTL_EXIT_OK;
 
 	for (size_t i = 0; i < r->ncmds; i++)
 		need_ks |= r->cmds[i].kind == MQC_KEYSTORE;
-	if (c->sock == NULL || (need_ks && ks_path == NULL)) {
-		if (conf != NULL || access(path, F_OK) == 0) {
-			if (cfg_load(&cfg, path, 0, &errs) != 0) {
-				for (size_t i = 0; i < errs.n; i++)
-					fprintf(stderr, "%s\n", errs.v[i]);
-				cfg_errors_free(&errs);
-				ctl_fail(CHD_CONFIG_ERROR, "cannot use configuration %s", path);
-			}
-			cfg_errors_free(&errs);
-			have_cfg = true;
-		}
-	}
+	if (c->sock == NULL || (need_ks && ks_path == NULL))
+		cfg = ctl_config(conf, false);
 	if (c->sock == NULL) {
-		if (!have_cfg)
+		if (cfg == NULL)
 			ctl_fail(CHD_ADM_NO_AGENT, "--apply needs the agent: give -s SOCKET or -c CONFIG "
 			         "(%s: %s)", path, strerror(ENOENT));
-		c->sock = cfg.admin_socket;
+		if (cfg->admin_socket == NULL)
+			ctl_fail(CHD_CONFIG_ERROR, "cannot use configuration: %s: no admin.socket and no "
+			         "data_dir to find the agent's socket in", path);
+		c->sock = cfg->admin_socket;
 	}
-	if (need_ks && ks_path == NULL && have_cfg)
-		ks_path = cfg.ks_path;
+	if (need_ks && ks_path == NULL && cfg != NULL)
+		ks_path = cfg->ks_path;
 	if (need_ks && (ks_path == NULL || *ks_path == '\0'))
 		ctl_usage_err("--apply needs the agent's keystore: give -k FILE (or -c CONFIG with "
 		              "keystore.path)");
@@ -295,8 +287,6 @@ static int apply(struct ctl *c, const struct mqc_result *r, const char *conf, co
 			fprintf(stderr, "chanctl: import stopped: the command above failed; the ones "
 			        "before it took effect\n");
 	}
-	if (have_cfg)
-		cfg_free(&cfg);
 	return rc;
 }
 

@@ -8,7 +8,7 @@
  * "blobs" (doc/ADMIN-PROTOCOL.md): nothing is base64-encoded on the wire.
  *
  * put --topic publishes to the agent's MQTT subscribers instead (request
- * "publish", DESIGN.md section 7), the same way: batches, pipelining and
+ * "publish", doc/ADMIN-PROTOCOL.md), the same way: batches, pipelining and
  * the bodies as attachments.
  *
  * get acknowledges each step only after the messages are written out
@@ -467,7 +467,7 @@ static void print_msg(struct get_state *gs, const json_t *f, const uint8_t *body
 	if (json_array_size(json_object_get(f, "blobs")) != 1)
 		ctl_fail(CHD_ADM_BAD_REQUEST, "the agent sent a message record without its body");
 	if (gs->c->json) {
-		/* The user-visible contract (DESIGN.md 5): the body as text
+		/* The user-visible contract (doc/ADMIN.md): the body as text
 		 * when it is UTF-8, else base64. */
 		json_t *o = json_object();
 		const char *const keys[] = { "msgid", "correlid", "priority", "persistent", "put_time",

@@ -1,4 +1,4 @@
-/* chanctl route commands (DESIGN section 8): define/delete/display route.
+/* chanctl route commands (doc/TELEMETRY.md): define/delete/display route.
  * A route carries the MQTT publications matching a topic filter to a
  * queue, or to another queue manager through the message channels. */
 #include <stdio.h>

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#include "chand/admin.h"
+#include "chand/admin_proto.h"
 #include "chand/codes.h"
 
 /* Exit codes. */
@@ -120,7 +120,7 @@ int ctl_recv(struct ctl *c, json_t **out, char *err, size_t errlen);
 int ctl_recv_blob(struct ctl *c, json_t **out, uint8_t **att, size_t *att_len, char *err,
                   size_t errlen);
 
-typedef int (*ctl_rec_fn)(void *arg, json_t *rec);
+typedef admin_rec_fn ctl_rec_fn;
 /* Sends req (stolen) and reads records until the final reply. on_rec may
  * return non-zero to stop. Returns CTL_EXIT_OK with *final (caller
  * json_decref; may pass NULL), or CTL_EXIT_FAIL after printing the error. */
@@ -131,6 +131,28 @@ int ctl_call_quiet(struct ctl *c, json_t *req, ctl_rec_fn on_rec, void *arg);
 /* ctl_call for commands whose reply has no records: prints nothing on
  * success except, with --json, the reply object. */
 int ctl_simple(struct ctl *c, json_t *req, const char *done_text);
+
+/* ---- the configuration (ctl_conf.c) ---- */
+
+/* What chanctl takes from chand.conf: where the agent listens and which
+ * keystore `keystore` commands use by default. Nothing else is read;
+ * chand checks the rest of the file. */
+struct ctl_conf {
+	char *admin_socket;      /* admin.socket, else <data_dir>/chand.sock; NULL if neither */
+	char *ks_path;           /* keystore.path, else <dir of the file>/key.db */
+};
+
+/* Reads path (libconfig syntax; relative paths against the file's
+ * directory, as chand does). 0, or -1 with one line "FILE:LINE: reason"
+ * (or "FILE: reason") in err. cc is initialised either way; free it
+ * with ctl_conf_free. */
+int ctl_conf_read(struct ctl_conf *cc, const char *path, char *err, size_t errlen);
+void ctl_conf_free(struct ctl_conf *cc);
+/* The configuration chanctl was pointed at (-c, -m, $CHAND_CONF: conf)
+ * or the default one. An unusable named file fails (CHD_CONFIG_ERROR);
+ * a missing default gives NULL, and so does a broken default when quiet.
+ * Read once; the result lives until exit. */
+const struct ctl_conf *ctl_config(const char *conf, bool quiet);
 
 /* ---- output (ctl_util.c) ---- */
 

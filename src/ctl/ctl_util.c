@@ -4,8 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -82,22 +80,11 @@ void ctl_print_reply_error(const json_t *reply, const char *prefix)
 
 void ctl_connect(struct ctl *c)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	char err[512];
+	int fd = admin_connect(c->sock, err, sizeof err);
 
-	if (strlen(c->sock) >= sizeof(sa.sun_path))
-		ctl_fail(CHD_ADM_NO_AGENT, "admin socket path %s is too long", c->sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		ctl_fail(CHD_ADM_NO_AGENT, "socket: %s", strerror(errno));
-	str_copy(sa.sun_path, c->sock, sizeof(sa.sun_path));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		int e = errno;
-		close(fd);
-		if (e == ENOENT || e == ECONNREFUSED || e == ENOTSOCK)
-			ctl_fail(CHD_ADM_NO_AGENT, "no agent at %s", c->sock);
-		ctl_fail(CHD_ADM_NO_AGENT, "cannot connect to the agent at %s: %s", c->sock, strerror(e));
-	}
+		ctl_fail(CHD_ADM_NO_AGENT, "%s", err);
 	admin_io_init(&c->io, fd);
 	c->connected = true;
 }
@@ -161,41 +148,32 @@ static int call(struct ctl *c, json_t *req, ctl_rec_fn on_rec, void *arg, json_t
                 bool quiet)
 {
 	char err[256];
+	json_t *f = NULL;
+	int rc;
 
 	if (final != NULL)
 		*final = NULL;
 	if (!c->connected)
 		ctl_connect(c);
-	if (ctl_send(c, req) != 0)
-		ctl_fail(CHD_ADM_NO_AGENT, "connection to the agent lost: %s", strerror(errno));
-	for (;;) {
-		json_t *f;
-		if (ctl_recv(c, &f, err, sizeof(err)) != 0)
-			ctl_fail(CHD_ADM_NO_AGENT, "connection to the agent lost: %s", err);
-		json_t *rec = json_object_get(f, "rec");
-		if (rec != NULL) {
-			int stop = on_rec != NULL ? on_rec(arg, rec) : 0;
-			json_decref(f);
-			if (stop)
-				return CTL_EXIT_FAIL;
-			continue;
-		}
-		json_t *ok = json_object_get(f, "ok");
-		if (!json_is_boolean(ok)) {
-			json_decref(f);
-			ctl_fail(CHD_ADM_BAD_REQUEST, "unexpected reply from the agent");
-		}
-		if (json_is_false(ok)) {
-			if (!quiet)
-				ctl_print_reply_error(f, NULL);
-			json_decref(f);
-			return CTL_EXIT_FAIL;
-		}
+	rc = admin_call(&c->io, req, on_rec, arg, &f, err, sizeof(err));
+	switch (rc) {
+	case ADMIN_CALL_OK:
 		if (final != NULL)
 			*final = f;
 		else
 			json_decref(f);
 		return CTL_EXIT_OK;
+	case ADMIN_CALL_REFUSED:
+		if (!quiet)
+			ctl_print_reply_error(f, NULL);
+		json_decref(f);
+		return CTL_EXIT_FAIL;
+	case ADMIN_CALL_STOPPED:
+		return CTL_EXIT_FAIL;
+	case ADMIN_CALL_BAD:
+		ctl_fail(CHD_ADM_BAD_REQUEST, "%s", err);
+	default:
+		ctl_fail(CHD_ADM_NO_AGENT, "connection to the agent lost: %s", err);
 	}
 }
 

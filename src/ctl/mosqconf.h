@@ -1,6 +1,6 @@
 /* `chanctl import mosquitto-conf`: a mosquitto.conf turned into the
- * chanctl commands that reproduce its listeners on chand (DESIGN.md
- * section 7, doc/MOSQUITTO.md).
+ * chanctl commands that reproduce its listeners on chand
+ * (doc/MOSQUITTO.md).
  *
  * Pure: text in, commands and notes out.  The few questions about the
  * file system that the mapping needs (does this path exist, which files

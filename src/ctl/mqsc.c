@@ -478,7 +478,7 @@ static const char *const w_enabled[] = { "ENABLED", "DISABLED", NULL };
 static const char *const w_chltype[] = { "SDR", "RCVR", "SVR", "RQSTR", "MQTT", NULL };
 static const char *const w_trptype[] = { "TCP", NULL };
 static const char *const w_sslcauth[] = { "REQUIRED", "OPTIONAL", "NEVER", NULL };
-/* Telemetry channels (DESIGN.md section 7). */
+/* Telemetry channels (doc/TELEMETRY.md). */
 static const char *const w_mqtt[] = { "MQTT", NULL };
 static const char *const w_yesno[] = { "YES", "NO", NULL };
 static const char *const w_identity[] = { "CLIENTID", "USERNAME", "CERT-CN", "CERT-DN", NULL };
@@ -511,7 +511,10 @@ static const char *const w_qos[] = { "0", "1", "2", NULL };
 	STR(CERTLABL), { "SSLCAUTH", "--sslcauth", A_WORD, w_sslcauth, 0, 0 }, STR(SSLPEER), \
 	NUM(BATCHSZ), NUM(BATCHINT), NUM(HBINT), NUM(DISCINT), NUM(MAXMSGL), NUM(SHORTRTY), \
 	NUM(SHORTTMR), NUM(LONGRTY), NUM(LONGTMR), NUM(SEQWRAP), STR(DESCR), \
-	{ "VERIFYHOST", "--verify-host", A_STR, NULL, 0, 0 }, MQTT_ATTRS
+	{ "VERIFYHOST", "--verify-host", A_STR, NULL, 0, 0 }, \
+	{ "KEYUPDATE", "--keyupdate-bytes", A_NUM, NULL, 0, 0 }, MQTT_ATTRS
+/* KEYUPDATE(N) is chand's own: a TLS 1.3 KeyUpdate every N bytes (IBM MQ
+ * has only the queue manager's SSLRKEYC, a TLS 1.2 renegotiation). */
 /* CHLTYPE(MQTT): IBM MQ's PORT, LOCLADDR, PROTOCOL, USECLTID, MCAUSER and
  * SSLKEYR (the agent's keystore is used), then chand's own attributes,
  * named like chanctl's options (chanctl dump writes them). Whether an
@@ -553,7 +556,8 @@ static const struct attr a_display_channel[] = {
 	FIELD(ALL), FIELD(CHLTYPE), FIELD(TRPTYPE), FIELD(CONNAME), FIELD(XMITQ), FIELD(SSLCIPH),
 	FIELD(CERTLABL), FIELD(SSLCAUTH), FIELD(SSLPEER), FIELD(BATCHSZ), FIELD(BATCHINT),
 	FIELD(HBINT), FIELD(DISCINT), FIELD(MAXMSGL), FIELD(SHORTRTY), FIELD(SHORTTMR),
-	FIELD(LONGRTY), FIELD(LONGTMR), FIELD(SEQWRAP), FIELD(DESCR), FIELD(PORT), FIELD(LOCLADDR),
+	FIELD(LONGRTY), FIELD(LONGTMR), FIELD(SEQWRAP), FIELD(DESCR), FIELD(KEYUPDATE), FIELD(PORT),
+	FIELD(LOCLADDR),
 	FIELD(PROTOCOL), FIELD(USECLTID), FIELD(MCAUSER), END };
 /* CHLTYPE(MQTT) CLIENTID(pattern): the clients of telemetry channels
  * (status --clients). */
@@ -576,7 +580,7 @@ static const struct attr a_resolve_channel[] = {
 	{ "ACTION", "--action", A_WORD, w_action, AF_REQUIRED, 0 }, END };
 static const struct attr a_refresh_security[] = {
 	{ "TYPE", NULL, A_CHECK, w_sectype, 0, 0 }, END };
-/* Routes (DESIGN.md section 8) are chand's own objects: IBM MQ's nearest
+/* Routes (doc/TELEMETRY.md) are chand's own objects: IBM MQ's nearest
  * are TOPIC and SUB objects, whose topic string is TOPICSTR.  QMNAME is
  * the queue manager the publications go to (the name IBM MQ uses for a
  * queue manager in its commands), QUEUE the queue they are put on.
@@ -593,6 +597,9 @@ static const struct attr a_display_route[] = {
 	FIELD(QOSMIN), FIELD(DESCR), END };
 
 #define F_NO_NAME 1u        /* REFRESH SECURITY */
+/* START CHANNEL returns once the agent accepts, as runmqsc's does: a
+ * script of many starts must not wait for each channel in turn. */
+#define F_NO_WAIT 2u
 
 struct form {
 	const char *verb, *obj;
@@ -618,7 +625,7 @@ static const struct form forms[] = {
 	{ "DELETE", "CHANNEL", "delete channel", a_chltype_mqtt, 0 },
 	{ "DISPLAY", "CHANNEL", "display channel", a_display_channel, 0 },
 	{ "DISPLAY", "CHSTATUS", "status", a_display_chstatus, 0 },
-	{ "START", "CHANNEL", "start channel", a_chltype_mqtt, 0 },
+	{ "START", "CHANNEL", "start channel", a_chltype_mqtt, F_NO_WAIT },
 	{ "STOP", "CHANNEL", "stop channel", a_stop_channel, 0 },
 	{ "PING", "CHANNEL", "ping channel", a_none, 0 },
 	{ "RESET", "CHANNEL", "reset channel", a_reset_channel, 0 },
@@ -1019,6 +1026,8 @@ int mqsc_translate(const struct mqsc_cmd *c, struct mqsc_argv *out, char *err, s
 	}
 	if (!(f->flags & F_NO_NAME) && argv_push_str(out, obj->value) != 0)
 		goto oom;
+	if ((f->flags & F_NO_WAIT) && argv_push_str(out, "--no-wait") != 0)
+		goto oom;
 	for (size_t i = 2; i < c->np; i++) {
 		const struct attr *at = NULL;
 		for (const struct attr *a = f->attrs; a->key != NULL; a++)
@@ -1077,6 +1086,7 @@ char *mqsc_quote(const char *s)
 enum dkind {
 	D_STR, D_NUM, D_WORD, D_SKIP,
 	D_OPTSTR,   /* a string, left out when empty (not set) */
+	D_OPTNUM,   /* a number, left out when 0 (not set) */
 	D_BOOL,     /* true/false as YES/NO */
 	D_PROTO,    /* "v311,v5" as MQTTV311,MQTTV5 */
 	D_IDENT,    /* clientid as USECLTID(YES), the others as IDENTITY(...) */
@@ -1110,7 +1120,7 @@ static const struct dkey channel_keys[] = {
 	{ "shorttmr", "SHORTTMR", D_NUM }, { "longrty", "LONGRTY", D_NUM },
 	{ "longtmr", "LONGTMR", D_NUM }, { "seqwrap", "SEQWRAP", D_NUM },
 	{ "descr", "DESCR", D_STR }, { "verify_host", "VERIFYHOST", D_OPTSTR },
-	{ "name", NULL, D_SKIP },
+	{ "keyupdate_bytes", "KEYUPDATE", D_OPTNUM }, { "name", NULL, D_SKIP },
 	/* Attributes of telemetry channels only, which no message channel can
 	 * set: nothing is lost by leaving them out. */
 	{ "port", NULL, D_SKIP }, { "address", NULL, D_SKIP }, { "protocol", NULL, D_SKIP },
@@ -1139,7 +1149,8 @@ static const struct dkey mqtt_keys[] = {
 	{ "batchint", NULL, D_SKIP }, { "hbint", NULL, D_SKIP }, { "discint", NULL, D_SKIP },
 	{ "maxmsgl", NULL, D_SKIP }, { "shortrty", NULL, D_SKIP }, { "shorttmr", NULL, D_SKIP },
 	{ "longrty", NULL, D_SKIP }, { "longtmr", NULL, D_SKIP }, { "seqwrap", NULL, D_SKIP },
-	{ "verify_host", NULL, D_SKIP }, { NULL, NULL, D_SKIP },
+	{ "verify_host", NULL, D_SKIP }, { "keyupdate_bytes", NULL, D_SKIP },
+	{ NULL, NULL, D_SKIP },
 };
 
 /* Routes: their definition; the counters are state.  A route has a queue
@@ -1221,6 +1232,9 @@ static char *dump_object(const json_t *o, const char *objkw, const struct dkey *
 			       "* KEEPALIVEMAX and SESSIONEXPIRYMAX are chand's own attributes of\n"
 			       "* telemetry channels: IBM MQ has no such attributes.\n");
 	}
+	if (keys == channel_keys && json_integer_value(json_object_get(o, "keyupdate_bytes")) != 0)
+		tb_put(&t, "* KEYUPDATE (a TLS 1.3 KeyUpdate every N bytes) is chand's own attribute:\n"
+		       "* IBM MQ has no such attribute.\n");
 	tb_put(&t, "DEFINE ");
 	tb_put(&t, objkw);
 	tb_put(&t, "(");
@@ -1232,6 +1246,8 @@ static char *dump_object(const json_t *o, const char *objkw, const struct dkey *
 		if (d->kind == D_SKIP || val == NULL || json_is_null(val))
 			continue;
 		if (d->kind == D_OPTSTR && json_is_string(val) && json_string_value(val)[0] == '\0')
+			continue;
+		if (d->kind == D_OPTNUM && json_is_integer(val) && json_integer_value(val) == 0)
 			continue;
 		tb_put(&t, " +\n   ");
 		if (d->kind == D_IDENT && json_is_string(val) &&
@@ -1251,7 +1267,7 @@ static char *dump_object(const json_t *o, const char *objkw, const struct dkey *
 				         objkw, name, json_string_value(val));
 				return NULL;
 			}
-		} else if (d->kind == D_NUM && json_is_integer(val)) {
+		} else if ((d->kind == D_NUM || d->kind == D_OPTNUM) && json_is_integer(val)) {
 			snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(val));
 			tb_put(&t, num);
 		} else if ((d->kind == D_WORD || d->kind == D_IDENT) && json_is_string(val)) {

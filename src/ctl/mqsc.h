@@ -72,7 +72,7 @@ char *mqsc_quote(const char *s);
 char *mqsc_dump_queue(const json_t *q, char *err, size_t errlen);
 char *mqsc_dump_channel(const json_t *ch, char *err, size_t errlen);
 /* One route of `chanctl --json display route` (chand's own object, DEFINE
- * ROUTE: DESIGN.md section 8); its counters are state and left out. */
+ * ROUTE: doc/TELEMETRY.md); its counters are state and left out. */
 char *mqsc_dump_route(const json_t *r, char *err, size_t errlen);
 
 #endif

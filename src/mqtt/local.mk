@@ -1,4 +1,4 @@
-# mqtt module: telemetry channels (DESIGN section 7, doc/TELEMETRY.md):
+# mqtt module: telemetry channels (doc/TELEMETRY.md, doc/ARCHITECTURE.md):
 # the codec (codec.mk), password and ACL files (auth.mk), definitions, the
 # event loop, the broker and its writer thread.
 noinst_LIBRARIES += src/mqtt/libmqtt.a

@@ -1,4 +1,4 @@
-/* mosquitto acl_file parsing and checking (DESIGN.md section 7).
+/* mosquitto acl_file parsing and checking (doc/TELEMETRY.md).
  *
  * Pure apart from mqtt_acl_load (fuzzable).  The semantics are mosquitto
  * 2.x's acl_file, with the differences mqtt_auth.h lists (all of them

@@ -95,7 +95,7 @@ static int parse_protocols(const char *s, unsigned *out, char *err, size_t errle
 /* Attributes of message channels only: refused on a telemetry channel. */
 static const char *const msg_only[] = { "conname", "xmitq", "batchsz", "batchint", "hbint",
 	"discint", "maxmsgl", "shortrty", "shorttmr", "longrty", "longtmr", "seqwrap", "verify_host",
-	NULL };
+	"keyupdate_bytes", NULL };
 
 struct num_attr {
 	const char *key;

@@ -30,6 +30,7 @@
 
 #include "chand/log.h"
 #include "chand/srclimit.h"
+#include "chand/netlisten.h"
 #include "mqtt_int.h"
 
 #define RD_CHUNK 16384
@@ -619,42 +620,13 @@ static void chan_accept(struct mq_chan *ch)
 
 int mq_listen(struct mq_chan *ch, char *err, size_t errlen)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
 	struct epoll_event ev;
 	const char *addr = ch->def.address[0] ? ch->def.address : "0.0.0.0";
-	int fd, one = 1;
+	int fd;
 
-	memset(&ss, 0, sizeof ss);
-	if (strchr(addr, ':') != NULL) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)ch->def.port);
-		if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
-			goto bad;
-		len = sizeof *s6;
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)ch->def.port);
-		if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1)
-			goto bad;
-		len = sizeof *s4;
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
+	fd = netlisten_open(addr, (int)ch->def.port, 1024, err, errlen);
+	if (fd < 0)
 		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-	if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 1024) != 0) {
-		snprintf(err, errlen, "cannot listen on %s port %ld: %s", addr, ch->def.port,
-		         strerror(errno));
-		close(fd);
-		return -1;
-	}
 	ch->ev.kind = MQ_EV_LISTEN;
 	ch->ev.p = ch;
 	ev.events = EPOLLIN;
@@ -666,9 +638,6 @@ int mq_listen(struct mq_chan *ch, char *err, size_t errlen)
 	}
 	ch->lfd = fd;
 	return 0;
-bad:
-	snprintf(err, errlen, "bad address %s", addr);
-	return -1;
 }
 
 void mq_unlisten(struct mq_chan *ch)

@@ -1,4 +1,4 @@
-/* mosquitto_passwd password files (DESIGN.md section 7): parse, check,
+/* mosquitto_passwd password files (doc/TELEMETRY.md): parse, check,
  * and the secure file reader both MQTT auth files use.
  *
  * mqtt_passwd_parse is pure (fuzzable).  Where mosquitto silently drops a

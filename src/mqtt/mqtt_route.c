@@ -1,4 +1,4 @@
-/* Routes (DESIGN section 8): publications carried beyond this agent's
+/* Routes (doc/TELEMETRY.md): publications carried beyond this agent's
  * subscribers, through queues and the message channels, exactly once.
  *
  * Out: a publication that matches a route becomes a message in the same

@@ -1,4 +1,4 @@
-/* Route definitions (DESIGN section 8): attributes, checks and JSON form.
+/* Route definitions (doc/TELEMETRY.md): attributes, checks and JSON form.
  * Pure: no I/O, no global state. */
 #include <stdarg.h>
 #include <stdio.h>

@@ -34,13 +34,15 @@ bool frame_negotiate(const struct frame_init *in, const struct frame_params *loc
                      struct frame_init_ack *ack, enum chd_code_id *code,
                      char *why, size_t whylen)
 {
+	int mine = local->max_version >= FRAME_VERSION_MIN && local->max_version <= FRAME_VERSION_MAX
+	           ? local->max_version : FRAME_VERSION_MAX;
 	int lo = in->min_version > FRAME_VERSION_MIN ? in->min_version : FRAME_VERSION_MIN;
-	int hi = in->max_version < FRAME_VERSION_MAX ? in->max_version : FRAME_VERSION_MAX;
+	int hi = in->max_version < mine ? in->max_version : mine;
 
 	if (lo > hi)
 		return refuse(code, CHD_CH_VERSION, why, whylen,
 		              "protocol version mismatch: initiator speaks %u-%u, responder %d-%d",
-		              in->min_version, in->max_version, FRAME_VERSION_MIN, FRAME_VERSION_MAX);
+		              in->min_version, in->max_version, FRAME_VERSION_MIN, mine);
 	if (strcmp(in->channel, local->channel) != 0)
 		return refuse(code, CHD_CH_PROTOCOL, why, whylen,
 		              "INIT names channel '%s' but the connection is for channel '%s'",
@@ -117,6 +119,15 @@ bool frame_resync_answer(const struct frame_resync *rs, uint64_t my_batch, uint3
 			ack->committed = true;
 			return true;
 		}
+		/* Version 2: batches batch_id+1 .. indoubt_batch are all in
+		 * doubt, and this end may have committed some of them.  It
+		 * cannot check their seqs (it never saw the ones it did not
+		 * commit); the sending end checks them against its records. */
+		if (rs->indoubt_batch - rs->batch_id > 1 && my_batch > rs->batch_id &&
+		    my_batch < rs->indoubt_batch) {
+			ack->committed = true;
+			return true;
+		}
 		if (my_seq == rs->seq && my_batch != rs->indoubt_batch)
 			return true;
 		return refuse(NULL, CHD_CH_SEQ, why, whylen,
@@ -132,23 +143,37 @@ bool frame_resync_answer(const struct frame_resync *rs, uint64_t my_batch, uint3
 	              "receiver last committed seq %u", rs->seq, my_seq);
 }
 
-bool frame_resync_check_ack(const struct frame_resync *sent, const struct frame_resync_ack *ack,
-                            char *why, size_t whylen)
+bool frame_resync_check_ack_v(const struct frame_resync *sent, const struct frame_resync_ack *ack,
+                              const uint32_t *seqs, size_t nseqs, char *why, size_t whylen)
 {
+	bool in_range = sent->indoubt && ack->batch_id > sent->batch_id &&
+	                ack->batch_id <= sent->indoubt_batch;
+
 	if (ack->committed) {
 		if (sent->indoubt && ack->batch_id == sent->indoubt_batch &&
 		    ack->seq == sent->indoubt_seq)
 			return true;
+		/* a batch in the middle of several in doubt: its own last seq */
+		if (in_range && seqs != NULL && ack->batch_id - sent->batch_id <= nseqs &&
+		    seqs[ack->batch_id - sent->batch_id - 1] == ack->seq)
+			return true;
 		return refuse(NULL, CHD_CH_SEQ, why, whylen,
 		              "receiver says batch %llu ending at seq %u is committed, but the "
-		              "in-doubt batch here is %llu ending at seq %u",
+		              "in-doubt batches here are %llu to %llu ending at seq %u",
 		              (unsigned long long)ack->batch_id, ack->seq,
+		              (unsigned long long)sent->batch_id + 1,
 		              (unsigned long long)sent->indoubt_batch, sent->indoubt_seq);
 	}
-	if (ack->seq == sent->seq && !(sent->indoubt && ack->batch_id == sent->indoubt_batch))
+	if (ack->seq == sent->seq && !in_range)
 		return true;
 	return refuse(NULL, CHD_CH_SEQ, why, whylen,
 	              "sequence number mismatch: sender last committed seq %u, "
 	              "receiver answered seq %u (batch %llu)", sent->seq, ack->seq,
 	              (unsigned long long)ack->batch_id);
+}
+
+bool frame_resync_check_ack(const struct frame_resync *sent, const struct frame_resync_ack *ack,
+                            char *why, size_t whylen)
+{
+	return frame_resync_check_ack_v(sent, ack, NULL, 0, why, whylen);
 }

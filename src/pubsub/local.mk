@@ -1,4 +1,4 @@
-# pubsub module: topic names and filters, subscription matching (pure; DESIGN section 6).
+# pubsub module: topic names and filters, subscription matching (pure; doc/ARCHITECTURE.md).
 noinst_LIBRARIES += src/pubsub/libpubsub.a
 src_pubsub_libpubsub_a_SOURCES = src/pubsub/topic.c src/pubsub/subtree.c
 noinst_HEADERS += include/chand/pubsub.h

@@ -122,7 +122,7 @@ static const char *const store_migrations[] = {
 	" qos INTEGER NOT NULL,"
 	" expiry_ms INTEGER NOT NULL,"
 	" put_ms INTEGER NOT NULL);"
-	/* routes (DESIGN section 8): opaque JSON owned by the mqtt module */
+	/* routes (doc/TELEMETRY.md, routes): opaque JSON owned by the mqtt module */
 	"CREATE TABLE IF NOT EXISTS routes ("
 	" name TEXT PRIMARY KEY,"
 	" attrs TEXT NOT NULL,"

@@ -1,4 +1,4 @@
-/* Route definitions (DESIGN section 8): opaque JSON text owned by the mqtt
+/* Route definitions (doc/TELEMETRY.md, routes): opaque JSON text owned by the mqtt
  * module, one row per route.  Rarely written, so statements are prepared
  * per call instead of taking slots in the handle's cache. */
 #include <stdlib.h>

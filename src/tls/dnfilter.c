@@ -1,6 +1,6 @@
 /* SSLPEER filter parser and matcher.  Pure: no I/O, no GnuTLS, no global
  * state, so it can be fuzzed and unit tested on its own.  The rules are
- * those of IBM MQ's SSLPEER as DESIGN.md section 2 states them; where MQ
+ * those of IBM MQ's SSLPEER as doc/SSLPEER.md states them; where MQ
  * is silent our choices are written in doc/SSLPEER.md. */
 #include <stdarg.h>
 #include <stdio.h>

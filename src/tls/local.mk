@@ -2,10 +2,9 @@
 noinst_LIBRARIES += src/tls/libtls.a
 src_tls_libtls_a_SOURCES =
 
-# SSLPEER DN filter (pure), its certificate glue, chanctl check-peer, and
-# the CipherSpec table (pure).
-src_tls_libtls_a_SOURCES += src/tls/dnfilter.c src/tls/dnsubject.c src/tls/checkpeer_cli.c \
-	src/tls/cipherspec.c
+# SSLPEER DN filter (pure), its certificate glue and the CipherSpec table
+# (pure). `chanctl check-peer` is in src/ctl (libctl.a).
+src_tls_libtls_a_SOURCES += src/tls/dnfilter.c src/tls/dnsubject.c src/tls/cipherspec.c
 noinst_HEADERS += include/chand/dnfilter.h include/chand/cipherspec.h
 if ENABLE_TESTS
 check_PROGRAMS += tests/unit/test_dnfilter tests/unit/test_cipherspec tests/unit/test_checkpeer
@@ -19,7 +18,7 @@ tests_unit_test_cipherspec_SOURCES = tests/unit/test_cipherspec.c src/tls/cipher
 tests_unit_test_cipherspec_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_cipherspec_LDADD = src/common/libcommon.a $(GNUTLS_LIBS) \
 	$(CRITERION_LIBS)
-tests_unit_test_checkpeer_SOURCES = tests/unit/test_checkpeer.c src/tls/checkpeer_cli.c \
+tests_unit_test_checkpeer_SOURCES = tests/unit/test_checkpeer.c src/ctl/checkpeer_cli.c \
 	src/tls/dnsubject.c src/tls/dnfilter.c
 tests_unit_test_checkpeer_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_checkpeer_LDADD = src/common/libcommon.a $(GNUTLS_LIBS) \
@@ -41,8 +40,8 @@ if ENABLE_TESTS
 check_PROGRAMS += tests/unit/test_tls tests/unit/test_sni
 tests_unit_test_tls_SOURCES = tests/unit/test_tls.c tests/unit/tls_pem.c tests/unit/tls_pem.h
 tests_unit_test_tls_CFLAGS = $(TEST_CFLAGS)
-tests_unit_test_tls_LDADD = src/tls/libtls.a src/keystore/libkeystore.a src/common/libcommon.a \
-	$(GNUTLS_LIBS) $(SQLITE_LIBS) $(JANSSON_LIBS) $(CRITERION_LIBS)
+tests_unit_test_tls_LDADD = src/ctl/libctl.a src/tls/libtls.a src/keystore/libkeystore.a \
+	src/common/libcommon.a $(GNUTLS_LIBS) $(SQLITE_LIBS) $(JANSSON_LIBS) $(CRITERION_LIBS)
 tests_unit_test_sni_SOURCES = tests/unit/test_sni.c
 tests_unit_test_sni_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_sni_LDADD = src/tls/libtls.a src/common/libcommon.a $(GNUTLS_LIBS) \

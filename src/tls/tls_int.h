@@ -22,7 +22,12 @@ struct tls_conn {
 	bool broken;                   /* fatal record error: no close_notify */
 	bool got_data;                 /* application data received */
 	bool linger;                   /* drain input before close (no RST) */
-	unsigned key_updates;          /* KeyUpdates we sent */
+	unsigned key_updates;          /* KeyUpdate messages we sent (ours and answers) */
+	/* TLS 1.3 KeyUpdate policy (tls_io.c; p.keyupdate_bytes, initiator) */
+	bool ku_hooked;                /* our handshake hook sees KeyUpdates */
+	bool ku_asked;                 /* our update_requested awaits the peer's answer */
+	uint64_t ku_bytes;             /* application bytes both ways since our last one */
+	int64_t ku_last_ms;            /* monotonic time of our last one, 0 = none */
 	gnutls_session_t s;
 	struct tls_ctx *ctx;           /* a reference, dropped in tls_close */
 

@@ -6,6 +6,8 @@
  * GnuTLS needs the same buffer again (lib/record.c), so a send is only
  * advanced by what GnuTLS reports as sent. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -102,9 +104,120 @@ int tls_wait(const struct tls_conn *c, short events, int64_t deadline, struct tl
 	}
 }
 
+/* The code of a connection the kernel ended because the peer's host
+ * stopped answering.  Not CH_HEARTBEAT: to the callers that code means a
+ * deadline of theirs passed, and they read again. */
+#define TLS_DEAD_PEER_CODE CHD_CH_CLOSED
+
+/* errno e of a failed read or write: if the kernel gave up on the peer's
+ * host (TCP_USER_TIMEOUT, keepalive or retransmissions: ETIMEDOUT, or the
+ * ICMP error that came meanwhile), says so in plain words with the bound
+ * (limits.dead_peer_timeout sets TCP_USER_TIMEOUT) and returns true. */
+static bool io_dead_peer(const struct tls_conn *c, int e, struct tls_error *err)
+{
+	unsigned int ums = 0;
+	socklen_t l = sizeof(ums);
+	char last[96] = "";
+
+	if (e != ETIMEDOUT && e != EHOSTUNREACH && e != ENETUNREACH)
+		return false;
+	if (getsockopt(c->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ums, &l) != 0)
+		ums = 0;
+	if (e != ETIMEDOUT)
+		snprintf(last, sizeof(last), " (last error: %s)", strerror(e));
+	if (ums > 0)
+		tls_err_set(err, TLS_DEAD_PEER_CODE, "no answer from the peer's host for %u s "
+		            "(dead_peer_timeout): the link or the host is down%s", ums / 1000, last);
+	else
+		tls_err_set(err, TLS_DEAD_PEER_CODE, "no answer from the peer's host (TCP "
+		            "retransmission or keepalive timeout): the link or the host is down%s",
+		            last);
+	return true;
+}
+
 static short io_direction(const struct tls_conn *c)
 {
 	return gnutls_record_get_direction(c->s) == 1 ? POLLOUT : POLLIN;
+}
+
+/* ---- TLS 1.3 KeyUpdate ----
+ * GnuTLS sends its answer to the peer's update_requested by itself before
+ * our next record and tells us nothing of either: this hook counts the
+ * KeyUpdates we send (ours and answers) and sees the peer's answer to
+ * ours. It runs inside gnutls_record_send/recv on the calling thread. */
+static int io_ku_hook(gnutls_session_t s, unsigned htype, unsigned when, unsigned incoming,
+                      const gnutls_datum_t *msg)
+{
+	struct tls_conn *c = gnutls_session_get_ptr(s);
+
+	(void)when;
+	(void)msg;
+	if (c == NULL || htype != GNUTLS_HANDSHAKE_KEY_UPDATE)
+		return 0;
+	if (incoming)
+		c->ku_asked = false; /* any KeyUpdate of the peer clears GnuTLS's flag too */
+	else
+		c->key_updates++;
+	return 0;
+}
+
+/* Installed at the first record I/O: no KeyUpdate can come before. */
+static void io_ku_arm(struct tls_conn *c)
+{
+	if (c->ku_hooked || !c->encrypted || c->s == NULL)
+		return;
+	gnutls_handshake_set_hook_function(c->s, GNUTLS_HANDSHAKE_KEY_UPDATE, GNUTLS_HOOK_POST,
+	                                   io_ku_hook);
+	c->ku_hooked = true;
+}
+
+/* Only the initiator asks: two requests that cross fail both ends
+ * (GNUTLS_E_ILLEGAL_PARAMETER). One at a time, and not within
+ * TLS_KEYUPDATE_MIN_INTERVAL_MS of the last: then the peer receives at
+ * most two in any such interval, well below GnuTLS's 8 a second. */
+static bool io_ku_due(const struct tls_conn *c)
+{
+	if (c->server || c->p.keyupdate_bytes == 0 || c->ku_asked ||
+	    c->ku_bytes < c->p.keyupdate_bytes)
+		return false;
+	if (c->ku_last_ms != 0 && time_mono_ms() - c->ku_last_ms < TLS_KEYUPDATE_MIN_INTERVAL_MS)
+		return false;
+	return gnutls_protocol_get_version(c->s) == GNUTLS_TLS1_3;
+}
+
+/* gnutls_session_key_update(GNUTLS_KU_PEER) until sent. Encrypted TLS 1.3
+ * conns only. 0, or -1 with err. */
+static int io_key_update(struct tls_conn *c, int64_t deadline, int timeout_ms,
+                         struct tls_error *err)
+{
+	io_ku_arm(c);
+	for (;;) {
+		/* GNUTLS_KU_PEER: the peer updates its sending keys too; it
+		 * absorbs our KeyUpdate inside its next record_recv. */
+		int r = gnutls_session_key_update(c->s, GNUTLS_KU_PEER);
+		int w;
+
+		if (r == 0) {
+			c->ku_asked = true;
+			c->ku_bytes = 0;
+			c->ku_last_ms = time_mono_ms();
+			return 0;
+		}
+		if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED) {
+			c->broken = true;
+			tls_err_set(err, CHD_CH_CLOSED, "TLS key update failed: %s (%s)",
+			            gnutls_strerror(r), gnutls_strerror_name(r));
+			return -1;
+		}
+		w = tls_wait(c, io_direction(c), deadline, err);
+		if (w == -2) {
+			tls_err_set(err, CHD_CH_HEARTBEAT,
+			            "peer not reading: key update not sent within %d ms", timeout_ms);
+			return -1;
+		}
+		if (w < 0)
+			return -1;
+	}
 }
 
 static int io_send_plain(struct tls_conn *c, const uint8_t *p, size_t len, int64_t deadline,
@@ -130,6 +243,8 @@ static int io_send_plain(struct tls_conn *c, const uint8_t *p, size_t len, int64
 			continue;
 		}
 		c->broken = true;
+		if (n < 0 && io_dead_peer(c, errno, err))
+			return -1;
 		tls_err_set(err, CHD_CH_CLOSED, "send failed: %s",
 		            n < 0 ? strerror(errno) : "no progress");
 		return -1;
@@ -150,10 +265,20 @@ int tls_send_all(struct tls_conn *c, const void *buf, size_t len, int timeout_ms
 	}
 	if (!c->encrypted)
 		return io_send_plain(c, p, len, deadline, timeout_ms, err);
+	io_ku_arm(c);
 	while (off < len) {
-		ssize_t r = gnutls_record_send(c->s, p + off, len - off);
+		ssize_t r;
+		int e;
+
+		/* Between two records: r > 0 below means GnuTLS sent a whole
+		 * record and holds nothing of ours. */
+		if (io_ku_due(c) && io_key_update(c, deadline, timeout_ms, err) != 0)
+			return -1;
+		r = gnutls_record_send(c->s, p + off, len - off);
+		e = errno;            /* the socket's, for GNUTLS_E_PUSH_ERROR */
 		if (r > 0) {
 			off += (size_t)r;
+			c->ku_bytes += (uint64_t)r;
 			continue;
 		}
 		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
@@ -168,6 +293,8 @@ int tls_send_all(struct tls_conn *c, const void *buf, size_t len, int timeout_ms
 			continue;
 		}
 		c->broken = true;
+		if (r == GNUTLS_E_PUSH_ERROR && io_dead_peer(c, e, err))
+			return -1;
 		tls_err_set(err, CHD_CH_CLOSED, "TLS send failed: %s (%s)", gnutls_strerror((int)r),
 		            gnutls_strerror_name((int)r));
 		return -1;
@@ -194,6 +321,8 @@ static ssize_t io_recv_plain(struct tls_conn *c, void *buf, size_t len, int64_t 
 			continue;
 		}
 		c->broken = true;
+		if (io_dead_peer(c, errno, err))
+			return -1;
 		tls_err_set(err, CHD_CH_CLOSED, "connection broken: %s", strerror(errno));
 		return -1;
 	}
@@ -213,11 +342,15 @@ static ssize_t io_recv(struct tls_conn *c, void *buf, size_t len, int64_t deadli
 	for (;;) {
 		/* Records already decrypted in GnuTLS's buffer are returned here
 		 * without touching the socket; only AGAIN leads to poll(). */
-		ssize_t r = gnutls_record_recv(c->s, buf, len);
-		int alert;
+		ssize_t r;
+		int alert, e;
 
+		io_ku_arm(c);
+		r = gnutls_record_recv(c->s, buf, len);
+		e = errno;            /* the socket's, for GNUTLS_E_PULL_ERROR */
 		if (r > 0) {
 			c->got_data = true;
+			c->ku_bytes += (uint64_t)r;
 			return r;
 		}
 		if (r == 0)
@@ -267,6 +400,8 @@ static ssize_t io_recv(struct tls_conn *c, void *buf, size_t len, int64_t deadli
 			if (!gnutls_error_is_fatal((int)r))
 				continue; /* warning alerts, e.g. user_canceled */
 			c->broken = true;
+			if (r == GNUTLS_E_PULL_ERROR && io_dead_peer(c, e, err))
+				return -1;
 			tls_err_set(err, CHD_CH_CLOSED, "TLS receive failed: %s (%s)",
 			            gnutls_strerror((int)r), gnutls_strerror_name((int)r));
 			return -1;
@@ -417,31 +552,7 @@ int tls_key_update(struct tls_conn *c, int timeout_ms, struct tls_error *err)
 		tls_err_set(err, CHD_CH_CLOSED, "connection already broken");
 		return -1;
 	}
-	for (;;) {
-		/* GNUTLS_KU_PEER: the peer updates its sending keys too; it
-		 * absorbs our KeyUpdate inside its next record_recv. */
-		int r = gnutls_session_key_update(c->s, GNUTLS_KU_PEER);
-		int w;
-
-		if (r == 0) {
-			c->key_updates++;
-			return 0;
-		}
-		if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED) {
-			c->broken = true;
-			tls_err_set(err, CHD_CH_CLOSED, "TLS key update failed: %s",
-			            gnutls_strerror_name(r));
-			return -1;
-		}
-		w = tls_wait(c, io_direction(c), deadline, err);
-		if (w == -2) {
-			tls_err_set(err, CHD_CH_HEARTBEAT,
-			            "peer not reading: key update not sent within %d ms", timeout_ms);
-			return -1;
-		}
-		if (w < 0)
-			return -1;
-	}
+	return io_key_update(c, deadline, timeout_ms, err);
 }
 
 unsigned tls_conn_key_updates(const struct tls_conn *c)

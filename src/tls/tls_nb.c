@@ -125,7 +125,7 @@ ssize_t tls_nb_recv(struct tls_conn *c, void *buf, size_t len, struct tls_error 
 		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
 			return TLS_NB_AGAIN;
 		if (n == GNUTLS_E_REHANDSHAKE) {
-			/* no renegotiation (DESIGN section 2) */
+			/* no renegotiation (doc/TLS.md) */
 			tls_err_set(err, CHD_TLS_HANDSHAKE, "the client asked for a renegotiation; refused");
 			c->broken = true;
 			return -1;

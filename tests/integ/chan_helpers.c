@@ -294,7 +294,7 @@ void chan_qm_restart(struct chan_qm *q)
 }
 
 /* Set when an agent ended badly: a sanitizer report in its log, or a
- * non-zero exit after SIGTERM (DESIGN.md: it shuts down cleanly). */
+ * non-zero exit after SIGTERM (doc/ADMIN.md: it shuts down cleanly). */
 static bool agent_trouble;
 
 static void report_trouble(struct chan_qm *q, int status)

@@ -9,7 +9,8 @@ CHAN_ITEST_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/tests
 CHAN_ITEST_LIBS = tests/libtesthelp.a $(JANSSON_LIBS) $(CRITERION_LIBS)
 
 check_PROGRAMS += tests/integ/test_chan_basic tests/integ/test_chan_tls \
-	tests/integ/test_chan_crash tests/integ/test_chan_ops tests/integ/test_chan_flood
+	tests/integ/test_chan_crash tests/integ/test_chan_ops tests/integ/test_chan_flood \
+	tests/integ/test_chan_hostile
 tests_integ_test_chan_basic_SOURCES = tests/integ/test_chan_basic.c $(CHAN_ITEST_SRC)
 tests_integ_test_chan_basic_CFLAGS = $(CHAN_ITEST_CFLAGS)
 tests_integ_test_chan_basic_LDADD = $(CHAN_ITEST_LIBS)
@@ -22,6 +23,9 @@ tests_integ_test_chan_crash_LDADD = $(CHAN_ITEST_LIBS)
 tests_integ_test_chan_flood_SOURCES = tests/integ/test_chan_flood.c $(CHAN_ITEST_SRC)
 tests_integ_test_chan_flood_CFLAGS = $(CHAN_ITEST_CFLAGS)
 tests_integ_test_chan_flood_LDADD = $(CHAN_ITEST_LIBS)
+tests_integ_test_chan_hostile_SOURCES = tests/integ/test_chan_hostile.c $(CHAN_ITEST_SRC)
+tests_integ_test_chan_hostile_CFLAGS = $(CHAN_ITEST_CFLAGS)
+tests_integ_test_chan_hostile_LDADD = $(CHAN_ITEST_LIBS)
 tests_integ_test_chan_ops_SOURCES = tests/integ/test_chan_ops.c $(CHAN_ITEST_SRC)
 tests_integ_test_chan_ops_CFLAGS = $(CHAN_ITEST_CFLAGS)
 tests_integ_test_chan_ops_LDADD = tests/libtesthelp.a src/proto/libproto.a \
@@ -46,6 +50,6 @@ if ENABLE_TESTS
 check_PROGRAMS += tests/integ/test_docs
 tests_integ_test_docs_SOURCES = tests/integ/test_docs.c
 tests_integ_test_docs_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/tests
-tests_integ_test_docs_LDADD = tests/libtesthelp.a src/agent/libagent.a src/common/libcommon.a \
+tests_integ_test_docs_LDADD = tests/libtesthelp.a src/admin/libadmin.a src/common/libcommon.a \
 	$(JANSSON_LIBS) $(CRITERION_LIBS)
 endif

@@ -13,7 +13,7 @@ tests_integ_test_mqtt_clients_LDADD = tests/libtesthelp.a $(JANSSON_LIBS) $(CRIT
 endif
 EXTRA_DIST += tests/pki/mkseed.sh tests/integ/mqtt_client.py
 
-# test_mqtt_routes: routes (DESIGN.md section 8) between two and three
+# test_mqtt_routes: routes (doc/TELEMETRY.md) between two and three
 # agents with real MQTT clients: QoS, retain, MQTT 5 properties, prefixes,
 # --queue routes, a mesh, exactly once across kill -9 and connection cuts
 # (tests/integ/tcpproxy.c), dead letters and a full transmission queue.

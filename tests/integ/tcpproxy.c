@@ -36,6 +36,8 @@ struct tcpproxy {
 	int plan_n, plan_next;
 	bool refuse, stopping;
 	bool freeze_c2s, freeze_s2c;
+	long freeze_after;       /* 0: not armed */
+	bool froze;              /* freeze_after fired */
 	int accepted, cuts;
 	struct tp_conn conns[TP_MAX_CONNS];
 };
@@ -113,6 +115,9 @@ static void *tp_conn_main(void *arg)
 			pthread_mutex_lock(&p->mu);
 			if (c->limit > 0 && (size_t)(c->limit - c->passed) < want)
 				want = (size_t)(c->limit - c->passed);
+			if (p->freeze_after > 0 && c->passed < p->freeze_after &&
+			    (size_t)(p->freeze_after - c->passed) < want)
+				want = (size_t)(p->freeze_after - c->passed);
 			pthread_mutex_unlock(&p->mu);
 			ssize_t r = want > 0 ? read(pf[i].fd, buf, want) : 0;
 			if (r < 0 && errno == EINTR)
@@ -127,7 +132,15 @@ static void *tp_conn_main(void *arg)
 				cut = true;
 				stop = true;
 			}
+			bool froze = p->freeze_after > 0 && c->passed >= p->freeze_after;
+			if (froze) {
+				p->freeze_c2s = p->freeze_s2c = true;
+				p->freeze_after = 0;
+				p->froze = true;
+			}
 			pthread_mutex_unlock(&p->mu);
+			if (froze)
+				break;    /* not one byte more: poll again with the flags */
 		}
 		if (stop)
 			break;
@@ -292,6 +305,23 @@ void tcpproxy_freeze(struct tcpproxy *p, bool c2s, bool s2c)
 	struct timespec ts = { 0, 300 * 1000000L };
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+void tcpproxy_freeze_after(struct tcpproxy *p, long bytes)
+{
+	pthread_mutex_lock(&p->mu);
+	p->freeze_after = bytes > 0 ? bytes : 0;
+	p->froze = false;
+	pthread_mutex_unlock(&p->mu);
+}
+
+bool tcpproxy_froze(const struct tcpproxy *p)
+{
+	struct tcpproxy *q = (struct tcpproxy *)p;
+	pthread_mutex_lock(&q->mu);
+	bool f = q->froze;
+	pthread_mutex_unlock(&q->mu);
+	return f;
 }
 
 void tcpproxy_refuse(struct tcpproxy *p, bool refuse)

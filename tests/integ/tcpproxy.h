@@ -30,6 +30,14 @@ void tcpproxy_cut_all(struct tcpproxy *p);
  * again with false. The connection stays open: a peer waits for data that
  * never comes. Takes effect before it returns (it waits 300 ms). */
 void tcpproxy_freeze(struct tcpproxy *p, bool c2s, bool s2c);
+/* Arms a one-shot freeze: once any connection has passed bytes bytes
+ * (both directions counted together, as for cuts), both directions of
+ * every connection freeze as with tcpproxy_freeze(p, true, true), exactly
+ * at that byte; tcpproxy_freeze(p, false, false) thaws them. bytes 0
+ * disarms. */
+void tcpproxy_freeze_after(struct tcpproxy *p, long bytes);
+/* True once an armed freeze_after has fired. */
+bool tcpproxy_froze(const struct tcpproxy *p);
 /* Refuses (accepts and closes at once) new connections while true. */
 void tcpproxy_refuse(struct tcpproxy *p, bool refuse);
 /* Connections accepted so far, and how many of them were cut by a byte

@@ -465,7 +465,7 @@ Test(agent, chanctl_usage_errors_list_valid_words)
 	free(err);
 }
 
-/* Which agent chanctl talks to (DESIGN section 5): -s, -c, -m QMGR (the
+/* Which agent chanctl talks to (doc/ADMIN.md section 2): -s, -c, -m QMGR (the
  * config under the system configuration directory, like runmqsc QM1), else
  * $CHAND_CONF; naming two is a usage error. */
 Test(agent, chanctl_finds_the_agent_by_chand_conf_and_m)

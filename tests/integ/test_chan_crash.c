@@ -150,12 +150,12 @@ static void crash_rounds(struct chan_qm *victim)
 			chan_sleep_ms(5);
 		chan_sleep_ms(rand() % 120);
 		/* Messages must be moving when the kill lands, however fast the
-		 * machine drained the chunk: top up first (the put feeds the
-		 * running sender), so the kill is mid-transfer by construction. */
-		if (chan_depth(&qm1, "QM2") == 0) {
-			put_n("RQ", "c", total, CRASH_CHUNK, 200);
-			total += CRASH_CHUNK;
-		}
+		 * machine drained the chunk (with several batches in flight a
+		 * few hundred left go in milliseconds): a fresh chunk goes in
+		 * just before (the put feeds the running sender), so the kill
+		 * is mid-transfer by construction. */
+		put_n("RQ", "c", total, CRASH_CHUNK, 200);
+		total += CRASH_CHUNK;
 		long left = chan_depth(&qm1, "QM2");
 		th_agent_kill9(&victim->a);
 		mid_transfer += left > 0;
@@ -391,4 +391,146 @@ Test(chan_crash, indoubt_resolved_backout_by_hand_with_receiver_killed)
 		cr_assert_fail("the channel did not resume after resolve backout");
 	}
 	check_exactly_once("Q", "d", 0, 10);
+}
+
+/* ---- several batches in flight (protocol version 2) ---- */
+
+/* A channel through the proxy with batches of 5, quick retries, and 5
+ * messages already moved (so the deletes of a first batch are behind). */
+static void window_setup(void)
+{
+	chan_pair_start(&qm1, &qm2);
+	proxy = tcpproxy_start(qm2.a.port);
+	cr_assert_not_null(proxy);
+	chan_define_route(&qm1, &qm2, "QM2", "RQ", "Q", 0);
+	chan_define(&qm1, &qm2, "WIN", CHAN_SDR_RCVR, "QM2", tcpproxy_port(proxy),
+	            CHAN_TLS " --batchsz 5 --hbint 120 --shortrty 60 --shorttmr 1",
+	            CHAN_TLS " --hbint 120");
+	put_n("RQ", "w", 0, 5, 0);
+	free(chan_ctl_ok(&qm1, NULL, "start channel WIN"));
+	cr_assert(chan_wait_depth(&qm2, "Q", 5, 20000));
+	cr_assert(chan_wait_depth(&qm1, "QM2", 0, 10000));
+}
+
+/* Holds the channel with four batches in flight: the receiver has
+ * committed two of them (their CONFIRMs held by the proxy), the other two
+ * never reach it (held too).  Every one is recorded in doubt at the
+ * sender, which has sent all 25 sequence numbers. */
+static void hold_four_in_flight(void)
+{
+	tcpproxy_freeze(proxy, false, true);
+	put_n("RQ", "w", 5, 10, 0);
+	cr_assert(chan_wait_depth(&qm2, "Q", 15, 15000), "the receiver did not commit two batches");
+	tcpproxy_freeze(proxy, true, true);
+	put_n("RQ", "w", 15, 10, 0);
+	json_t *st = chan_wait_ji(&qm1, "WIN", "current_seq", 25, 15000);
+	cr_assert_not_null(st);
+	if (chan_ji(st, "current_seq") != 25) {
+		dump_both("WIN");
+		cr_assert_fail("the sender did not send the last two batches (current seq %lld)",
+		               chan_ji(st, "current_seq"));
+	}
+	cr_assert(indoubt_of(st));
+	json_decref(st);
+	cr_assert_eq(chan_depth(&qm1, "QM2"), 20, "the four batches in flight left the XMITQ");
+	cr_assert_eq(chan_depth(&qm2, "Q"), 15);
+}
+
+/* After the break: everything arrives exactly once, and the sender found
+ * that the receiver had committed two of the four in-doubt batches. */
+static void finish_window(void)
+{
+	tcpproxy_freeze(proxy, false, false);
+	if (!chan_wait_depth(&qm1, "QM2", 0, 30000) || !chan_wait_depth(&qm2, "Q", 25, 10000)) {
+		dump_both("WIN");
+		check_exactly_once("Q", "w", 0, 25);
+		cr_assert_fail("the channel did not resume");
+	}
+	check_exactly_once("Q", "w", 0, 25);
+	if (!chan_log_has(&qm1, "the later ones were not: backed out, sent again")) {
+		dump_both("WIN");
+		cr_assert_fail("the resync did not settle a partly committed window");
+	}
+}
+
+Test(chan_crash, kill9_sender_with_four_batches_in_flight)
+{
+	window_setup();
+	hold_four_in_flight();
+	th_agent_kill9(&qm1.a);
+	/* what the proxy holds must not arrive later from a dead connection */
+	tcpproxy_cut_all(proxy);
+	tcpproxy_freeze(proxy, false, false);
+	chan_qm_restart(&qm1);
+	ensure_running(&qm1, "WIN", "QM2");
+	finish_window();
+}
+
+Test(chan_crash, kill9_receiver_between_commits_of_batches_in_flight)
+{
+	window_setup();
+	hold_four_in_flight();
+	th_agent_kill9(&qm2.a);
+	tcpproxy_cut_all(proxy);
+	chan_qm_restart(&qm2);
+	finish_window();
+}
+
+Test(chan_crash, connection_cut_with_four_batches_in_flight)
+{
+	window_setup();
+	hold_four_in_flight();
+	tcpproxy_cut_all(proxy);
+	finish_window();
+}
+
+/* An agent that speaks only protocol version 1 (one batch in flight):
+ * the other negotiates down, and the transfer and an in-doubt batch are
+ * settled as before. */
+Test(chan_crash, negotiates_down_to_protocol_version_1)
+{
+	chan_pair_start(&qm1, &qm2);
+	th_agent_stop(&qm2.a);
+	setenv("CHAND_PROTOCOL_MAX", "1", 1);
+	chan_qm_restart(&qm2);
+	unsetenv("CHAND_PROTOCOL_MAX");
+	proxy = tcpproxy_start(qm2.a.port);
+	cr_assert_not_null(proxy);
+	chan_define_route(&qm1, &qm2, "QM2", "RQ", "Q", 0);
+	chan_define(&qm1, &qm2, "OLD", CHAN_SDR_RCVR, "QM2", tcpproxy_port(proxy),
+	            CHAN_TLS " --batchsz 5 --hbint 120 --shortrty 60 --shorttmr 1",
+	            CHAN_TLS " --hbint 120");
+	put_n("RQ", "v", 0, 200, 0);
+	free(chan_ctl_ok(&qm1, NULL, "start channel OLD"));
+	cr_assert(chan_wait_depth(&qm2, "Q", 200, 30000));
+	if (!chan_wait_log(&qm1, "protocol=1 channel started", 5000)) {
+		dump_both("OLD");
+		cr_assert_fail("the sender did not negotiate down to version 1");
+	}
+	cr_assert(chan_log_has(&qm2, "protocol=1 channel started"));
+	/* one batch in doubt, committed at the receiver, CONFIRM lost */
+	tcpproxy_freeze(proxy, false, true);
+	put_n("RQ", "v", 200, 5, 0);
+	cr_assert(chan_wait_depth(&qm2, "Q", 205, 15000));
+	th_agent_kill9(&qm1.a);
+	tcpproxy_cut_all(proxy);
+	tcpproxy_freeze(proxy, false, false);
+	chan_qm_restart(&qm1);
+	ensure_running(&qm1, "OLD", "QM2");
+	if (!chan_wait_depth(&qm1, "QM2", 0, 30000)) {
+		dump_both("OLD");
+		cr_assert_fail("the in-doubt batch was not settled over version 1");
+	}
+	check_exactly_once("Q", "v", 0, 205);
+	/* and an agent of this version speaks 2 to its own kind */
+	th_agent_stop(&qm2.a);
+	chan_qm_restart(&qm2);
+	put_n("RQ", "v", 205, 20, 0);
+	/* (the check above took the first 205 off the queue) */
+	if (!chan_wait_depth(&qm2, "Q", 20, 30000)) {
+		dump_both("OLD");
+		cr_assert_fail("nothing moved after the receiver came back speaking version 2");
+	}
+	check_exactly_once("Q", "v", 205, 20);
+	cr_assert(chan_wait_log(&qm2, "protocol=2 channel started", 10000));
 }

@@ -121,6 +121,224 @@ Test(chan_ops, retrying_then_stopped_until_started)
 	cr_assert(chan_wait_depth(&qm2, "Q", 2, 10000));
 }
 
+/* ---- start channel, status listings, define warnings (chanctl) ---- */
+
+/* start says the request was accepted, then the state the channel
+ * reached with its reason; exit 0 either way. */
+Test(chan_ops, start_reports_the_state_reached)
+{
+	char *out = NULL, *err = NULL;
+	int dead = th_free_port();
+
+	chan_pair_start(&qm1, &qm2);
+	chan_define_route(&qm1, &qm2, "XQ", "RQ", "Q", 0);
+	chan_define(&qm1, &qm2, "DOWN", CHAN_SDR_RCVR, "XQ", dead,
+	            CHAN_TLS " --shortrty 10 --shorttmr 60 --longrty 999999999 --longtmr 1200",
+	            CHAN_TLS);
+	int rc = chan_ctl(&qm1, NULL, &out, &err, "start channel DOWN");
+	cr_assert_eq(rc, 0, "start of a channel whose peer is down: exit %d\n%s%s", rc, out, err);
+	const char *head = "channel DOWN: start requested.\nchannel DOWN: RETRYING (CHD5003 ";
+	cr_expect(strncmp(out, head, strlen(head)) == 0, "start printed:\n%s", out);
+	cr_expect(strstr(out, "Connection refused") != NULL, "no reason:\n%s", out);
+	/* SHORTTMR 60 s, give or take the agent's jitter (20 %). */
+	const char *nr = strstr(out, "; next retry in ");
+	int secs = -1;
+	cr_expect(nr != NULL && sscanf(nr, "; next retry in %d s)\n", &secs) == 1 && secs >= 45 &&
+	          secs <= 73, "no next retry:\n%s", out);
+	free(out);
+	free(err);
+
+	/* The retries left, short and long apart: the defaults' first failure
+	 * leaves all 10 short and 999999999 long ones, not 1000000009. */
+	json_t *st = chan_status(&qm1, "DOWN");
+	char *dump = json_dumps(st, JSON_COMPACT);
+	cr_expect_eq(chan_ji(st, "short_retries_left"), 10, "%s", dump);
+	cr_expect_eq(chan_ji(st, "long_retries_left"), 999999999, "%s", dump);
+	cr_expect_null(json_object_get(st, "retries_left"), "%s", dump);
+	free(dump);
+	json_decref(st);
+	char *txt = chan_ctl_ok(&qm1, NULL, "status DOWN");
+	cr_expect(strstr(txt, "\nshort_retries_left 10\n") != NULL &&
+	          strstr(txt, "\nlong_retries_left 999999999\n") != NULL, "%s", txt);
+	cr_expect_null(strstr(txt, "1000000009"), "%s", txt);
+	free(txt);
+
+	/* --no-wait: the request only. */
+	txt = chan_ctl_ok(&qm1, NULL, "start channel DOWN --no-wait");
+	cr_expect_str_eq(txt, "channel DOWN: start requested.\n");
+	free(txt);
+	cr_assert(chan_wait_state(&qm1, "DOWN", "RETRYING", 10000));
+
+	/* --json: the reply with the status reached. */
+	txt = chan_ctl_ok(&qm1, NULL, "--json start channel DOWN");
+	json_t *j = json_loads(txt, 0, NULL);
+	cr_assert_not_null(j, "%s", txt);
+	cr_expect(json_is_true(json_object_get(j, "ok")), "%s", txt);
+	cr_expect_str_eq(chan_js(json_object_get(j, "status"), "state"), "RETRYING", "%s", txt);
+	json_decref(j);
+	free(txt);
+
+	/* Pointed at the running peer: RUNNING, with the partner and TLS. */
+	free(chan_ctl_ok(&qm1, NULL, "stop channel DOWN"));
+	free(chan_ctl_ok(&qm1, NULL, "alter channel DOWN --conname 127.0.0.1:%d", qm2.a.port));
+	txt = chan_ctl_ok(&qm1, NULL, "start channel DOWN");
+	cr_expect(strstr(txt, "channel DOWN: start requested.\nchannel DOWN: RUNNING (queue manager "
+	                 "QM2, TLS1.3 ") != NULL, "%s", txt);
+	free(txt);
+	/* A receiver: ready for its partner. */
+	free(chan_ctl_ok(&qm2, NULL, "stop channel DOWN"));
+	txt = chan_ctl_ok(&qm2, NULL, "start channel DOWN");
+	cr_expect(strstr(txt, "channel DOWN: INACTIVE (ready: it runs when its partner connects)\n")
+	          != NULL || strstr(txt, "channel DOWN: RUNNING") != NULL, "%s", txt);
+	free(txt);
+	/* Usage: one or the other. */
+	cr_expect_eq(chan_ctl(&qm1, NULL, NULL, NULL, "start channel DOWN --wait 5 --no-wait"), 2);
+}
+
+/* status without a name lists the channels that have a status, like
+ * DISPLAY CHSTATUS(*); --all adds the inactive ones; a name shows one. */
+Test(chan_ops, status_lists_active_channels_all_adds_inactive)
+{
+	char *out;
+	int dead = th_free_port(), mport = th_free_port();
+
+	chan_pair_start(&qm1, &qm2);
+	chan_define_route(&qm1, &qm2, "XQ", "RQ", "Q", 0);
+	chan_define(&qm1, &qm2, "ACT", CHAN_SDR_RCVR, "XQ", dead, CHAN_TLS " --shorttmr 60",
+	            CHAN_TLS);
+	chan_define(&qm1, &qm2, "IDLE", CHAN_SDR_RCVR, "XQ", dead, CHAN_TLS, CHAN_TLS);
+	free(chan_ctl_ok(&qm1, NULL, "define channel MQ.IDLE --type mqtt --port %d", mport));
+	free(chan_ctl_ok(&qm1, NULL, "start channel ACT"));
+
+	out = chan_ctl_ok(&qm1, NULL, "status");
+	cr_expect(strstr(out, "\nACT ") != NULL && strstr(out, "RETRYING") != NULL, "%s", out);
+	cr_expect_null(strstr(out, "IDLE"), "an inactive channel listed:\n%s", out);
+	cr_expect(strstr(out, "(2 inactive channels not shown: chanctl status --all lists them)\n")
+	          != NULL, "%s", out);
+	free(out);
+	out = chan_ctl_ok(&qm1, NULL, "status --all");
+	cr_expect(strstr(out, "\nACT ") != NULL && strstr(out, "\nIDLE ") != NULL &&
+	          strstr(out, "\nMQ.IDLE ") != NULL && strstr(out, "not shown") == NULL, "%s", out);
+	free(out);
+	/* A pattern is a listing too; one name is shown whatever its state. */
+	out = chan_ctl_ok(&qm1, NULL, "status 'I*'");
+	cr_expect_null(strstr(out, "\nIDLE "), "%s", out);
+	free(out);
+	out = chan_ctl_ok(&qm1, NULL, "status IDLE");
+	cr_expect(strstr(out, "state            INACTIVE\n") != NULL, "%s", out);
+	free(out);
+
+	/* --json and --watch the same way; prometheus keeps every series. */
+	json_t *all = chan_status_all(&qm1, "");
+	cr_assert_not_null(all);
+	cr_expect_eq(json_array_size(all), 1);
+	cr_expect_str_eq(chan_js(json_array_get(all, 0), "name"), "ACT");
+	json_decref(all);
+	all = chan_status_all(&qm1, "--all");
+	cr_expect_eq(json_array_size(all), 3);
+	json_decref(all);
+	out = chan_ctl_ok(&qm1, NULL, "status --watch 1 --iterations 1");
+	cr_expect(strstr(out, "\nACT ") != NULL && strstr(out, "\nIDLE ") == NULL, "%s", out);
+	cr_expect(strstr(out, "RETRIES_S/L") != NULL && strstr(out, " 10/5 ") != NULL, "%s", out);
+	free(out);
+	out = chan_ctl_ok(&qm1, NULL, "status --format prometheus");
+	cr_expect(strstr(out, "name=\"IDLE\"") != NULL && strstr(out, "name=\"MQ.IDLE\"") != NULL,
+	          "%s", out);
+	free(out);
+
+	/* A telemetry channel started: listed, and start says where it listens. */
+	out = chan_ctl_ok(&qm1, NULL, "start channel MQ.IDLE");
+	char want[160];
+	snprintf(want, sizeof(want), "channel MQ.IDLE: start requested.\nchannel MQ.IDLE: RUNNING "
+	         "(listening on *:%d, NOT ENCRYPTED)\n", mport);
+	cr_expect_str_eq(out, want);
+	free(out);
+	out = chan_ctl_ok(&qm1, NULL, "status");
+	cr_expect(strstr(out, "\nMQ.IDLE ") != NULL && strstr(out, "(1 inactive channel not shown")
+	          != NULL, "%s", out);
+	free(out);
+}
+
+/* define and alter succeed, with a warning on stderr for a CERTLABL the
+ * keystore does not have and for a channel without SSLCIPH; the same
+ * through an MQSC script. */
+Test(chan_ops, define_warnings)
+{
+	char *out = NULL, *err = NULL;
+	int rc;
+
+	chan_qm_start(&qm1, "QM1", NULL);
+	rc = chan_ctl(&qm1, NULL, &out, &err, "define channel W.LABEL --type rcvr " CHAN_TLS
+	              " --certlabl nosuch");
+	cr_assert_eq(rc, 0, "%s%s", out, err);
+	cr_expect_str_eq(out, "channel W.LABEL defined.\n");
+	cr_expect_str_eq(err, "warning: channel W.LABEL: CERTLABL 'nosuch' is not a label in the "
+	                 "keystore; import it (chanctl keystore import --label nosuch ...) and run "
+	                 "refresh security before the channel starts (CHD4007)\n");
+	free(out);
+	free(err);
+
+	rc = chan_ctl(&qm1, NULL, &out, &err, "define channel W.PLAIN --type rcvr");
+	cr_assert_eq(rc, 0, "%s%s", out, err);
+	cr_expect_str_eq(out, "channel W.PLAIN defined.\n");
+	cr_expect_str_eq(err, "warning: channel W.PLAIN has no SSLCIPH: plain TCP, messages and "
+	                 "credentials travel unencrypted (CHD4012)\n");
+	free(out);
+	free(err);
+
+	/* Neither: no warning. The label qm1 is in QM1's keystore. */
+	rc = chan_ctl(&qm1, NULL, &out, &err, "define channel W.OK --type rcvr " CHAN_TLS
+	              " --certlabl qm1");
+	cr_assert_eq(rc, 0, "%s%s", out, err);
+	cr_expect_str_eq(err, "");
+	free(out);
+	free(err);
+
+	/* Both defined. */
+	out = chan_ctl_ok(&qm1, NULL, "display channel 'W.*'");
+	cr_expect(strstr(out, "W.LABEL") && strstr(out, "W.PLAIN") && strstr(out, "W.OK"), "%s",
+	          out);
+	free(out);
+
+	/* alter: when it touches SSLCIPH or CERTLABL. */
+	rc = chan_ctl(&qm1, NULL, &out, &err, "alter channel W.OK --sslciph ''");
+	cr_assert_eq(rc, 0, "%s%s", out, err);
+	cr_expect(strstr(err, "warning: channel W.OK has no SSLCIPH") != NULL, "%s", err);
+	free(out);
+	free(err);
+	rc = chan_ctl(&qm1, NULL, &out, &err, "alter channel W.OK --batchsz 10");
+	cr_assert_eq(rc, 0, "%s%s", out, err);
+	cr_expect_str_eq(err, "");
+	free(out);
+	free(err);
+
+	/* --json: in the reply. */
+	out = chan_ctl_ok(&qm1, NULL, "--json define channel W.LABEL --type rcvr " CHAN_TLS
+	                  " --certlabl other --replace");
+	json_t *j = json_loads(out, 0, NULL), *w = json_object_get(j, "warnings");
+	cr_assert(json_is_array(w) && json_array_size(w) == 1, "%s", out);
+	cr_expect_str_eq(chan_js(json_array_get(w, 0), "code"), "CHD4007");
+	json_decref(j);
+	free(out);
+
+	/* A telemetry channel too. */
+	rc = chan_ctl(&qm1, NULL, &out, &err, "define channel W.MQTT --type mqtt --port %d",
+	              th_free_port());
+	cr_assert_eq(rc, 0, "%s%s", out, err);
+	cr_expect(strstr(err, "warning: channel W.MQTT has no SSLCIPH: plain TCP") != NULL, "%s",
+	          err);
+	free(out);
+	free(err);
+
+	/* MQSC: the warning under the command's output, and the script succeeds. */
+	rc = chan_ctl(&qm1, "DEFINE CHANNEL(W.MQSC) CHLTYPE(RCVR)\n", &out, &err, "run");
+	cr_assert_eq(rc, 0, "%s%s", out, err);
+	cr_expect(strstr(out, "channel W.MQSC defined.\n") != NULL, "%s", out);
+	cr_expect(strstr(err, "warning: channel W.MQSC has no SSLCIPH") != NULL, "%s", err);
+	free(out);
+	free(err);
+}
+
 /* ---- triggering and DISCINT ---- */
 
 Test(chan_ops, put_starts_an_inactive_sender)
@@ -239,15 +457,26 @@ Test(chan_ops, receiver_detects_frozen_sender)
 
 /* ---- stop modes ---- */
 
-static void start_big_transfer(const char *name, int n)
+/* Through a proxy that holds the receiver's CONFIRMs from the start: the
+ * sender sends what its window allows (protocol version 2: up to 8
+ * batches), the receiver commits them, and the sender waits.  The
+ * transfer is then surely mid-way when the test acts, however fast the
+ * machine would move the messages. */
+static void start_held_transfer(const char *name, int n)
 {
 	chan_pair_start(&qm1, &qm2);
+	proxy = tcpproxy_start(qm2.a.port);
+	cr_assert_not_null(proxy);
 	chan_define_route(&qm1, &qm2, "XQ", "RQ", "Q", 100000);
-	chan_define(&qm1, &qm2, name, CHAN_SDR_RCVR, "XQ", 0, CHAN_TLS " --batchsz 10", CHAN_TLS);
-	/* Loaded while STOPPED: every batch is then a full BATCHSZ. */
-	free(chan_ctl_ok(&qm1, NULL, "stop channel %s", name));
-	put_n("RQ", "big", n);
+	chan_define(&qm1, &qm2, name, CHAN_SDR_RCVR, "XQ", tcpproxy_port(proxy),
+	            CHAN_TLS " --batchsz 10", CHAN_TLS);
+	/* Running and idle first (the handshake needs both directions), then
+	 * the CONFIRMs are held and the messages come in one put, so every
+	 * batch is a full BATCHSZ. */
 	free(chan_ctl_ok(&qm1, NULL, "start channel %s", name));
+	cr_assert(chan_wait_state(&qm1, name, "RUNNING", 20000));
+	tcpproxy_freeze(proxy, false, true);
+	put_n("RQ", "big", n);
 	long long end = chan_now_ms() + 20000;
 	while (chan_depth(&qm2, "Q") <= 0 && chan_now_ms() < end)
 		chan_sleep_ms(10);
@@ -275,8 +504,15 @@ Test(chan_ops, stop_quiesce_finishes_the_batch)
 {
 	const int n = 3000;
 
-	start_big_transfer("QUIESCE", n);
-	free(chan_ctl_ok(&qm1, NULL, "stop channel QUIESCE --mode quiesce"));
+	start_held_transfer("QUIESCE", n);
+	/* The stop waits for the channel to end, which it cannot while its
+	 * CONFIRMs are held: ask in the background, and once the agent has
+	 * the request let them through; the batches in flight are then seen
+	 * through and no new one starts. */
+	cr_assert_eq(th_sh(NULL, NULL, NULL, 10, "'%s' -s '%s' stop channel QUIESCE --mode quiesce "
+	                   ">/dev/null 2>&1 &", th_chanctl_bin(), qm1.a.sock), 0);
+	cr_assert(chan_wait_log(&qm1, "CHD5024", 15000), "the stop request did not arrive");
+	tcpproxy_freeze(proxy, false, false);
 	cr_assert(chan_wait_state(&qm1, "QUIESCE", "STOPPED", 15000));
 	json_t *st = chan_status(&qm1, "QUIESCE");
 	json_t *d = json_object_get(st, "indoubt");
@@ -296,28 +532,9 @@ Test(chan_ops, stop_quiesce_finishes_the_batch)
 
 Test(chan_ops, stop_force_then_restart_exactly_once)
 {
-	/* 2,000 batches of 10, each committed (fsync) at both ends: far more
-	 * than the 300 ms the freeze takes to apply on any disk */
-	const int n = 20000;
+	const int n = 3000;
 
-	/* Through a proxy that holds the transfer mid-way when told to: the
-	 * force stop then surely lands with messages left and a batch in
-	 * doubt, however fast the machine moves them. */
-	chan_pair_start(&qm1, &qm2);
-	proxy = tcpproxy_start(qm2.a.port);
-	cr_assert_not_null(proxy);
-	chan_define_route(&qm1, &qm2, "XQ", "RQ", "Q", 100000);
-	chan_define(&qm1, &qm2, "FORCE", CHAN_SDR_RCVR, "XQ", tcpproxy_port(proxy),
-	            CHAN_TLS " --batchsz 10", CHAN_TLS);
-	free(chan_ctl_ok(&qm1, NULL, "stop channel FORCE"));
-	put_n("RQ", "big", n);
-	free(chan_ctl_ok(&qm1, NULL, "start channel FORCE"));
-	long long end = chan_now_ms() + 20000;
-	while (chan_depth(&qm2, "Q") <= 0 && chan_now_ms() < end)
-		chan_sleep_ms(10);
-	cr_assert_gt(chan_depth(&qm2, "Q"), 0, "the transfer did not begin");
-	/* the receiver's confirmations no longer reach the sender */
-	tcpproxy_freeze(proxy, false, true);
+	start_held_transfer("FORCE", n);
 	free(chan_ctl_ok(&qm1, NULL, "stop channel FORCE --mode force"));
 	cr_assert(chan_wait_state(&qm1, "FORCE", "STOPPED", 10000));
 	cr_assert_gt(chan_depth(&qm1, "XQ"), 0);

@@ -264,6 +264,39 @@ Test(chan_tls, sslpeer_multi_ou_by_position)
 	free(err);
 }
 
+/* ---- plain TCP: refusals tell an unauthenticated peer nothing ---- */
+
+Test(chan_tls, plain_tcp_refusals_say_nothing_of_the_configuration)
+{
+	chan_pair_start(&qm1, &qm2);
+	/* a channel QM2 does not define, and one it defines with TLS only */
+	define_ch("PLAINX", "", "");
+	free(chan_ctl_ok(&qm2, NULL, "delete channel PLAINX"));
+	define_ch("TLSONLY", "", "--sslciph ANY_TLS13_OR_HIGHER");
+	const char *names[] = { "PLAINX", "TLSONLY" };
+	for (int i = 0; i < 2; i++) {
+		free(chan_ctl_ok(&qm1, NULL, "start channel %s", names[i]));
+		json_t *st = chan_wait_error(&qm1, names[i], "CHD5030", 20000);
+		if (st == NULL) {
+			dump_both(names[i]);
+			cr_assert_fail("%s: the initiator was not refused with CHD5030", names[i]);
+		}
+		const char *why = chan_js(st, "last_error");
+		cr_assert(strstr(why, "QM2") == NULL && strstr(why, "TLS") == NULL &&
+		          strstr(why, "defined") == NULL && strstr(why, names[i]) == NULL,
+		          "%s: the refusal over plain TCP tells the peer: %s", names[i], why);
+		json_decref(st);
+		cr_assert_eq(xmitq_depth(names[i]), 1);
+	}
+	/* the responder keeps the reasons */
+	cr_assert(chan_wait_log(&qm2, "PLAINX is not defined", 5000));
+	json_t *st = chan_wait_error(&qm2, "TLSONLY", "CHD4006", 5000);
+	cr_assert_not_null(st, "the responder's status lacks the reason");
+	cr_assert(strstr(chan_js(st, "last_error"), "ANY_TLS13_OR_HIGHER") != NULL, "%s",
+	          chan_js(st, "last_error"));
+	json_decref(st);
+}
+
 /* ---- CipherSpecs ---- */
 
 Test(chan_tls, cipherspec_mismatch_is_chd4006_at_both_ends)
@@ -786,4 +819,140 @@ Test(chan_tls, refresh_security_ends_channels_whose_peer_is_no_longer_trusted)
 	json_t *st = chan_wait_error(&qm2, "RECHK", "CHD4002", 15000);
 	cr_assert_not_null(st, "no CHD4002 in the receiver's status");
 	json_decref(st);
+}
+
+/* ---- --keyupdate-bytes: TLS 1.3 KeyUpdates ---- */
+
+#define KU_ROUNDS 24
+#define KU_PER_ROUND 4
+#define KU_MSG_LEN 65536
+
+/* KU_PER_ROUND lines of KU_MSG_LEN bytes, each starting "TAG-r-k-". */
+static char *ku_lines(const char *tag, int r)
+{
+	char *s = malloc((size_t)KU_PER_ROUND * (KU_MSG_LEN + 1) + 1), *p = s;
+
+	cr_assert_not_null(s);
+	for (int k = 0; k < KU_PER_ROUND; k++) {
+		int n = sprintf(p, "%s-%02d-%d-", tag, r, k);
+		memset(p + n, 'k', (size_t)(KU_MSG_LEN - n));
+		p[KU_MSG_LEN] = '\n';
+		p += KU_MSG_LEN + 1;
+	}
+	*p = '\0';
+	return s;
+}
+
+/* Every "TAG-r-k-" of rounds messages on QM2's Q exactly once (and the
+ * hello of define_ch). */
+static void ku_expect_each_once(const char *tag, int rounds)
+{
+	json_t *msgs = chan_get_msgs(&qm2, "Q");
+	char seen[KU_ROUNDS][KU_PER_ROUND] = { { 0 } };
+	size_t hello = 0;
+
+	cr_assert_eq(json_array_size(msgs), (size_t)rounds * KU_PER_ROUND + 1, "%s: got %zu messages",
+	             tag, json_array_size(msgs));
+	for (size_t i = 0; i < json_array_size(msgs); i++) {
+		const char *b = chan_js(json_array_get(msgs, i), "body");
+		char want[16];
+		int r = -1, k = -1;
+		if (strncmp(b, "hello-from-", 11) == 0) {
+			hello++;
+			continue;
+		}
+		snprintf(want, sizeof(want), "%s-", tag);
+		cr_assert(strncmp(b, want, strlen(want)) == 0, "%s: stray message %.40s", tag, b);
+		cr_assert_eq(sscanf(b + strlen(want), "%d-%d-", &r, &k), 2, "%.40s", b);
+		cr_assert(r >= 0 && r < rounds && k >= 0 && k < KU_PER_ROUND, "%.40s", b);
+		cr_assert_eq(strlen(b), (size_t)KU_MSG_LEN, "%s-%d-%d: %zu bytes", tag, r, k, strlen(b));
+		cr_assert_eq(seen[r][k], 0, "%s-%d-%d arrived twice", tag, r, k);
+		seen[r][k] = 1;
+	}
+	cr_assert_eq(hello, 1);
+	json_decref(msgs);
+}
+
+/* 6 MiB in rounds a quarter of a second apart (KeyUpdates are at least
+ * TLS_KEYUPDATE_MIN_INTERVAL_MS apart): on TLS 1.3 the initiator asks for
+ * one after every MiB and the responder answers each, both counted in
+ * status key_updates; every message arrives once. On TLS 1.2 the
+ * attribute has no effect: 0 at both ends, the channel works. */
+Test(chan_tls, keyupdate_bytes_renews_tls13_keys_and_is_inert_on_tls12)
+{
+	json_t *st;
+	long long ku1, ku2;
+
+	chan_pair_start(&qm1, &qm2);
+	define_ch("KU13", CHAN_TLS " --keyupdate-bytes 1048576", CHAN_TLS " --keyupdate-bytes 1048576");
+	char *out = chan_ctl_ok(&qm1, NULL, "--json display channel KU13");
+	cr_assert(strstr(out, "\"keyupdate_bytes\": 1048576") != NULL ||
+	          strstr(out, "\"keyupdate_bytes\":1048576") != NULL, "display: %s", out);
+	free(out);
+	/* one-line refusals of values out of range, and of telemetry channels */
+	static const char *const bad[][2] = {
+		{ "alter channel KU13 --keyupdate-bytes 4096", "0 (never) or a number from 1048576" },
+		{ "alter channel KU13 --keyupdate-bytes 1099511627777", "from 0 to 1099511627776" },
+		{ "define channel KUM --type mqtt --port 1 --keyupdate-bytes 1048576",
+		  "attribute of message channels" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *o = NULL, *e = NULL;
+		cr_assert_neq(chan_ctl(&qm1, NULL, &o, &e, "%s", bad[i][0]), 0, "%s accepted", bad[i][0]);
+		cr_assert(e != NULL && strstr(e, bad[i][1]) != NULL, "%s: %s", bad[i][0], e ? e : "");
+		free(o);
+		free(e);
+	}
+	expect_works("KU13");
+	st = chan_status(&qm1, "KU13");
+	cr_assert_str_eq(chan_js(st, "tls_version"), "TLS1.3");
+	json_decref(st);
+	for (int r = 0; r < KU_ROUNDS; r++) {
+		char *lines = ku_lines("ku13", r);
+		chan_put(&qm1, "R.KU13", NULL, lines);
+		free(lines);
+		usleep(250 * 1000);
+	}
+	if (!chan_wait_depth(&qm2, "Q", KU_ROUNDS * KU_PER_ROUND + 1, 60000)) {
+		dump_both("KU13");
+		cr_assert_fail("KU13: messages not received");
+	}
+	st = chan_wait_ji(&qm1, "KU13", "key_updates", 4, 10000);
+	ku1 = chan_ji(st, "key_updates");
+	cr_assert_geq(ku1, 4, "sender: %lld KeyUpdates for 6 MiB at 1 MiB", ku1);
+	cr_assert_leq(ku1, 7, "sender: %lld KeyUpdates for 6 MiB at 1 MiB", ku1);
+	cr_assert_str_eq(chan_js(st, "state"), "RUNNING");
+	json_decref(st);
+	/* the responder answers each one before its next CONFIRM */
+	st = chan_wait_ji(&qm2, "KU13", "key_updates", ku1, 10000);
+	ku2 = chan_ji(st, "key_updates");
+	cr_assert_eq(ku2, ku1, "receiver answered %lld of %lld", ku2, ku1);
+	cr_assert_str_eq(chan_js(st, "state"), "RUNNING");
+	json_decref(st);
+	ku_expect_each_once("ku13", KU_ROUNDS);
+	for (int i = 0; i < 2; i++) {
+		struct chan_qm *q = i ? &qm2 : &qm1;
+		cr_assert(!chan_log_has(q, "key update") && !chan_log_has(q, "GNUTLS_E_"),
+		          "%s: a KeyUpdate failed", q->name);
+	}
+
+	/* TLS 1.2: no KeyUpdate exists; the attribute is inert. */
+	define_ch("KU12", "--sslciph TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 --keyupdate-bytes 1048576",
+	          "--sslciph ANY_TLS12_OR_HIGHER --keyupdate-bytes 1048576");
+	expect_works("KU12");
+	for (int r = 0; r < 8; r++) {
+		char *lines = ku_lines("ku12", r);
+		chan_put(&qm1, "R.KU12", NULL, lines);
+		free(lines);
+	}
+	cr_assert(chan_wait_depth(&qm2, "Q", 8 * KU_PER_ROUND + 1, 60000), "KU12: not received");
+	st = chan_status(&qm1, "KU12");
+	cr_assert_str_eq(chan_js(st, "tls_version"), "TLS1.2");
+	cr_assert_eq(chan_ji(st, "key_updates"), 0);
+	cr_assert_str_eq(chan_js(st, "state"), "RUNNING");
+	json_decref(st);
+	st = chan_status(&qm2, "KU12");
+	cr_assert_eq(chan_ji(st, "key_updates"), 0);
+	json_decref(st);
+	ku_expect_each_once("ku12", 8);
 }

@@ -227,7 +227,15 @@ Test(metrics, listener_refuses_other_requests)
 	cr_expect(strncmp(r, "HTTP/1.1 405 Method Not Allowed\r\n", 33) == 0, "%s", r);
 	cr_expect(strstr(r, "\r\nAllow: GET, HEAD\r\n") != NULL, "%s", r);
 	free(r);
+	/* Malformed request lines: 400.  libmicrohttpd closes without an
+	 * answer when the line has no space at all; never any metrics. */
 	r = http(port, "hello\r\n\r\n");
+	cr_expect(strncmp(r, "HTTP/1.1 400 ", 13) == 0 || r[0] == '\0', "%s", r);
+	free(r);
+	r = http(port, "hello world\r\n\r\n");
+	cr_expect(strncmp(r, "HTTP/1.1 400 ", 13) == 0, "%s", r);
+	free(r);
+	r = http(port, "GET /metrics FOO/1.1\r\n\r\n");
 	cr_expect(strncmp(r, "HTTP/1.1 400 ", 13) == 0, "%s", r);
 	free(r);
 
@@ -256,6 +264,123 @@ Test(metrics, listener_refuses_other_requests)
 
 	/* The agent still stops cleanly. */
 	cr_expect_eq(th_agent_stop(&ag), 0);
+}
+
+/* ---- HTTPS (metrics.tls_label) ---- */
+
+/* GET /metrics over TLS with gnutls-cli, checking the agent's chain
+ * against the test root and its address (the leaf has IP 127.0.0.1):
+ * everything the server sent (malloc'd). */
+static char *https_get(int port)
+{
+	char *out = NULL, *err = NULL;
+
+	/* The sleep keeps gnutls-cli's stdin open until the agent has
+	 * answered and closed (gnutls-cli quits at the end of its input). */
+	th_sh(NULL, &out, &err, 30, "(printf 'GET /metrics HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'; "
+	      "sleep 2) | gnutls-cli --logfile=/dev/null --x509cafile '%s' -p %d 127.0.0.1",
+	      chan_pki("root.pem"), port);
+	cr_assert_not_null(out, "gnutls-cli: %s", err ? err : "");
+	free(err);
+	return out;
+}
+
+Test(metrics, https_with_keystore_label)
+{
+	if (th_sh(NULL, NULL, NULL, 10, "command -v gnutls-cli >/dev/null") != 0)
+		cr_skip_test("gnutls-cli (gnutls-bin) not installed");
+	int port = th_free_port();
+	char conf[256];
+	snprintf(conf, sizeof(conf), "metrics = { address = \"127.0.0.1\"; port = %d; "
+	         "tls_label = \"qm1\"; };", port);
+	const struct chan_qm_opts o = { .label = "qm1", .extra_conf = conf };
+	chan_qm_start(&qm, "QMTLS", &o);
+	free(chan_ctl_ok(&qm, NULL, "define qlocal APP.IN"));
+
+	char *r = https_get(port);
+	cr_expect(strstr(r, "HTTP/1.1 200 OK\r\n") != NULL, "%s", r);
+	cr_expect(strstr(r, "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n") != NULL,
+	          "%s", r);
+	const char *b = strstr(r, "\r\n\r\n");
+	cr_assert_not_null(b, "%s", r);
+	expect_prom_ok(b + 4);
+	cr_expect_eq(value(b + 4, "chand_up{qmgr=\"QMTLS\"}"), 1);
+	cr_expect_eq(value(b + 4, "chand_queue_depth{qmgr=\"QMTLS\",queue=\"APP.IN\"}"), 0);
+	free(r);
+	cr_expect(chan_log_has(&qm, "serving GET /metrics over HTTPS label=qm1"));
+
+	/* Plain HTTP on the TLS port: no metrics, whatever comes back. */
+	r = http_raw(port, "GET /metrics HTTP/1.1\r\n\r\n", 26, 10000);
+	if (r != NULL) {
+		cr_expect_null(strstr(r, "chand_up"), "%s", r);
+		cr_expect_neq(strncmp(r, "HTTP/1.1 200", 12), 0, "%s", r);
+	}
+	free(r);
+	/* ... and HTTPS still works after it. */
+	r = https_get(port);
+	cr_expect(strstr(r, "chand_up{qmgr=\"QMTLS\"} 1\n") != NULL, "%s", r);
+	free(r);
+
+	/* The key never reaches the log. */
+	char *log = chan_log(&qm);
+	cr_expect_null(strstr(log, "PRIVATE KEY"), "%s", log);
+	free(log);
+}
+
+/* A label the keystore does not have (or no keystore at all): chand
+ * stops at start with one line naming the label. */
+Test(metrics, tls_label_missing_stops_chand)
+{
+	char conf[2048], *out = NULL, *err = NULL;
+	int port = th_free_port();
+
+	const struct chan_qm_opts o = { .label = "qm1" };
+	chan_qm_prepare(&qm, "QMNOLBL", &o);
+	snprintf(conf, sizeof(conf), "%s/chand.conf", qm.dir);
+	FILE *f = fopen(conf, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "qmgr = \"QMNOLBL\";\ndata_dir = \"%s\";\nlisteners = ();\n"
+	        "admin = { socket = \"%s/admin.sock\"; };\nlog = { syslog = false; };\n%s"
+	        "keystore = { path = \"%s\"; stash = \"%s\"; };\n"
+	        "metrics = { address = \"127.0.0.1\"; port = %d; tls_label = \"nosuch\"; };\n",
+	        qm.dir, qm.dir, geteuid() == 0 ? "allow_root = true;\n" : "", qm.ks, qm.stash, port);
+	fclose(f);
+	int rc = th_sh(NULL, &out, &err, 30, "'%s' -c '%s' -f", th_chand_bin(), conf);
+	cr_expect_eq(rc, 1, "%s", err);
+	char want[2600];
+	snprintf(want, sizeof(want), "CHD3004 metrics.tls_label nosuch: no personal certificate with "
+	         "that label in keystore %s\n", qm.ks);
+	cr_expect(strstr(err, want) != NULL, "%s", err);
+	free(out);
+	free(err);
+
+	/* No keystore file at all. */
+	f = fopen(conf, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "qmgr = \"QMNOLBL\";\ndata_dir = \"%s\";\nlisteners = ();\n"
+	        "admin = { socket = \"%s/admin.sock\"; };\nlog = { syslog = false; };\n%s"
+	        "metrics = { address = \"127.0.0.1\"; port = %d; tls_label = \"metrics\"; };\n",
+	        qm.dir, qm.dir, geteuid() == 0 ? "allow_root = true;\n" : "", port);
+	fclose(f);
+	cr_assert_eq(unlink(qm.ks), 0);
+	rc = th_sh(NULL, &out, &err, 30, "'%s' -c '%s' -f", th_chand_bin(), conf);
+	cr_expect_eq(rc, 1, "%s", err);
+	cr_expect(strstr(err, "metrics.tls_label metrics: keystore ") != NULL, "%s", err);
+	free(out);
+	free(err);
+
+	/* An empty label is a configuration error. */
+	f = fopen(conf, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "qmgr = \"QMNOLBL\";\ndata_dir = \"%s\";\nmetrics = { tls_label = \"\"; };\n",
+	        qm.dir);
+	fclose(f);
+	rc = th_sh(NULL, &out, &err, 10, "'%s' -c '%s' --check-config", th_chand_bin(), conf);
+	cr_expect_eq(rc, 1);
+	snprintf(want, sizeof(want), "%s:3: 'metrics.tls_label' must be 1 to 64 characters\n", conf);
+	cr_expect_str_eq(err, want);
+	free(out);
+	free(err);
 }
 
 Test(metrics, non_loopback_address_needs_allow_remote)
@@ -356,7 +481,9 @@ Test(metrics, status_watch)
 
 	start_with_metrics();
 	int64_t t0 = now_ms();
-	cr_assert_eq(th_ctl(&ag, NULL, &out, &err, "status --watch 1 --iterations 3"), 0, "%s", err);
+	/* --all: the channel never ran (INACTIVE), which a listing leaves out. */
+	cr_assert_eq(th_ctl(&ag, NULL, &out, &err, "status --all --watch 1 --iterations 3"), 0, "%s",
+	             err);
 	int64_t took = now_ms() - t0;
 	cr_expect(took >= 1900 && took < 15000, "%lld ms", (long long)took);
 	/* Not a terminal: plain text, no escape codes, one table per round. */
@@ -368,7 +495,7 @@ Test(metrics, status_watch)
 	free(err);
 
 	/* --json --watch: one compact array per round. */
-	cr_assert_eq(th_ctl(&ag, NULL, &out, &err, "--json status --watch 1 --iterations 2"), 0);
+	cr_assert_eq(th_ctl(&ag, NULL, &out, &err, "--json status --all --watch 1 --iterations 2"), 0);
 	cr_expect_eq(th_count(out, "\n"), 2, "%s", out);
 	cr_expect_eq(th_count(out, "[{\"name\":\"QMMET.TO.QM2\""), 2, "%s", out);
 	free(out);

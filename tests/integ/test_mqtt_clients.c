@@ -1,4 +1,4 @@
-/* Telemetry channels with real MQTT clients (DESIGN.md section 7): Debian's
+/* Telemetry channels with real MQTT clients (doc/TELEMETRY.md): Debian's
  * mosquitto_pub / mosquitto_sub, Eclipse Paho in Python
  * (tests/integ/mqtt_client.py) and in C (paho_c_pub / paho_c_sub) connect
  * over TLS 1.2 and 1.3 to a real agent whose certificates are made exactly

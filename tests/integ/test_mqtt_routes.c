@@ -1,4 +1,4 @@
-/* Routes (DESIGN.md section 8): MQTT publications carried between queue
+/* Routes (doc/TELEMETRY.md): MQTT publications carried between queue
  * managers by the message channels, with real MQTT clients at both ends
  * (Paho Python v5 through tests/integ/mqtt_client.py).
  *

@@ -442,6 +442,8 @@ Test(ops, bash_completion)
 		{ "define qlocal X --usage ''", "normal xmitq " },
 		{ "define channel X --type ''", "mqtt rcvr rqstr sdr svr " },
 		{ "stop channel X --mode f", "force " },
+		{ "start channel X --n", "--no-wait " },
+		{ "status --a", "--all " },
 		{ "define channel X --sslciph ANY_TLS1", "ANY_TLS12 ANY_TLS12_OR_HIGHER ANY_TLS13 "
 		  "ANY_TLS13_OR_HIGHER " },
 		{ "--js", "--json " },

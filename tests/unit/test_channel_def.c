@@ -42,6 +42,7 @@ Test(chandef, defaults_are_mq_like)
 	cr_assert_eq(d.seqwrap, 999999999);
 	cr_assert_eq(d.sslcauth, SSLCAUTH_REQUIRED);
 	cr_assert_str_empty(d.sslciph);
+	cr_assert_eq(d.keyupdate_bytes, 0);
 }
 
 Test(chandef, type_names)
@@ -199,14 +200,14 @@ Test(chandef, json_round_trip)
 	                           "\"sslpeer\":\"CN=QM2\",\"batchsz\":7,\"batchint\":20,\"hbint\":30,"
 	                           "\"discint\":60,\"maxmsgl\":1000,\"shortrty\":1,\"shorttmr\":2,"
 	                           "\"longrty\":3,\"longtmr\":4,\"seqwrap\":5000,\"descr\":\"to QM2\","
-	                           "\"verify_host\":\"yes\"}");
+	                           "\"verify_host\":\"yes\",\"keyupdate_bytes\":1099511627776}");
 	struct chan_def b;
 	char err[512];
 	json_t *o = chan_def_to_json(&a);
 	char *text = json_dumps(o, JSON_COMPACT);
 	static const char *const keys[] = { "name", "type", "conname", "xmitq", "sslciph", "certlabl",
 		"sslcauth", "sslpeer", "batchsz", "batchint", "hbint", "discint", "maxmsgl", "shortrty",
-		"shorttmr", "longrty", "longtmr", "seqwrap", "descr", "verify_host" };
+		"shorttmr", "longrty", "longtmr", "seqwrap", "descr", "verify_host", "keyupdate_bytes" };
 
 	cr_assert_eq(json_object_size(o), sizeof(keys) / sizeof(keys[0]));
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
@@ -354,4 +355,45 @@ Test(chandef, verify_host_values_and_ends)
 	           "\"verify_host\":\"yes\"}");
 	cr_assert_eq(chan_def_validate(&d, err, sizeof(err)), -1);
 	cr_assert(strstr(err, "SSLCIPH") != NULL, "%s", err);
+}
+
+/* --keyupdate-bytes: 0 (never) or 1 MiB to 2^40, from JSON and at
+ * define time alike; the reason names the attribute and both bounds. */
+Test(chandef, keyupdate_bytes_bounds)
+{
+	static const struct { const char *v; bool ok; } cases[] = {
+		{ "0", true }, { "1048576", true }, { "1099511627776", true },
+		{ "1", false }, { "1048575", false }, { "1099511627777", false }, { "-1", false },
+		{ "\"1048576\"", false },
+	};
+	struct chan_def d;
+	char json[128], err[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *o;
+
+		snprintf(json, sizeof(json), "{\"keyupdate_bytes\":%s}", cases[i].v);
+		o = json_loads(json, 0, NULL);
+		cr_assert_not_null(o);
+		chan_def_init(&d, "KU", CHT_RCVR);
+		err[0] = '\0';
+		cr_assert_eq(chan_def_apply_json(&d, o, err, sizeof(err)), cases[i].ok ? 0 : -1,
+		             "keyupdate_bytes %s: %s", cases[i].v, err);
+		json_decref(o);
+		if (cases[i].ok) {
+			cr_assert_eq(d.keyupdate_bytes, strtol(cases[i].v, NULL, 10));
+			cr_assert_eq(validate(&d, err, sizeof(err)), 0, "%s", err);
+		} else {
+			cr_assert(strstr(err, "keyupdate_bytes") != NULL, "%s", err);
+			cr_assert_eq(d.keyupdate_bytes, 0, "a refused value was kept");
+		}
+	}
+	cr_assert(strstr(err, "integer") != NULL, "%s", err);
+	/* a value set behind the parser's back is refused at define time */
+	chan_def_init(&d, "KU", CHT_RCVR);
+	d.keyupdate_bytes = 4096;
+	cr_assert_eq(validate(&d, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "0 (never) or from 1048576 to 1099511627776 (got 4096)") != NULL,
+	          "%s", err);
+	cr_assert(strstr(err, "channel KU") != NULL, "%s", err);
 }

@@ -1,4 +1,4 @@
-/* The `status` record: exactly the keys of DESIGN.md section 5 plus the
+/* The `status` record: exactly the keys of doc/CHANNELS.md section 4 plus the
  * documented extras, state names, and how absent values are shown. */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -12,7 +12,8 @@ static const char *const design_keys[] = {
 	"peer_issuer_dn", "peer_not_after", "last_error_code", "last_error",
 };
 static const char *const extra_keys[] = {
-	"retries_left", "next_retry_time", "oldest_msg_age", "key_updates", "encrypted",
+	"short_retries_left", "long_retries_left", "next_retry_time", "oldest_msg_age",
+	"key_updates", "encrypted",
 };
 
 static struct chan_status blank(void)
@@ -61,7 +62,9 @@ Test(status, never_ran_channel)
 	cr_assert(json_is_null(json_object_get(o, "start_time")));
 	cr_assert(json_is_null(json_object_get(o, "last_error_code")));
 	cr_assert(json_is_null(json_object_get(o, "tls_version")));
-	cr_assert(json_is_null(json_object_get(o, "retries_left")));
+	cr_assert(json_is_null(json_object_get(o, "short_retries_left")));
+	cr_assert(json_is_null(json_object_get(o, "long_retries_left")));
+	cr_assert_null(json_object_get(o, "retries_left"));
 	cr_assert(json_is_false(json_object_get(o, "indoubt")));
 	cr_assert(json_is_false(json_object_get(o, "encrypted")));
 	cr_assert_eq(json_integer_value(json_object_get(o, "msgs")), 0);
@@ -113,17 +116,43 @@ Test(status, plain_tcp_and_errors)
 	s.connected = false;
 	s.encrypted = false;
 	s.retries_left = 9;
+	s.longrty = 999999999;
 	s.next_retry_ms = 1700000060000LL;
 	strcpy(s.last_error_code, "CHD4005");
 	strcpy(s.last_error, "peer DN 'CN=X' does not match SSLPEER 'CN=QM2'");
 	o = chan_status_to_json(&s);
 	cr_assert_str_eq(json_string_value(json_object_get(o, "state")), "RETRYING");
-	cr_assert_eq(json_integer_value(json_object_get(o, "retries_left")), 9);
+	/* still in the long retries: 9 of them left, no short ones */
+	cr_assert_eq(json_integer_value(json_object_get(o, "short_retries_left")), 0);
+	cr_assert_eq(json_integer_value(json_object_get(o, "long_retries_left")), 9);
 	cr_assert_str_eq(json_string_value(json_object_get(o, "next_retry_time")),
 	                 "2023-11-14T22:14:20.000Z");
 	cr_assert_str_eq(json_string_value(json_object_get(o, "last_error_code")), "CHD4005");
 	cr_assert(json_is_false(json_object_get(o, "encrypted")));
 	cr_assert(json_is_null(json_object_get(o, "peer_dn")));
+	json_decref(o);
+}
+
+/* The defaults (SHORTRTY 10, LONGRTY 999999999) after the first failure:
+ * 10 short retries and every long one left, not one number 1000000009. */
+Test(status, retries_split_short_and_long)
+{
+	struct chan_status s = blank();
+	json_t *o;
+
+	s.state = CHS_RETRYING;
+	s.retries_left = 1000000009;
+	s.longrty = 999999999;
+	o = chan_status_to_json(&s);
+	cr_assert_eq(json_integer_value(json_object_get(o, "short_retries_left")), 10);
+	cr_assert_eq(json_integer_value(json_object_get(o, "long_retries_left")), 999999999);
+	json_decref(o);
+	/* LONGRTY 0: every retry left is a short one */
+	s.retries_left = 3;
+	s.longrty = 0;
+	o = chan_status_to_json(&s);
+	cr_assert_eq(json_integer_value(json_object_get(o, "short_retries_left")), 3);
+	cr_assert_eq(json_integer_value(json_object_get(o, "long_retries_left")), 0);
 	json_decref(o);
 }
 

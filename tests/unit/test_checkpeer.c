@@ -10,6 +10,7 @@
 
 #include <criterion/criterion.h>
 
+#include "chand/ctlcmd.h"
 #include "chand/dnfilter.h"
 
 static char tmpdir[64];

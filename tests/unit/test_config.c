@@ -128,6 +128,7 @@ Test(config, minimal_file_gets_every_default)
 	cr_expect_null(cfg.log_file);
 	cr_expect_eq(cfg.max_channels, 1000);
 	cr_expect_eq(cfg.max_msg_length, 4194304);
+	cr_expect_eq(cfg.dead_peer_timeout, 60);
 	cr_expect_str_eq(cfg.dlq, "");
 	cr_expect_eq(cfg.tls_expiry_warning_days, 30);
 	cr_expect_eq(cfg.tls_handshake_timeout, 30);
@@ -156,7 +157,7 @@ Test(config, every_key_and_relative_paths)
 	            "keystore = { path = \"ks/key.db\"; stash = \"/etc/x.sth\"; label = \"mylabel\"; };\n"
 	            "admin = { socket = \"run/a.sock\"; mode = \"0600\"; };\n"
 	            "log = { level = \"debug\"; syslog = false; file = \"chand.log\"; };\n"
-	            "limits = { max_channels = 5; max_msg_length = 1024L; };\n"
+	            "limits = { max_channels = 5; max_msg_length = 1024L; dead_peer_timeout = 0; };\n"
 	            "dead_letter_queue = \"DEAD.LETTER\";\n"
 	            "tls = { expiry_warning_days = 7; handshake_timeout = 12; };\n",
 	            CFG_AGENT, &cfg, &rc);
@@ -182,6 +183,7 @@ Test(config, every_key_and_relative_paths)
 	cr_expect_str_eq(cfg.log_file, want);
 	cr_expect_eq(cfg.max_channels, 5);
 	cr_expect_eq(cfg.max_msg_length, 1024);
+	cr_expect_eq(cfg.dead_peer_timeout, 0);
 	cr_expect_str_eq(cfg.dlq, "DEAD.LETTER");
 	cr_expect_eq(cfg.tls_expiry_warning_days, 7);
 	cr_expect_eq(cfg.tls_handshake_timeout, 12);
@@ -247,7 +249,7 @@ Test(config, invalid_values)
 	             "  { address = \"example.com\"; port = 1; } );\n"
 	             "admin = { mode = \"abc\"; };\n"
 	             "log = { level = \"loud\"; };\n"
-	             "limits = { max_channels = 0; max_msg_length = 99999999999L; };\n"
+	             "limits = { max_channels = 0; max_msg_length = 99999999999L; dead_peer_timeout = -1; };\n"
 	             "dead_letter_queue = \"DEAD LETTER\";\n"
 	             "keystore = { label = \"\"; };\n", 0,
 	             "@F:1: 'qmgr': name 'bad name' has ' ' at position 4 (allowed: A-Z a-z 0-9 . _ / %)\n"
@@ -258,6 +260,7 @@ Test(config, invalid_values)
 	             "@F:6: 'log.level' must be one of error, warn, info, debug (got \"loud\")\n"
 	             "@F:7: 'limits.max_channels' must be between 1 and 100000 (got 0)\n"
 	             "@F:7: 'limits.max_msg_length' must be between 1 and 33554432 (got 99999999999)\n"
+	             "@F:7: 'limits.dead_peer_timeout' must be between 0 and 3600 (got -1)\n"
 	             "@F:8: 'dead_letter_queue': name 'DEAD LETTER' has ' ' at position 5 (allowed: A-Z a-z 0-9 . _ / %)");
 }
 

@@ -633,7 +633,7 @@ Test(dnf_doc, every_error_of_the_doc, .timeout = 10)
 
 /* What chand prints for an e-mail attribute (EMAIL=, as GnuTLS names it)
  * pasted back as a filter matches: EMAIL, EMAILADDRESS, E and MAIL are one
- * attribute (DESIGN section 2). */
+ * attribute (doc/SSLPEER.md). */
 Test(dnfilter, email_aliases_are_one_attribute)
 {
 	static const char *const names[] = { "EMAIL", "EMAILADDRESS", "E", "MAIL", "email" };

@@ -995,7 +995,7 @@ Test(frame_msg, error_text_is_sanitized, .timeout = 30)
 
 static struct frame_params local_rcvr(void)
 {
-	struct frame_params p = {"QM1.QM2", FRAME_CH_RCVR, "QM2", 100, 1048576, 60, 999999999};
+	struct frame_params p = {"QM1.QM2", FRAME_CH_RCVR, "QM2", 100, 1048576, 60, 999999999, 0};
 	return p;
 }
 
@@ -1018,12 +1018,21 @@ Test(frame_rules, negotiate, .timeout = 30)
 	cr_assert_eq(ack.seqwrap, 999999999);
 	cr_assert(frame_check_init_ack(&in, &ack, &code, why, sizeof(why)), "%s", why);
 
-	in.min_version = 2;
+	/* an initiator offering 1-5 gets the highest both speak (2);
+	 * one offering only 1 gets 1 (negotiating down) */
+	in.max_version = 5;
+	cr_assert(frame_negotiate(&in, &lp, &ack, &code, why, sizeof(why)), "%s", why);
+	cr_assert_eq(ack.version, 2);
+	in.max_version = 1;
+	cr_assert(frame_negotiate(&in, &lp, &ack, &code, why, sizeof(why)), "%s", why);
+	cr_assert_eq(ack.version, 1);
+	in.min_version = 3;
 	in.max_version = 5;
 	cr_assert(!frame_negotiate(&in, &lp, &ack, &code, why, sizeof(why)));
 	cr_assert_eq(code, CHD_CH_VERSION);
-	cr_assert(strstr(why, "2-5") != NULL, "%s", why);
+	cr_assert(strstr(why, "3-5") != NULL, "%s", why);
 	in.min_version = 1;
+	in.max_version = 1;
 	in.chtype = FRAME_CH_SVR;
 	cr_assert(!frame_negotiate(&in, &lp, &ack, &code, why, sizeof(why)));
 	cr_assert_eq(code, CHD_CH_TYPE);
@@ -1093,6 +1102,41 @@ Test(frame_rules, channel_types, .timeout = 30)
 	cr_assert_eq(frame_seq_next(10, 10), 1);
 	cr_assert_eq(frame_seq_next(0, 10), 1);
 	cr_assert_eq(frame_seq_next(FRAME_SEQWRAP_MAX, FRAME_SEQWRAP_MAX), 1);
+}
+
+/* Version 2: batches 11-13 in doubt after committed batch 10 (seq 500);
+ * their last seqs 550, 600, 650.  The receiver may have committed any. */
+Test(frame_rules, resync_several_in_doubt, .timeout = 30)
+{
+	struct frame_resync rs = {true, false, 10, 500, 13, 650, 50};
+	const uint32_t seqs[] = {550, 600, 650};
+	struct frame_resync_ack ack;
+	char why[256];
+
+	/* none committed */
+	cr_assert(frame_resync_answer(&rs, 10, 500, &ack, why, sizeof(why)), "%s", why);
+	cr_assert(!ack.committed);
+	cr_assert(frame_resync_check_ack_v(&rs, &ack, seqs, 3, why, sizeof(why)), "%s", why);
+	/* the middle one: committed up to 12 */
+	cr_assert(frame_resync_answer(&rs, 12, 600, &ack, why, sizeof(why)), "%s", why);
+	cr_assert(ack.committed && ack.batch_id == 12 && ack.seq == 600);
+	cr_assert(frame_resync_check_ack_v(&rs, &ack, seqs, 3, why, sizeof(why)), "%s", why);
+	/* without the list (version 1 view) the middle one is refused */
+	cr_assert(!frame_resync_check_ack(&rs, &ack, why, sizeof(why)));
+	/* the middle one with a seq that is not its own */
+	cr_assert(frame_resync_answer(&rs, 12, 599, &ack, why, sizeof(why)), "%s", why);
+	cr_assert(!frame_resync_check_ack_v(&rs, &ack, seqs, 3, why, sizeof(why)));
+	cr_assert(strstr(why, "599") && strstr(why, "11 to 13"), "%s", why);
+	/* all of them */
+	cr_assert(frame_resync_answer(&rs, 13, 650, &ack, why, sizeof(why)), "%s", why);
+	cr_assert(ack.committed && ack.batch_id == 13);
+	cr_assert(frame_resync_check_ack_v(&rs, &ack, seqs, 3, why, sizeof(why)), "%s", why);
+	/* beyond the range, or behind it: mismatch at the receiver */
+	cr_assert(!frame_resync_answer(&rs, 14, 700, &ack, why, sizeof(why)));
+	cr_assert(!frame_resync_answer(&rs, 9, 450, &ack, why, sizeof(why)));
+	/* a not-committed answer whose batch is in the range is refused */
+	ack = (struct frame_resync_ack){false, 12, 500};
+	cr_assert(!frame_resync_check_ack_v(&rs, &ack, seqs, 3, why, sizeof(why)));
 }
 
 Test(frame_rules, resync, .timeout = 30)

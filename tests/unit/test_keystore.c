@@ -20,7 +20,9 @@
 #include <gnutls/x509.h>
 #include <jansson.h>
 
+#include "chand/ctlcmd.h"
 #include "chand/keystore.h"
+#include "chand/keystore_file.h"
 #include "chand/util.h"
 
 #define PW "passw0rd"
@@ -1406,5 +1408,133 @@ Test(keystore, every_subcommand_answers_help)
 		cr_assert_eq(r.rc, 0, "keystore %s --help: exit %d: %s", cmds[i][0], r.rc, r.err);
 		HAS(r.out, "usage: chanctl keystore");
 		HAS(r.out, cmds[i][0]);
+	}
+}
+
+/* ---- Warnings at define time (issue 12 item 5): one line on stderr,
+ * the command still succeeds. ---- */
+
+TestSuite(keystore_warn, .init = setup, .fini = teardown, .timeout = 90);
+
+#define ONE_LINE(s) cr_assert(strchr((s), '\n') == (s) + strlen(s) - 1, "not one line: %s", (s))
+
+Test(keystore_warn, removing_the_last_trusted_ca)
+{
+	mk_ks();
+	ks("keystore", "trust", "-k", ksp, "--label", "root", "--cert", P("root.pem"), NULL);
+	OK();
+	ks("keystore", "trust", "-k", ksp, "--label", "inter", "--cert", P("inter.pem"), NULL);
+	OK();
+	ks("keystore", "import", "-k", ksp, "--label", "qm1", "--cert", P("qm1.pem"), "--key",
+	   P("qm1.key"), NULL);
+	OK();
+	/* A personal entry or a CA with another left: no warning. */
+	ks("keystore", "remove", "-k", ksp, "qm1", NULL);
+	OK();
+	cr_expect_str_empty(r.err);
+	ks("keystore", "remove", "-k", ksp, "inter", NULL);
+	OK();
+	cr_expect_str_empty(r.err);
+	/* The last one: removed, and said what it means. */
+	ks("keystore", "remove", "-k", ksp, "root", NULL);
+	OK();
+	HAS(r.out, "removed \"root\"");
+	HAS(r.err, "chanctl keystore remove: warning: ");
+	HAS(r.err, "trusts no CA certificate");
+	HAS(r.err, "chanctl keystore trust");
+	ONE_LINE(r.err);
+	ks("keystore", "show", "-k", ksp, "root", NULL);
+	FAILS_WITH("CHD3004");
+}
+
+/* An intermediate signed without the CA extensions (openssl x509 -req
+ * without -extfile, the usual slip) is imported with its leaf, with the
+ * recipe to re-sign it; one signed with -extensions v3_ca is not flagged. */
+Test(keystore_warn, chain_intermediate_that_is_not_a_ca)
+{
+	sh("openssl req -new -newkey rsa:2048 -nodes -keyout bad.key -subj '/CN=Bad Intermediate' "
+	   "-out bad.csr && "
+	   "openssl x509 -req -in bad.csr -CA '%s' -CAkey '%s' -set_serial 77 -days 30 "
+	   "-out bad.pem && "
+	   "openssl req -new -newkey rsa:2048 -nodes -keyout leaf.key -subj '/CN=LEAF' "
+	   "-out leaf.csr && "
+	   "openssl x509 -req -in leaf.csr -CA bad.pem -CAkey bad.key -set_serial 78 -days 30 "
+	   "-out leaf.pem && "
+	   "openssl x509 -req -in bad.csr -CA '%s' -CAkey '%s' -set_serial 79 -days 30 "
+	   "-extfile /etc/ssl/openssl.cnf -extensions v3_ca -out good.pem && "
+	   "printf 'basicConstraints = CA:FALSE\\n' > noca.ext && "
+	   "openssl x509 -req -in bad.csr -CA '%s' -CAkey '%s' -set_serial 81 -days 30 "
+	   "-extfile noca.ext -out noca.pem",
+	   P("root.pem"), P("root.key"), P("root.pem"), P("root.key"), P("root.pem"), P("root.key"));
+	cr_assert_eq(chdir(dir), 0);
+	mk_ks();
+	ks("keystore", "trust", "-k", ksp, "--label", "root", "--cert", P("root.pem"), NULL);
+	OK();
+	ks("keystore", "import", "-k", ksp, "--label", "leaf", "--cert", "leaf.pem", "--key",
+	   "leaf.key", "--chain", "bad.pem", NULL);
+	OK();
+	HAS(r.out, "chain of 1");
+	HAS(r.err, "chanctl keystore import: warning: chain certificate 1 of \"leaf\": "
+	           "CN=Bad Intermediate is a version 1 certificate");
+	HAS(r.err, "-extfile /etc/ssl/openssl.cnf -extensions v3_ca");
+	ONE_LINE(r.err);
+	/* Re-signed as the warning says: the same chain imports quietly. */
+	ks("keystore", "import", "-k", ksp, "--label", "leaf2", "--cert", "leaf.pem", "--key",
+	   "leaf.key", "--chain", "good.pem", NULL);
+	OK();
+	cr_expect_str_empty(r.err);
+	/* An explicit CA:FALSE intermediate: the same warning. */
+	ks("keystore", "import", "-k", ksp, "--label", "leaf3", "--cert", "leaf.pem", "--key",
+	   "leaf.key", "--chain", "noca.pem", NULL);
+	OK();
+	HAS(r.err, "CN=Bad Intermediate is not a CA certificate (basicConstraints CA:FALSE)");
+	HAS(r.err, "-extensions v3_ca");
+	ONE_LINE(r.err);
+	/* trust refuses a CA:FALSE certificate outright, with the same recipe. */
+	ks("keystore", "trust", "-k", ksp, "--label", "bad", "--cert", "noca.pem", NULL);
+	FAILS_WITH("not a CA certificate");
+	HAS(r.err, "-extensions v3_ca");
+}
+
+/* CA:TRUE but a keyUsage without keyCertSign: nothing it signs verifies. */
+Test(keystore_warn, ca_without_keycertsign)
+{
+	write_file(D("ext.cnf"), "[ ca_nosign ]\nbasicConstraints = critical, CA:TRUE\n"
+	           "keyUsage = critical, digitalSignature\n", 0644);
+	sh("openssl req -new -newkey rsa:2048 -nodes -keyout ns.key -subj '/CN=No Sign CA' "
+	   "-out ns.csr && "
+	   "openssl x509 -req -in ns.csr -CA '%s' -CAkey '%s' -set_serial 80 -days 30 "
+	   "-extfile ext.cnf -extensions ca_nosign -out ns.pem && "
+	   "openssl x509 -req -in ns.csr -CA '%s' -CAkey '%s' -set_serial 82 -days 30 -out v1.pem",
+	   P("root.pem"), P("root.key"), P("root.pem"), P("root.key"));
+	mk_ks();
+	ks("keystore", "trust", "-k", ksp, "--label", "ns", "--cert", D("ns.pem"), NULL);
+	OK();
+	HAS(r.out, "trusted CA certificate \"ns\"");
+	HAS(r.err, "chanctl keystore trust: warning: ");
+	HAS(r.err, "keyUsage lacks keyCertSign");
+	HAS(r.err, "-extensions v3_ca");
+	ONE_LINE(r.err);
+	/* The library's verdict, directly. */
+	{
+		gnutls_x509_crt_t *c = NULL;
+		unsigned n = 0;
+		char err[256], why[512];
+
+		cr_assert_eq(ks_certs_load(D("ns.pem"), &c, &n, err, sizeof err), 0, "%s", err);
+		cr_expect(ks_crt_is_ca(c[0], why, sizeof why));
+		cr_expect_not(ks_crt_can_sign(c[0], false, why, sizeof why));
+		ks_certs_free(c, n);
+		cr_assert_eq(ks_certs_load(P("inter.pem"), &c, &n, err, sizeof err), 0, "%s", err);
+		cr_expect(ks_crt_can_sign(c[0], true, why, sizeof why), "%s", why);
+		ks_certs_free(c, n);
+		cr_assert_eq(ks_certs_load(P("qm1.pem"), &c, &n, err, sizeof err), 0, "%s", err);
+		cr_expect_not(ks_crt_can_sign(c[0], false, why, sizeof why));
+		ks_certs_free(c, n);
+		/* A version 1 CA: a root, not an intermediate. */
+		cr_assert_eq(ks_certs_load(D("v1.pem"), &c, &n, err, sizeof err), 0, "%s", err);
+		cr_expect(ks_crt_can_sign(c[0], false, why, sizeof why), "%s", why);
+		cr_expect_not(ks_crt_can_sign(c[0], true, why, sizeof why));
+		ks_certs_free(c, n);
 	}
 }

@@ -260,7 +260,7 @@ Test(mqsc, translate_channels)
 	expect_xlate(2, "delete|channel|QM1.TO.QM2");
 	expect_xlate(3, "display|channel|*");
 	expect_xlate(4, "status|QM1*");
-	expect_xlate(5, "start|channel|C");
+	expect_xlate(5, "start|channel|C|--no-wait");
 	expect_xlate(6, "stop|channel|C|--mode|force");
 	expect_xlate(7, "ping|channel|C");
 	expect_xlate(8, "reset|channel|C|--seqnum|7");
@@ -313,7 +313,7 @@ Test(mqsc, translate_telemetry_channels)
 	             "--password-file|/etc/chand/pw|--acl-file|acl|--allow-anonymous|no|"
 	             "--max-clients|100|--max-packet|65536|--keepalive-max|300|"
 	             "--session-expiry-max|4294967295|--protocol|v311");
-	expect_xlate(3, "start|channel|MQTT.IN");
+	expect_xlate(3, "start|channel|MQTT.IN|--no-wait");
 	expect_xlate(4, "stop|channel|MQTT.IN|--client|sensor-1");
 	expect_xlate(5, "delete|channel|MQTT.IN");
 	expect_xlate(6, "status|MQTT.IN|--clients=*");
@@ -659,5 +659,42 @@ Test(mqsc, dump_round_trips_routes)
 	o = json_pack("{s:s,s:s,s:s}", "name", "R", "topic", "a\nb", "qmgr", "QM2");
 	cr_expect_null(mqsc_dump_route(o, err, sizeof(err)));
 	cr_expect(strstr(err, "control character") != NULL, "%s", err);
+	json_decref(o);
+}
+
+/* KEYUPDATE(N), chand's own attribute of message channels: translated to
+ * --keyupdate-bytes, dumped with a comment naming it when set, left out
+ * when 0 (the default) so dumps of other channels do not change. */
+Test(mqsc, keyupdate_translates_and_dumps)
+{
+	char err[256], *text;
+	json_t *o;
+
+	parse("DEFINE CHANNEL(K) CHLTYPE(SDR) CONNAME('h(1)') XMITQ(Q) KEYUPDATE(1048576)\n"
+	      "ALTER CHANNEL(K) KEYUPDATE(0)\n"
+	      "DISPLAY CHANNEL(K) KEYUPDATE\n");
+	expect_xlate(0, "define|channel|K|--type|sdr|--conname|h(1)|--xmitq|Q|--keyupdate-bytes|"
+	             "1048576");
+	expect_xlate(1, "alter|channel|K|--keyupdate-bytes|0");
+	expect_xlate(2, "display|channel|K");
+	round_trip("{\"name\":\"K\",\"type\":\"sdr\",\"conname\":\"h(1)\",\"xmitq\":\"Q\","
+	           "\"verify_host\":\"\",\"keyupdate_bytes\":1099511627776}",
+	           "define|channel|K|--type|sdr|--conname|h(1)|--xmitq|Q|--keyupdate-bytes|"
+	           "1099511627776|--replace");
+	round_trip("{\"name\":\"K\",\"type\":\"rcvr\",\"keyupdate_bytes\":0}",
+	           "define|channel|K|--type|rcvr|--replace");
+	o = json_pack("{s:s,s:s,s:I}", "name", "K", "type", "rcvr", "keyupdate_bytes",
+	              (json_int_t)2097152);
+	text = mqsc_dump_channel(o, err, sizeof(err));
+	cr_assert_not_null(text, "%s", err);
+	cr_expect(strncmp(text, "* KEYUPDATE", 11) == 0, "named as chand's own:\n%s", text);
+	cr_expect(strstr(text, "   KEYUPDATE(2097152)") != NULL, "%s", text);
+	free(text);
+	json_decref(o);
+	o = json_pack("{s:s,s:s,s:i}", "name", "K", "type", "rcvr", "keyupdate_bytes", 0);
+	text = mqsc_dump_channel(o, err, sizeof(err));
+	cr_assert_not_null(text, "%s", err);
+	cr_expect(strstr(text, "KEYUPDATE") == NULL, "0 is left out:\n%s", text);
+	free(text);
 	json_decref(o);
 }

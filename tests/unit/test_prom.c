@@ -1,4 +1,4 @@
-/* The Prometheus exposition of status records (src/agent/metrics_fmt.c),
+/* The Prometheus exposition of status records (src/admin/metrics_fmt.c),
  * checked with a strict parser (prom_check.c) and, when installed,
  * promtool. */
 #include <criterion/criterion.h>
@@ -23,12 +23,12 @@ static const char status_json[] =
 	"[{\"name\":\"QM1.TO.QM2\",\"type\":\"sdr\",\"state\":\"RUNNING\",\"substate\":\"\","
 	"\"conname\":\"127.0.0.1(1414)\",\"rqmname\":\"QM2\",\"xmitq\":\"QM2\",\"xmitq_depth\":7,"
 	"\"msgs\":12345678901,\"bytes_sent\":99,\"bytes_received\":3,\"batches\":4,"
-	"\"indoubt\":false,\"retries_left\":null,\"oldest_msg_age\":42,"
+	"\"indoubt\":false,\"short_retries_left\":null,\"long_retries_left\":null,\"oldest_msg_age\":42,"
 	"\"peer_not_after\":\"2027-01-02T03:04:05.000Z\",\"encrypted\":true},"
 	"{\"name\":\"QM2.TO.QM1\",\"type\":\"rcvr\",\"state\":\"RETRYING\",\"substate\":\"\","
 	"\"conname\":\"a\\\\b\\\"c\\nd\",\"rqmname\":null,\"xmitq\":null,\"xmitq_depth\":null,"
 	"\"msgs\":0,\"bytes_sent\":0,\"bytes_received\":0,\"batches\":0,\"indoubt\":true,"
-	"\"retries_left\":3,\"oldest_msg_age\":null,\"peer_not_after\":null,\"encrypted\":false}]";
+	"\"short_retries_left\":3,\"long_retries_left\":999999999,\"oldest_msg_age\":null,\"peer_not_after\":null,\"encrypted\":false}]";
 
 static const char queues_json[] =
 	"[{\"name\":\"DLQ\",\"type\":\"qlocal\",\"curdepth\":2},"
@@ -88,10 +88,11 @@ Test(prom, values_and_labels)
 	expect_value(text, "chand_channel_indoubt{" L1 "}", 0);
 	expect_value(text, "chand_channel_up{" L2 "}", 0);
 	expect_value(text, "chand_channel_indoubt{" L2 "}", 1);
-	expect_value(text, "chand_channel_retries_left{" L2 "}", 3);
+	expect_value(text, "chand_channel_short_retries_left{" L2 "}", 3);
+	expect_value(text, "chand_channel_long_retries_left{" L2 "}", 999999999);
 	/* Unknown values are left out, not exported as 0. */
 	cr_expect_null(strstr(text, "chand_channel_xmitq_depth{" L2));
-	cr_expect_null(strstr(text, "chand_channel_retries_left{" L1));
+	cr_expect_null(strstr(text, "chand_channel_short_retries_left{" L1));
 	cr_expect_null(strstr(text, "chand_channel_peer_cert_expiry_timestamp_seconds{" L2));
 	cr_expect(strstr(text, "# TYPE chand_channel_messages_total counter\n") != NULL);
 	cr_expect(strstr(text, "# TYPE chand_channel_state gauge\n") != NULL);
@@ -147,7 +148,7 @@ Test(prom, no_channels_no_channel_families)
 	json_decref(st);
 }
 
-/* A telemetry channel (type mqtt, DESIGN.md section 7) beside a message
+/* A telemetry channel (type mqtt, doc/TELEMETRY.md) beside a message
  * channel: its own families, up and state, none of the message channel
  * families; its clients (status --clients) are not exported. */
 #define LM "name=\"MQTT.IN\",type=\"mqtt\",qmgr=\"QM1\",rqmname=\"\",conname=\"\""

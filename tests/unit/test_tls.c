@@ -20,6 +20,7 @@
 #include <criterion/hooks.h>
 #include <gnutls/gnutls.h>
 
+#include "chand/ctlcmd.h"
 #include "chand/tls.h"
 #include "chand/util.h"
 #include "tls_pem.h"

@@ -1,4 +1,5 @@
-/* `chanctl keystore list` and `show`, and the warnings both print. */
+/* `chanctl keystore list` and `show`: what they print (the warnings
+ * themselves come from the keystore module: ks_entry_warnings). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,15 +21,11 @@ struct ks_view {
 
 static int ks_view_init(struct ks_view *v, const struct ks_entry *e);
 static void ks_view_clear(struct ks_view *v);
-static void ks_warn_crt(gnutls_x509_crt_t crt, const char *label, bool chain, time_t now,
-                        void (*emit)(void *, const char *), void *arg);
 static void ks_show_text(struct ks_cli *c, struct ks_view *v, const gnutls_x509_crt_t *trusted,
                          unsigned ntrusted);
 static json_t *ks_show_json(struct ks_view *v, const gnutls_x509_crt_t *trusted,
                             unsigned ntrusted);
 static json_t *ks_view_json(const struct ks_view *v);
-static bool ks_personal_chain(const struct ks_entry *e, const gnutls_x509_crt_t *trusted,
-                              unsigned ntrusted, char *why, size_t whylen);
 static json_t *ks_jstr(const char *s);
 
 static json_t *ks_jstr(const char *s)
@@ -85,150 +82,10 @@ static void ks_view_clear(struct ks_view *v)
 	memset(v, 0, sizeof *v);
 }
 
-int ks_cli_trusted(struct ks_cli *c, gnutls_x509_crt_t **out, unsigned *n)
-{
-	struct ks_entry *ents = NULL;
-	size_t cnt = 0, i;
-	char err[512];
-
-	*out = NULL;
-	*n = 0;
-	if (ks_db_list(c->db, &ents, &cnt, err, sizeof err) != 0)
-		return -1;
-	*out = calloc(cnt ? cnt : 1, sizeof **out);
-	if (*out == NULL) {
-		ks_entries_free(ents, cnt);
-		return -1;
-	}
-	for (i = 0; i < cnt; i++) {
-		gnutls_x509_crt_t crt;
-
-		if (ents[i].kind != KS_KIND_TRUSTED || gnutls_x509_crt_init(&crt) < 0)
-			continue;
-		if (gnutls_x509_crt_import(crt, &ents[i].der, GNUTLS_X509_FMT_DER) < 0) {
-			gnutls_x509_crt_deinit(crt);
-			continue;
-		}
-		(*out)[(*n)++] = crt;
-	}
-	ks_entries_free(ents, cnt);
-	return 0;
-}
-
 void ks_cli_print_warning(void *arg, const char *line)
 {
 	(void)arg;
 	printf("WARNING: %s\n", line);
-}
-
-static void ks_warn_crt(gnutls_x509_crt_t crt, const char *label, bool chain, time_t now,
-                        void (*emit)(void *, const char *), void *arg)
-{
-	time_t na = gnutls_x509_crt_get_expiration_time(crt);
-	time_t nb = gnutls_x509_crt_get_activation_time(crt);
-	char line[1024], when[32], what[700];
-	char *subject = NULL;
-
-	if (chain) {
-		subject = ks_crt_subject(crt);
-		snprintf(what, sizeof what, "chain certificate %s of \"%s\"", subject ? subject : "?",
-		         label);
-	} else {
-		snprintf(what, sizeof what, "\"%s\"", label);
-	}
-	if (na != (time_t)-1 && na < now) {
-		ks_time_fmt(na, when, sizeof when);
-		snprintf(line, sizeof line, "%s %s expired on %s", code_str(CHD_KS_EXPIRING), what, when);
-		emit(arg, line);
-	} else if (na != (time_t)-1 && na - now <= (time_t)KS_EXPIRY_WARN_DAYS * 86400) {
-		long days = (long)((na - now + 86399) / 86400);
-
-		ks_time_fmt(na, when, sizeof when);
-		snprintf(line, sizeof line, "%s %s expires in %ld day%s, on %s",
-		         code_str(CHD_KS_EXPIRING), what, days, days == 1 ? "" : "s", when);
-		emit(arg, line);
-	}
-	if (nb != (time_t)-1 && nb > now) {
-		ks_time_fmt(nb, when, sizeof when);
-		snprintf(line, sizeof line, "%s is not valid before %s", what, when);
-		emit(arg, line);
-	}
-	free(subject);
-}
-
-static bool ks_personal_chain(const struct ks_entry *e, const gnutls_x509_crt_t *trusted,
-                              unsigned ntrusted, char *why, size_t whylen)
-{
-	gnutls_x509_crt_t *certs = calloc(1 + e->nchain, sizeof *certs);
-	unsigned i, n = 0;
-	bool ok = false;
-	size_t len;
-
-	if (certs == NULL) {
-		snprintf(why, whylen, "out of memory");
-		return false;
-	}
-	for (i = 0; i < 1 + e->nchain; i++) {
-		if (gnutls_x509_crt_init(&certs[n]) < 0)
-			break;
-		if (gnutls_x509_crt_import(certs[n], i == 0 ? &e->der : &e->chain[i - 1],
-		                           GNUTLS_X509_FMT_DER) < 0) {
-			gnutls_x509_crt_deinit(certs[n]);
-			break;
-		}
-		n++;
-	}
-	if (n == 1 + e->nchain)
-		ok = ks_chain_complete(certs, n, trusted, ntrusted, why, whylen);
-	else
-		snprintf(why, whylen, "damaged certificate in the entry");
-	ks_certs_free(certs, n);
-	len = strlen(why);
-	while (len > 0 && (why[len - 1] == ' ' || why[len - 1] == '.'))
-		why[--len] = '\0';
-	return ok;
-}
-
-void ks_cli_warnings(const struct ks_entry *e, const gnutls_x509_crt_t *trusted, unsigned ntrusted,
-                     void (*emit)(void *arg, const char *line), void *arg)
-{
-	time_t now = time(NULL);
-	char line[1200], why[512], when[32];
-	unsigned i;
-
-	if (e->kind == KS_KIND_CRL) {
-		gnutls_x509_crl_t crl;
-		time_t next;
-
-		if (gnutls_x509_crl_init(&crl) < 0)
-			return;
-		if (gnutls_x509_crl_import(crl, &e->der, GNUTLS_X509_FMT_DER) == 0) {
-			next = gnutls_x509_crl_get_next_update(crl);
-			if (next != (time_t)-1 && next < now) {
-				ks_time_fmt(next, when, sizeof when);
-				snprintf(line, sizeof line, "CRL \"%s\" is out of date: its next update "
-				         "was due on %s", e->label, when);
-				emit(arg, line);
-			}
-		}
-		gnutls_x509_crl_deinit(crl);
-		return;
-	}
-	for (i = 0; i < 1 + (e->kind == KS_KIND_PERSONAL ? e->nchain : 0); i++) {
-		gnutls_x509_crt_t crt;
-
-		if (gnutls_x509_crt_init(&crt) < 0)
-			return;
-		if (gnutls_x509_crt_import(crt, i == 0 ? &e->der : &e->chain[i - 1],
-		                           GNUTLS_X509_FMT_DER) == 0)
-			ks_warn_crt(crt, e->label, i > 0, now, emit, arg);
-		gnutls_x509_crt_deinit(crt);
-	}
-	if (e->kind == KS_KIND_PERSONAL && !ks_personal_chain(e, trusted, ntrusted, why, sizeof why)) {
-		snprintf(line, sizeof line, "%s the chain of \"%s\" does not reach a trusted "
-		         "certificate in this keystore: %s", code_str(CHD_KS_CHAIN), e->label, why);
-		emit(arg, line);
-	}
 }
 
 static json_t *ks_view_json(const struct ks_view *v)
@@ -264,7 +121,7 @@ int ks_cmd_list(struct ks_cli *c)
 
 	if (ks_db_list(c->db, &ents, &n, err, sizeof err) != 0)
 		return ks_cli_fail(c, code_str(CHD_KS_OPEN), "%s", err);
-	if (ks_cli_trusted(c, &trusted, &ntrusted) != 0) {
+	if (ks_db_trusted(c->db, &trusted, &ntrusted) != 0) {
 		ks_cli_fail(c, code_str(CHD_KS_OPEN), "cannot read the trusted certificates");
 		goto out;
 	}
@@ -285,7 +142,7 @@ int ks_cmd_list(struct ks_cli *c)
 			json_t *o = ks_view_json(&views[i]), *wa = json_array();
 
 			json_object_set_new(o, "chain_length", json_integer(ents[i].nchain));
-			ks_cli_warnings(&ents[i], trusted, ntrusted, ks_json_push, wa);
+			ks_entry_warnings(&ents[i], trusted, ntrusted, ks_json_push, wa);
 			json_object_set_new(o, "warnings", wa);
 			json_array_append_new(arr, o);
 		}
@@ -321,7 +178,7 @@ int ks_cmd_list(struct ks_cli *c)
 		printf("%s\n", f[5]);
 	}
 	for (i = 0; i < n; i++)
-		ks_cli_warnings(&ents[i], trusted, ntrusted, ks_cli_print_warning, NULL);
+		ks_entry_warnings(&ents[i], trusted, ntrusted, ks_cli_print_warning, NULL);
 	rc = 0;
 out:
 	if (views != NULL)
@@ -383,7 +240,7 @@ static void ks_show_text(struct ks_cli *c, struct ks_view *v, const gnutls_x509_
 			}
 			if (e->nchain == 0)
 				printf("chain:          (none)\n");
-			if (ks_personal_chain(e, trusted, ntrusted, why, sizeof why))
+			if (ks_entry_chain_complete(e, trusted, ntrusted, why, sizeof why))
 				printf("chain complete: yes\n");
 			else
 				printf("chain complete: no (%s)\n", why);
@@ -391,7 +248,7 @@ static void ks_show_text(struct ks_cli *c, struct ks_view *v, const gnutls_x509_
 	}
 	ks_time_fmt((time_t)e->created, when, sizeof when);
 	printf("created:        %s\n", when);
-	ks_cli_warnings(e, trusted, ntrusted, ks_cli_print_warning, NULL);
+	ks_entry_warnings(e, trusted, ntrusted, ks_cli_print_warning, NULL);
 }
 
 static json_t *ks_show_json(struct ks_view *v, const gnutls_x509_crt_t *trusted,
@@ -425,7 +282,7 @@ static json_t *ks_show_json(struct ks_view *v, const gnutls_x509_crt_t *trusted,
 		json_object_set_new(o, "san", sa);
 		if (e->kind == KS_KIND_PERSONAL) {
 			json_t *ca = json_array();
-			bool ok = ks_personal_chain(e, trusted, ntrusted, why, sizeof why);
+			bool ok = ks_entry_chain_complete(e, trusted, ntrusted, why, sizeof why);
 
 			json_object_set_new(o, "has_private_key", json_boolean(e->key.data != NULL));
 			for (i = 0; i < e->nchain; i++) {
@@ -446,7 +303,7 @@ static json_t *ks_show_json(struct ks_view *v, const gnutls_x509_crt_t *trusted,
 	}
 	ks_time_fmt((time_t)e->created, when, sizeof when);
 	json_object_set_new(o, "created", ks_jstr(when));
-	ks_cli_warnings(e, trusted, ntrusted, ks_json_push, wa);
+	ks_entry_warnings(e, trusted, ntrusted, ks_json_push, wa);
 	json_object_set_new(o, "warnings", wa);
 	return o;
 }
@@ -467,7 +324,7 @@ int ks_cmd_show(struct ks_cli *c)
 		                   c->arg, c->ks);
 	if (r != 0)
 		return ks_cli_fail(c, code_str(CHD_KS_OPEN), "%s", err);
-	if (ks_cli_trusted(c, &trusted, &ntrusted) != 0) {
+	if (ks_db_trusted(c->db, &trusted, &ntrusted) != 0) {
 		ks_cli_fail(c, code_str(CHD_KS_OPEN), "cannot read the trusted certificates");
 		goto out;
 	}

@@ -8,6 +8,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "chand/ctlcmd.h"
 #include "chand/dnfilter.h"
 #include "chand/util.h"
 

@@ -1,11 +1,12 @@
-/* Shared by the `chanctl keystore` command files (not a contract). */
+/* Shared by the `chanctl keystore` command files (not a contract): the
+ * front end of the keystore module (chand/keystore_file.h). */
 #ifndef CHAND_KS_CLI_H
 #define CHAND_KS_CLI_H
 
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "ks_int.h"
+#include "chand/keystore_file.h"
 
 #define KS_CLI_MAX_CHAIN 16
 
@@ -33,14 +34,14 @@ struct ks_cli {
 int ks_cli_fail(const struct ks_cli *c, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* One line on stderr: "chanctl keystore CMD: warning: text". The command
+ * goes on (and succeeds). */
+void ks_cli_warn(const struct ks_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* ks_cli_show.c */
 int ks_cmd_list(struct ks_cli *c);
 int ks_cmd_show(struct ks_cli *c);
-/* The trusted certificates of the keystore, for chain checks. */
-int ks_cli_trusted(struct ks_cli *c, gnutls_x509_crt_t **out, unsigned *n);
-/* Warnings about one entry (expiry, chain, stale CRL), each passed to emit. */
-void ks_cli_warnings(const struct ks_entry *e, const gnutls_x509_crt_t *trusted, unsigned ntrusted,
-                     void (*emit)(void *arg, const char *line), void *arg);
+/* Prints one of ks_entry_warnings' lines ("WARNING: ..." on stdout). */
 void ks_cli_print_warning(void *arg, const char *line);
 
 #endif

@@ -1,6 +1,8 @@
 /* `chanctl keystore ...`: option parsing, password sources, and the
  * commands that change the keystore (create, import, trust, crl add,
- * remove, stash). list and show are in ks_cli_show.c. */
+ * remove, stash). list and show are in ks_cli_show.c. The keystore
+ * itself is the keystore module's (chand/keystore_file.h): this file
+ * parses, asks and prints. */
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <time.h>
 #include <jansson.h>
 
+#include "chand/ctlcmd.h"
 #include "chand/util.h"
 #include "ks_cli.h"
 
@@ -65,9 +68,11 @@ static int ks_cli_open(struct ks_cli *c, bool writable);
 static int ks_cli_keypw(struct ks_cli *c, const char *file, char *pw, const char **out);
 static int ks_cli_insert_all(struct ks_cli *c, struct ks_entry *ents, size_t n);
 static int ks_cli_report(struct ks_cli *c, const char *verb, struct ks_entry *ents, size_t n);
-static int ks_entry_personal(struct ks_cli *c, const char *label, gnutls_x509_crt_t leaf,
-                             gnutls_x509_privkey_t key, gnutls_x509_crt_t *chain, unsigned nchain,
-                             struct ks_entry *e);
+static int ks_cli_personal(struct ks_cli *c, const char *label, gnutls_x509_crt_t leaf,
+                           gnutls_x509_privkey_t key, gnutls_x509_crt_t *chain, unsigned nchain,
+                           struct ks_entry *e);
+static void ks_cli_check_chain(struct ks_cli *c, const char *label, gnutls_x509_crt_t *chain,
+                               unsigned nchain);
 static void ks_json_warning(void *arg, const char *line);
 
 static const struct ks_cmddef ks_cmds[] = {
@@ -100,6 +105,18 @@ int ks_cli_fail(const struct ks_cli *c, const char *code, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return 1;
+}
+
+void ks_cli_warn(const struct ks_cli *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "chanctl keystore %s: warning: ", c->cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 }
 
 static int ks_cli_usage(const char *cmd, const char *fmt, ...)
@@ -377,50 +394,32 @@ static int ks_cli_keypw(struct ks_cli *c, const char *file, char *pw, const char
 	return 0;
 }
 
-/* Builds a personal entry: the key re-encrypted as PKCS#8 PBES2 AES-256
- * under the keystore password, the certificates as DER. */
-static int ks_entry_personal(struct ks_cli *c, const char *label, gnutls_x509_crt_t leaf,
-                             gnutls_x509_privkey_t key, gnutls_x509_crt_t *chain, unsigned nchain,
-                             struct ks_entry *e)
+/* A personal entry under the keystore password (ks_entry_personal),
+ * after warning about any chain certificate that cannot sign. */
+static int ks_cli_personal(struct ks_cli *c, const char *label, gnutls_x509_crt_t leaf,
+                           gnutls_x509_privkey_t key, gnutls_x509_crt_t *chain, unsigned nchain,
+                           struct ks_entry *e)
 {
-	gnutls_datum_t enc = { NULL, 0 };
-	unsigned i;
-	int r;
+	char err[512];
 
-	memset(e, 0, sizeof *e);
-	str_copy(e->label, label, sizeof e->label);
-	e->kind = KS_KIND_PERSONAL;
-	e->created = (int64_t)time(NULL);
-	if (ks_crt_der(leaf, &e->der) != 0)
-		goto nomem;
-	r = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_DER, c->pw,
-	                                      GNUTLS_PKCS_PBES2_AES_256, &enc);
-	if (r < 0) {
-		ks_entry_clear(e);
-		return ks_cli_fail(c, NULL, "cannot encrypt the private key: %s", gnutls_strerror(r));
-	}
-	e->key.data = malloc(enc.size);
-	if (e->key.data == NULL) {
-		gnutls_free(enc.data);
-		goto nomem;
-	}
-	memcpy(e->key.data, enc.data, enc.size);
-	e->key.size = enc.size;
-	gnutls_free(enc.data);
-	if (nchain > 0) {
-		e->chain = calloc(nchain, sizeof *e->chain);
-		if (e->chain == NULL)
-			goto nomem;
-		for (i = 0; i < nchain; i++) {
-			if (ks_crt_der(chain[i], &e->chain[i]) != 0)
-				goto nomem;
-			e->nchain = i + 1;
-		}
-	}
+	ks_cli_check_chain(c, label, chain, nchain);
+	if (ks_entry_personal(label, leaf, key, c->pw, chain, nchain, e, err, sizeof err) != 0)
+		return ks_cli_fail(c, NULL, "%s", err);
 	return 0;
-nomem:
-	ks_entry_clear(e);
-	return ks_cli_fail(c, NULL, "out of memory");
+}
+
+/* An intermediate made without the CA extensions (openssl x509 -req
+ * without -extfile) is accepted here but every peer refuses the chain at
+ * the handshake: say so now, with the way out, rather than then. */
+static void ks_cli_check_chain(struct ks_cli *c, const char *label, gnutls_x509_crt_t *chain,
+                               unsigned nchain)
+{
+	char why[512];
+
+	for (unsigned i = 0; i < nchain; i++)
+		if (!ks_crt_can_sign(chain[i], true, why, sizeof why))
+			ks_cli_warn(c, "chain certificate %u of \"%s\": %s: peers will refuse this chain; "
+			            "%s", i + 1, label, why, KS_RESIGN_HINT);
 }
 
 static int ks_cli_insert_all(struct ks_cli *c, struct ks_entry *ents, size_t n)
@@ -459,7 +458,7 @@ static int ks_cli_report(struct ks_cli *c, const char *verb, struct ks_entry *en
 	json_t *arr = c->json ? json_array() : NULL;
 	size_t i;
 
-	if (ks_cli_trusted(c, &trusted, &ntrusted) != 0)
+	if (ks_db_trusted(c->db, &trusted, &ntrusted) != 0)
 		ntrusted = 0;
 	for (i = 0; i < n; i++) {
 		gnutls_x509_crt_t *crt = NULL;
@@ -477,7 +476,7 @@ static int ks_cli_report(struct ks_cli *c, const char *verb, struct ks_entry *en
 			json_object_set_new(o, "kind", json_string(ks_kind_name(ents[i].kind)));
 			json_object_set_new(o, "subject", subject ? json_string(subject) : json_null());
 			json_object_set_new(o, "chain_length", json_integer(ents[i].nchain));
-			ks_cli_warnings(&ents[i], trusted, ntrusted, ks_json_warning, w);
+			ks_entry_warnings(&ents[i], trusted, ntrusted, ks_json_warning, w);
 			json_object_set_new(o, "warnings", w);
 			json_array_append_new(arr, o);
 		} else {
@@ -489,7 +488,7 @@ static int ks_cli_report(struct ks_cli *c, const char *verb, struct ks_entry *en
 				       subject ? subject : "?");
 			else
 				printf("%s CRL \"%s\"\n", verb, ents[i].label);
-			ks_cli_warnings(&ents[i], trusted, ntrusted, ks_cli_print_warning, NULL);
+			ks_entry_warnings(&ents[i], trusted, ntrusted, ks_cli_print_warning, NULL);
 		}
 		free(subject);
 		ks_certs_free(crt, ncrt);
@@ -588,7 +587,7 @@ static int ks_cmd_import(struct ks_cli *c)
 		goto out;
 	}
 	ks_chain_order(certs[0], certs + 1, ncerts - 1);
-	if (ks_entry_personal(c, c->label, certs[0], key, certs + 1, ncerts - 1, &e) != 0)
+	if (ks_cli_personal(c, c->label, certs[0], key, certs + 1, ncerts - 1, &e) != 0)
 		goto out;
 	if (ks_cli_insert_all(c, &e, 1) != 0)
 		goto out;
@@ -646,8 +645,8 @@ static int ks_cmd_import_p12(struct ks_cli *c)
 		}
 		/* Each key's chain: the file's other certificates, in issuing order. */
 		ks_chain_order(p.items[i].cert, p.certs, p.ncerts);
-		if (ks_entry_personal(c, label, p.items[i].cert, p.items[i].key, p.certs, p.ncerts,
-		                      &ents[i]) != 0)
+		if (ks_cli_personal(c, label, p.items[i].cert, p.items[i].key, p.certs, p.ncerts,
+		                    &ents[i]) != 0)
 			goto out;
 		n = i + 1;
 	}
@@ -686,10 +685,15 @@ static int ks_cmd_trust(struct ks_cli *c)
 		char label[KS_LABEL_MAX + 16];
 
 		if (!ks_crt_is_ca(certs[i], why, sizeof why)) {
-			ks_cli_fail(c, code_str(CHD_KS_BAD_FILE), "refusing to trust %s: %s%s", c->cert,
-			            why, ncerts > 1 ? " (nothing added)" : "");
+			ks_cli_fail(c, code_str(CHD_KS_BAD_FILE), "refusing to trust %s: %s%s; %s", c->cert,
+			            why, ncerts > 1 ? " (nothing added)" : "", KS_RESIGN_HINT);
 			goto out;
 		}
+		/* CA:TRUE but no keyCertSign: trusted as asked, but nothing it
+		 * signed will verify. */
+		if (!ks_crt_can_sign(certs[i], false, why, sizeof why))
+			ks_cli_warn(c, "%s: %s: peers whose chain goes through it will be refused; %s",
+			            c->cert, why, KS_RESIGN_HINT);
 		/* A bundle makes L, L.1, L.2... in file order. */
 		if (i == 0)
 			snprintf(label, sizeof label, "%s", c->label);
@@ -755,11 +759,20 @@ out:
 static int ks_cmd_remove(struct ks_cli *c)
 {
 	char err[1024];
+	struct ks_entry old;
+	bool was_trusted = false;
+	size_t left = 0;
 	int r;
 
 	if (ks_db_begin(c->db, err, sizeof err) != 0)
 		return ks_cli_fail(c, code_str(CHD_KS_OPEN), "%s", err);
-	r = ks_db_remove(c->db, c->arg, err, sizeof err);
+	memset(&old, 0, sizeof old);
+	r = ks_db_get(c->db, c->arg, &old, err, sizeof err);
+	if (r == 0)
+		was_trusted = old.kind == KS_KIND_TRUSTED;
+	ks_entry_clear(&old);
+	if (r == 0)
+		r = ks_db_remove(c->db, c->arg, err, sizeof err);
 	if (r != 0) {
 		ks_db_rollback(c->db);
 		if (r == 1)
@@ -769,6 +782,14 @@ static int ks_cmd_remove(struct ks_cli *c)
 	}
 	if (ks_db_commit(c->db, err, sizeof err) != 0)
 		return ks_cli_fail(c, code_str(CHD_KS_OPEN), "%s", err);
+	/* Removing the last CA leaves nothing to verify peers with: every
+	 * channel or telemetry client that checks certificates will refuse
+	 * its peer from the next refresh security or restart on. */
+	if (was_trusted && ks_db_count(c->db, KS_KIND_TRUSTED, &left, err, sizeof err) == 0 &&
+	    left == 0)
+		ks_cli_warn(c, "%s now trusts no CA certificate: TLS channels and telemetry clients "
+		            "that verify peers will refuse them all; add one with chanctl keystore "
+		            "trust --label L --cert CA.pem", c->ks);
 	if (c->json) {
 		json_t *o = json_pack("{s:s}", "removed", c->arg);
 
