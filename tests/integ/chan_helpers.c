@@ -214,6 +214,69 @@ void chan_qm_import(struct chan_qm *q, const char *label, const char *cert, cons
 	chan_qm_import_chain(q, label, cert, key, "inter.pem");
 }
 
+/* Keystores made by chan_qm_prepare are kept in the PKI directory (one per
+ * test binary run) and copied for the next agent that needs the same:
+ * every `chanctl keystore` command derives the password (PBKDF2, 600,000
+ * rounds) and almost every agent of a suite has one of a few keystores.
+ * The keystore suites make theirs with chan_ks_ok directly. */
+static bool copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	ssize_t n;
+	bool ok = true;
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+
+	if (in < 0)
+		return false;
+	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0) {
+		close(in);
+		return false;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			ok = false;
+	if (n < 0)
+		ok = false;
+	close(in);
+	return close(out) == 0 && ok;
+}
+
+static void ks_cache_path(char *dst, size_t len, const char *tag, const char *file)
+{
+	snprintf(dst, len, "%s/kscache/%s/%s", chan_pki_dir(), tag, file);
+}
+
+static bool ks_cache_get(struct chan_qm *q, const char *tag)
+{
+	char db[1200], sth[1200];
+
+	ks_cache_path(db, sizeof(db), tag, "key.db");
+	ks_cache_path(sth, sizeof(sth), tag, "key.sth");
+	if (access(sth, R_OK) != 0)
+		return false;
+	return copy_file(db, q->ks) && copy_file(sth, q->stash);
+}
+
+/* Made in a directory of its own, then renamed into place: tests running
+ * in parallel never see half a keystore; the loser of a race drops its. */
+static void ks_cache_put(struct chan_qm *q, const char *tag)
+{
+	char dir[600], tmp[700], final[1100], db[800], sth[800];
+
+	snprintf(dir, sizeof(dir), "%s/kscache", chan_pki_dir());
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s/.new-XXXXXX", dir);
+	if (mkdtemp(tmp) == NULL)
+		return;
+	snprintf(db, sizeof(db), "%s/key.db", tmp);
+	snprintf(sth, sizeof(sth), "%s/key.sth", tmp);
+	snprintf(final, sizeof(final), "%s/%s", dir, tag);
+	if (!copy_file(q->ks, db) || !copy_file(q->stash, sth) || rename(tmp, final) != 0)
+		th_rmtree(tmp);
+}
+
 void chan_qm_prepare(struct chan_qm *q, const char *qmgr, const struct chan_qm_opts *o)
 {
 	static const struct chan_qm_opts none;
@@ -239,19 +302,25 @@ void chan_qm_prepare(struct chan_qm *q, const char *qmgr, const struct chan_qm_o
 	             (ssize_t)sizeof(CHAN_KS_PASSWORD));
 	close(fd);
 
-	chan_ks_ok("create -k '%s' --password-file '%s' --stash", q->ks, q->pwfile);
-	chan_ks_ok("trust -k '%s' --label root --cert '%s'", q->ks, chan_pki("root.pem"));
-	if (!o->trust_root_only)
-		chan_ks_ok("trust -k '%s' --label inter --cert '%s'", q->ks, chan_pki("inter.pem"));
-	if (o->no_personal)
-		return;
 	if (o->label != NULL)
 		snprintf(label, sizeof(label), "%s", o->label);
 	else
 		lower(label, qmgr, sizeof(label));
 	snprintf(certf, sizeof(certf), "%s.pem", label);
 	snprintf(keyf, sizeof(keyf), "%s.key", label);
-	chan_qm_import(q, label, o->cert ? o->cert : certf, o->key ? o->key : keyf);
+
+	char tag[400];
+	snprintf(tag, sizeof(tag), "%s.%s.%s.%d%d", label, o->cert ? o->cert : certf,
+	         o->key ? o->key : keyf, o->trust_root_only, o->no_personal);
+	if (ks_cache_get(q, tag))
+		return;
+	chan_ks_ok("create -k '%s' --password-file '%s' --stash", q->ks, q->pwfile);
+	chan_ks_ok("trust -k '%s' --label root --cert '%s'", q->ks, chan_pki("root.pem"));
+	if (!o->trust_root_only)
+		chan_ks_ok("trust -k '%s' --label inter --cert '%s'", q->ks, chan_pki("inter.pem"));
+	if (!o->no_personal)
+		chan_qm_import(q, label, o->cert ? o->cert : certf, o->key ? o->key : keyf);
+	ks_cache_put(q, tag);
 }
 
 void chan_qm_launch(struct chan_qm *q, const struct chan_qm_opts *o)
