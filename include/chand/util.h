@@ -49,6 +49,10 @@ int file_check_secret(const char *path, char *err, size_t errlen);
 /* Read a whole file (at most maxlen bytes) into a malloc'd, NUL-terminated
  * buffer. Returns NULL with a reason in err. */
 char *file_read_all(const char *path, size_t maxlen, size_t *len, char *err, size_t errlen);
+/* The same for a secret (password file, stash): opened with O_NOFOLLOW and
+ * refused, with the reason, when the open file is not a regular file owned
+ * by this user (or root) with no group/other permission bits. */
+char *file_read_secret(const char *path, size_t maxlen, size_t *len, char *err, size_t errlen);
 
 /* Parse a decimal integer in [min,max]; false if not a number or out of range. */
 bool parse_long(const char *s, long min, long max, long *out);

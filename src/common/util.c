@@ -189,11 +189,12 @@ void secure_zero(void *p, size_t n)
 		explicit_bzero(p, n);
 }
 
-int file_check_secret(const char *path, char *err, size_t errlen)
+/* The checks of a secret file, made on the descriptor that was opened (with
+ * O_NOFOLLOW: the file itself, never a symbolic link to it), so that nothing
+ * can be swapped in between the check and the read. */
+static int secret_open(const char *path, char *err, size_t errlen)
 {
 	struct stat st;
-	/* the file itself, never a symbolic link to it, and checked on the
-	 * descriptor we opened: nothing can be swapped in between */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
 	if (fd < 0) {
@@ -208,14 +209,15 @@ int file_check_secret(const char *path, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
-	close(fd);
 	if (!S_ISREG(st.st_mode)) {
 		snprintf(err, errlen, "%s is not a regular file", path);
+		close(fd);
 		return -1;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
 		snprintf(err, errlen, "%s has mode %04o: it must not be accessible by group or others "
 		         "(chmod 600 %s)", path, (unsigned)(st.st_mode & 07777), path);
+		close(fd);
 		return -1;
 	}
 	/* another user's secret file is not ours to use (root may: it starts
@@ -223,22 +225,30 @@ int file_check_secret(const char *path, char *err, size_t errlen)
 	if (st.st_uid != geteuid() && geteuid() != 0) {
 		snprintf(err, errlen, "%s belongs to uid %u, not to this user (uid %u): chown it or run "
 		         "as its owner", path, (unsigned)st.st_uid, (unsigned)geteuid());
+		close(fd);
 		return -1;
 	}
+	return fd;
+}
+
+int file_check_secret(const char *path, char *err, size_t errlen)
+{
+	int fd = secret_open(path, err, errlen);
+
+	if (fd < 0)
+		return -1;
+	close(fd);
 	return 0;
 }
 
-char *file_read_all(const char *path, size_t maxlen, size_t *len, char *err, size_t errlen)
+/* Reads the rest of fd (a regular file) and closes it. */
+static char *read_fd_all(int fd, const char *path, size_t maxlen, size_t *len, char *err,
+                         size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	char *buf;
 	size_t got = 0;
 
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-		return NULL;
-	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		snprintf(err, errlen, "%s is not a regular file", path);
 		close(fd);
@@ -262,6 +272,7 @@ char *file_read_all(const char *path, size_t maxlen, size_t *len, char *err, siz
 			continue;
 		if (r <= 0) {
 			snprintf(err, errlen, "cannot read %s: %s", path, r < 0 ? strerror(errno) : "short read");
+			secure_zero(buf, got);
 			free(buf);
 			close(fd);
 			return NULL;
@@ -273,6 +284,26 @@ char *file_read_all(const char *path, size_t maxlen, size_t *len, char *err, siz
 	if (len)
 		*len = got;
 	return buf;
+}
+
+char *file_read_all(const char *path, size_t maxlen, size_t *len, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	return read_fd_all(fd, path, maxlen, len, err, errlen);
+}
+
+char *file_read_secret(const char *path, size_t maxlen, size_t *len, char *err, size_t errlen)
+{
+	int fd = secret_open(path, err, errlen);
+
+	if (fd < 0)
+		return NULL;
+	return read_fd_all(fd, path, maxlen, len, err, errlen);
 }
 
 bool parse_long(const char *s, long min, long max, long *out)

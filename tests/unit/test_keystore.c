@@ -334,6 +334,31 @@ Test(keystore, symlinked_keystore_or_stash_is_refused)
 	FAILS_WITH("symbolic link");
 }
 
+/* Password files given to a command are secrets too: refused when others
+ * can read them or when they are a symbolic link, with the reason. */
+Test(keystore, password_files_readable_by_others_or_symlinked_are_refused)
+{
+	write_file(D("open.pw"), "Ks-passw0rd-42\n", 0644);
+	ks("keystore", "create", "-k", ksp, "--password-file", D("open.pw"), NULL);
+	FAILS_WITH("0644");
+	HAS(r.err, D("open.pw"));
+	HAS(r.err, "chmod 600");
+	cr_assert_neq(access(ksp, F_OK), 0, "a keystore was created");
+
+	write_file(D("real.pw"), "Ks-passw0rd-42\n", 0600);
+	cr_assert_eq(symlink(D("real.pw"), D("link.pw")), 0);
+	ks("keystore", "create", "-k", ksp, "--password-file", D("link.pw"), NULL);
+	FAILS_WITH("symbolic link");
+
+	ks("keystore", "create", "-k", ksp, "--password-file", D("real.pw"), NULL);
+	OK();
+	ks("keystore", "import", "-k", ksp, "--password-file", D("real.pw"), "--label", "x",
+	   "--cert", P("qm1.pem"), "--key", P("qm2-aes.key"), "--key-password-file", D("open.pw"),
+	   NULL);
+	FAILS_WITH("0644");
+	HAS(r.err, D("open.pw"));
+}
+
 Test(keystore, stash_readable_by_others_is_refused)
 {
 	mk_ks();
@@ -1197,7 +1222,7 @@ Test(keystore_doc, root_and_intermediate)
 	   "> ca.ext && "
 	   "openssl x509 -req -in server-ca.csr -CA ca/ca.crt -CAkey ca/ca.key -passin file:ca/ca.pw "
 	   "-CAcreateserial -extfile ca.ext -out server-ca.crt -days 3650 && "
-	   "printf '%%s\\n' 'qm1-pass-phrase' > qm1.pw && "
+	   "printf '%%s\\n' 'qm1-pass-phrase' > qm1.pw && chmod 600 qm1.pw && "
 	   "openssl genrsa -aes256 -passout file:qm1.pw -out qm1.key 2048 && "
 	   "openssl req -new -key qm1.key -passin file:qm1.pw -out qm1.csr "
 	   "-subj '/C=GB/O=Acme/OU=Payments/CN=QM1' && "
