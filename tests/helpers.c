@@ -112,22 +112,6 @@ static int vsh(const char *stdin_data, char **out, char **err, int timeout_s,
 	signal(SIGPIPE, SIG_IGN);
 	if (vasprintf(&cmd, fmt, ap) < 0)
 		return -1;
-	/* Under ASan, LeakSanitizer's scan at exit costs a one-shot `chanctl`
-	 * more than its work (about 50 of 80 ms), and the suites run
-	 * thousands: scripts/test.sh gives the commands run here their own
-	 * options (memory errors and UBSan still abort them).  The agents,
-	 * long-lived, where a leak matters, are started by spawn() with the
-	 * suite's ASAN_OPTIONS, leak detection included. */
-	const char *cmd_asan = getenv("CHANCTL_ASAN_OPTIONS");
-	if (cmd_asan != NULL && strchr(cmd_asan, '\'') == NULL) {
-		char *full;
-		if (asprintf(&full, "ASAN_OPTIONS='%s'; export ASAN_OPTIONS; %s", cmd_asan, cmd) < 0) {
-			free(cmd);
-			return -1;
-		}
-		free(cmd);
-		cmd = full;
-	}
 	if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) || pipe2(perr, O_CLOEXEC)) {
 		free(cmd);
 		return -1;

@@ -8,9 +8,9 @@ CHAN_ITEST_SRC = tests/integ/chan_helpers.c tests/integ/chan_helpers.h \
 CHAN_ITEST_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/tests
 CHAN_ITEST_LIBS = tests/libtesthelp.a $(JANSSON_LIBS) $(CRITERION_LIBS)
 
-check_PROGRAMS += tests/integ/test_chan_basic tests/integ/test_chan_tls \
-	tests/integ/test_chan_crash tests/integ/test_chan_ops tests/integ/test_chan_flood \
-	tests/integ/test_chan_hostile
+check_PROGRAMS += tests/integ/test_chan_tls tests/integ/test_chan_basic \
+	tests/integ/test_chan_crash tests/integ/test_chan_ops tests/integ/test_chan_hostile \
+	tests/integ/test_chan_flood
 tests_integ_test_chan_basic_SOURCES = tests/integ/test_chan_basic.c $(CHAN_ITEST_SRC)
 tests_integ_test_chan_basic_CFLAGS = $(CHAN_ITEST_CFLAGS)
 tests_integ_test_chan_basic_LDADD = $(CHAN_ITEST_LIBS)
