@@ -29,6 +29,19 @@ if [ -n "$missing" ]; then
 		echo "test: missing packages:$missing (tests that need them fail)" >&2
 	fi
 fi
+# One test PKI and one set of seed-document PKIs for every suite of both
+# runs (each integration binary otherwise makes its own: ~4 s of RSA key
+# generation apiece; tests/integ/chan_helpers.c and mqtt_helpers.c).  The
+# suites only read them.  If making them fails, each binary makes its own.
+shared=$(mktemp -d "${TMPDIR:-/tmp}/chand-testpki-XXXXXX") || exit 1
+trap 'rm -rf "$shared"' EXIT
+if sh tests/pki/mkpki.sh "$shared/pki" >"$shared/mkpki.out" 2>&1; then
+	CHAN_PKI_DIR=$shared/pki; export CHAN_PKI_DIR
+fi
+if sh tests/pki/mkseed.sh "$shared/seed" 127.0.0.1 >"$shared/mkseed.out" 2>&1; then
+	MQTT_SEED_DIR=$shared/seed; export MQTT_SEED_DIR
+fi
+
 make -C build -j2 check || status=1
 
 sh scripts/setup.sh "$top/build-asan" --enable-asan >/dev/null || status=1

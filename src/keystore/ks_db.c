@@ -123,7 +123,7 @@ static int ks_db_create_file(const char *path, const char *password, char *err, 
 	}
 	close(fd);
 
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open keystore %s: %s", path,
 		         db ? sqlite3_errmsg(db) : "out of memory");
 		goto fail;
@@ -194,8 +194,9 @@ int ks_db_open(const char *path, const char *stash, bool writable, struct ks_db 
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (sqlite3_open_v2(path, &k->db, writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY,
-	                    NULL) != SQLITE_OK) {
+	/* no symbolic link here either, should one be swapped in after the check */
+	if (sqlite3_open_v2(path, &k->db, SQLITE_OPEN_NOFOLLOW |
+	                    (writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY), NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open keystore %s: %s", path,
 		         k->db ? sqlite3_errmsg(k->db) : "out of memory");
 		ks_db_close(k);
