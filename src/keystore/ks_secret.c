@@ -130,14 +130,17 @@ int ks_pw_from_stash(const char *path, char *pw, enum chd_code_id *code, char *e
 	int rc = -1;
 
 	*code = CHD_KS_OPEN;
-	buf = file_read_secret(path, KS_PWFILE_MAX, &len, err, errlen);
-	if (buf == NULL) {
+	if (file_check_secret(path, err, errlen) != 0) {
 		struct stat st;
 
-		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
 			*code = CHD_KS_PERMS;
 		return -1;
 	}
+	/* checked again on the descriptor it is read from */
+	buf = file_read_secret(path, KS_PWFILE_MAX, &len, err, errlen);
+	if (buf == NULL)
+		return -1;
 	if (len < sizeof KS_STASH_MAGIC - 1 ||
 	    memcmp(buf, KS_STASH_MAGIC, sizeof KS_STASH_MAGIC - 1) != 0) {
 		snprintf(err, errlen, "%s is not a chand stash file", path);
