@@ -45,11 +45,12 @@ fi
 make -C build -j2 check || status=1
 
 sh scripts/setup.sh "$top/build-asan" --enable-asan >/dev/null || status=1
-# The channel and telemetry suites drive the sanitized agents with the
-# chanctl built and tested above (tests/integ/chan_helpers.c): an ASan
-# chanctl costs ~80 ms of CPU per command, and those suites run thousands
-# of commands whose subject is the agent.  The suites about chanctl itself
-# (ops, queues, messages, docs, walkthrough, keystore...) run the ASan one.
+# The channel, telemetry and metrics suites (those that link
+# tests/integ/chan_helpers.c) drive the sanitized agents with the chanctl
+# built and tested above: an ASan chanctl costs ~80 ms of CPU per command,
+# and those suites run thousands of commands whose subject is the agent.
+# The suites about chanctl itself (ops, queues, messages, docs,
+# walkthrough, keystore...) run the ASan one.
 CHAND_TEST_DRIVER_CHANCTL=$top/build/chanctl \
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0 \

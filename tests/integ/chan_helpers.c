@@ -229,7 +229,8 @@ void chan_qm_import(struct chan_qm *q, const char *label, const char *cert, cons
 }
 
 /* Keystores made by chan_qm_prepare are kept in the PKI directory (one per
- * test binary run) and copied for the next agent that needs the same:
+ * test binary run, or per scripts/test.sh run, which shares one PKI among
+ * all suites) and copied for the next agent that needs the same:
  * every `chanctl keystore` command derives the password (PBKDF2, 600,000
  * rounds) and almost every agent of a suite has one of a few keystores.
  * The keystore suites make theirs with chan_ks_ok directly. */
