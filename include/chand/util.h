@@ -51,8 +51,11 @@ int file_check_secret(const char *path, char *err, size_t errlen);
 char *file_read_all(const char *path, size_t maxlen, size_t *len, char *err, size_t errlen);
 /* The same for a secret (password file, stash): opened with O_NOFOLLOW and
  * refused, with the reason, when the open file is not a regular file owned
- * by this user (or root) with no group/other permission bits. */
-char *file_read_secret(const char *path, size_t maxlen, size_t *len, char *err, size_t errlen);
+ * by this user (or root) with no group/other permission bits.  *refused
+ * (may be NULL) is set when the file exists but is not acceptable as a
+ * secret (symbolic link, mode, owner), as against missing or unreadable. */
+char *file_read_secret(const char *path, size_t maxlen, size_t *len, bool *refused, char *err,
+                       size_t errlen);
 
 /* Parse a decimal integer in [min,max]; false if not a number or out of range. */
 bool parse_long(const char *s, long min, long max, long *out);

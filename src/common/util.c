@@ -191,17 +191,25 @@ void secure_zero(void *p, size_t n)
 
 /* The checks of a secret file, made on the descriptor that was opened (with
  * O_NOFOLLOW: the file itself, never a symbolic link to it), so that nothing
- * can be swapped in between the check and the read. */
-static int secret_open(const char *path, char *err, size_t errlen)
+ * can be swapped in between the check and the read.  *refused (if given)
+ * says the file is there but not acceptable as a secret: a symbolic link,
+ * group/other bits, another owner. */
+static int secret_open(const char *path, bool *refused, char *err, size_t errlen)
 {
 	struct stat st;
+	bool dummy;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
+	if (refused == NULL)
+		refused = &dummy;
+	*refused = false;
 	if (fd < 0) {
-		if (errno == ELOOP)
+		if (errno == ELOOP) {
+			*refused = true;
 			snprintf(err, errlen, "%s is a symbolic link: give the file itself", path);
-		else
+		} else {
 			snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		}
 		return -1;
 	}
 	if (fstat(fd, &st) != 0) {
@@ -215,6 +223,7 @@ static int secret_open(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		*refused = true;
 		snprintf(err, errlen, "%s has mode %04o: it must not be accessible by group or others "
 		         "(chmod 600 %s)", path, (unsigned)(st.st_mode & 07777), path);
 		close(fd);
@@ -223,6 +232,7 @@ static int secret_open(const char *path, char *err, size_t errlen)
 	/* another user's secret file is not ours to use (root may: it starts
 	 * the agent that then drops to the owner) */
 	if (st.st_uid != geteuid() && geteuid() != 0) {
+		*refused = true;
 		snprintf(err, errlen, "%s belongs to uid %u, not to this user (uid %u): chown it or run "
 		         "as its owner", path, (unsigned)st.st_uid, (unsigned)geteuid());
 		close(fd);
@@ -233,7 +243,7 @@ static int secret_open(const char *path, char *err, size_t errlen)
 
 int file_check_secret(const char *path, char *err, size_t errlen)
 {
-	int fd = secret_open(path, err, errlen);
+	int fd = secret_open(path, NULL, err, errlen);
 
 	if (fd < 0)
 		return -1;
@@ -297,9 +307,10 @@ char *file_read_all(const char *path, size_t maxlen, size_t *len, char *err, siz
 	return read_fd_all(fd, path, maxlen, len, err, errlen);
 }
 
-char *file_read_secret(const char *path, size_t maxlen, size_t *len, char *err, size_t errlen)
+char *file_read_secret(const char *path, size_t maxlen, size_t *len, bool *refused, char *err,
+                       size_t errlen)
 {
-	int fd = secret_open(path, err, errlen);
+	int fd = secret_open(path, refused, err, errlen);
 
 	if (fd < 0)
 		return NULL;

@@ -109,7 +109,7 @@ static int ks_pw_take_line(const char *buf, size_t len, const char *what, const 
 int ks_pw_from_file(const char *path, char *pw, char *err, size_t errlen)
 {
 	size_t len;
-	char *buf = file_read_secret(path, KS_PWFILE_MAX, &len, err, errlen);
+	char *buf = file_read_secret(path, KS_PWFILE_MAX, &len, NULL, err, errlen);
 	int rc;
 
 	if (buf == NULL)
@@ -128,19 +128,15 @@ int ks_pw_from_stash(const char *path, char *pw, enum chd_code_id *code, char *e
 	const char *b64;
 	size_t b64len;
 	int rc = -1;
+	bool refused;
 
 	*code = CHD_KS_OPEN;
-	if (file_check_secret(path, err, errlen) != 0) {
-		struct stat st;
-
-		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+	buf = file_read_secret(path, KS_PWFILE_MAX, &len, &refused, err, errlen);
+	if (buf == NULL) {
+		if (refused)
 			*code = CHD_KS_PERMS;
 		return -1;
 	}
-	/* checked again on the descriptor it is read from */
-	buf = file_read_secret(path, KS_PWFILE_MAX, &len, err, errlen);
-	if (buf == NULL)
-		return -1;
 	if (len < sizeof KS_STASH_MAGIC - 1 ||
 	    memcmp(buf, KS_STASH_MAGIC, sizeof KS_STASH_MAGIC - 1) != 0) {
 		snprintf(err, errlen, "%s is not a chand stash file", path);
