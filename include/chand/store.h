@@ -88,6 +88,14 @@ int store_schema_version(void);
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 void store_rollback(struct store *st);
+/* Waits until every commit made so far to this database (by any handle of
+ * this process) is durable.  Commits are durable when they return; what a
+ * reader sees may not be yet: a reader whose result leaves the process
+ * calls this first (store_lock and store_browse do). */
+void store_durable_gate(struct store *st);
+/* Commits that wrote, and WAL syncs made for them, since the database was
+ * first opened by this process (fewer syncs than commits: group sync). */
+void store_sync_stats(struct store *st, uint64_t *commits, uint64_t *syncs);
 
 /* ---- queue definitions ---- */
 void queue_def_init(struct queue_def *q, enum queue_type type); /* defaults */

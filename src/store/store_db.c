@@ -263,7 +263,18 @@ static struct store_shared *reg_acquire(dev_t dev, ino_t ino, int64_t born, bool
 		if (pthread_mutex_init(&sh->wmtx, NULL) != 0) {
 			free(sh);
 			sh = NULL;
+		} else if (pthread_mutex_init(&sh->smtx, NULL) != 0) {
+			pthread_mutex_destroy(&sh->wmtx);
+			free(sh);
+			sh = NULL;
+		} else if (pthread_cond_init(&sh->scond, NULL) != 0) {
+			pthread_mutex_destroy(&sh->smtx);
+			pthread_mutex_destroy(&sh->wmtx);
+			free(sh);
+			sh = NULL;
 		} else if (store_np_init(sh) != 0) {
+			pthread_cond_destroy(&sh->scond);
+			pthread_mutex_destroy(&sh->smtx);
 			pthread_mutex_destroy(&sh->wmtx);
 			free(sh);
 			sh = NULL;
@@ -294,6 +305,8 @@ static void reg_release(struct store_shared *sh)
 				*pp = sh->next;
 				break;
 			}
+		pthread_cond_destroy(&sh->scond);
+		pthread_mutex_destroy(&sh->smtx);
 		pthread_mutex_destroy(&sh->wmtx);
 		store_np_free(sh);
 		free(sh);
@@ -425,11 +438,117 @@ static int begin_raw(struct store *st)
 	return STORE_OK;
 }
 
-/* COMMIT; on failure roll back.  The write mutex is released either way. */
+/* ---- group sync ----
+ *
+ * The main database runs with synchronous=NORMAL: a COMMIT appends its
+ * frames to the WAL and returns without syncing it.  commit_raw then makes
+ * the commit durable here, after releasing the write mutex, so the next
+ * writer appends while this one waits for the disk, and one fdatasync of
+ * the WAL covers every commit appended before it: a thread that finds a
+ * sync running waits for it and, if that did not cover its commit, the
+ * next one (made by the first waiter for everyone).  A caller is told a
+ * commit succeeded only once it is durable, as with synchronous=FULL.
+ * Checkpoints sync the WAL before copying it (SQLite does that with NORMAL
+ * too), and the WAL header is synced when the WAL is restarted.
+ *
+ * What a reader sees may be committed but not yet durable; readers whose
+ * results leave the process (store_lock, store_browse and the telemetry
+ * session loads) call store_durable_gate() first.  See doc/STORAGE.md. */
+
+/* The WAL of this handle's connection: every connection opens the same
+ * file, and a sync of it covers what any of them wrote. */
+static int wal_sync(struct store *st)
+{
+	sqlite3_file *f = NULL;
+	int rc = sqlite3_file_control(st->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	if (f == NULL || f->pMethods == NULL)
+		return SQLITE_MISUSE; /* no WAL open on this connection */
+	return f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+}
+
+/* Returns once commit gen is durable.  A failed sync stops the agent: the
+ * kernel may have dropped the pages it could not write, so neither a retry
+ * nor carrying on can tell what is on disk (the restart recovers from what
+ * the WAL holds). */
+static void durable_wait(struct store *st, uint64_t gen)
+{
+	struct store_shared *sh = st->sh;
+
+	pthread_mutex_lock(&sh->smtx);
+	while (sh->durable_gen < gen) {
+		if (sh->syncing) {
+			pthread_cond_wait(&sh->scond, &sh->smtx);
+			continue;
+		}
+		uint64_t target = sh->commit_gen;
+		sh->syncing = true;
+		pthread_mutex_unlock(&sh->smtx);
+		int rc = wal_sync(st);
+		pthread_mutex_lock(&sh->smtx);
+		sh->syncing = false;
+		if (rc != SQLITE_OK) {
+			pthread_mutex_unlock(&sh->smtx);
+			log_error(code_str(CHD_DB_ERROR), "op=sync cannot write the database's WAL to "
+			          "disk: %s", sqlite3_errstr(rc));
+			fatalx("stopping: a database sync failed (the next start recovers what is on "
+			       "disk)");
+		}
+		sh->syncs++;
+		if (target > sh->durable_gen)
+			sh->durable_gen = target;
+		pthread_cond_broadcast(&sh->scond);
+	}
+	pthread_mutex_unlock(&sh->smtx);
+}
+
+void store_durable_gate(struct store *st)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&st->sh->smtx);
+	gen = st->sh->commit_gen;
+	pthread_mutex_unlock(&st->sh->smtx);
+	durable_wait(st, gen);
+}
+
+void store_sync_stats(struct store *st, uint64_t *commits, uint64_t *syncs)
+{
+	pthread_mutex_lock(&st->sh->smtx);
+	*commits = st->sh->commit_gen;
+	*syncs = st->sh->syncs;
+	pthread_mutex_unlock(&st->sh->smtx);
+}
+
+/* Called by SQLite after each commit that wrote frames to a WAL; it
+ * replaces the automatic checkpoint, which uses the same hook. */
+static int wal_hook(void *arg, sqlite3 *db, const char *schema, int frames)
+{
+	struct store *st = arg;
+
+	if (strcmp(schema, "main") != 0)
+		return SQLITE_OK;
+	st->wrote = true;
+	if (frames >= STORE_CKPT_FRAMES) {
+		int rc = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		/* busy: a reader holds old frames; the next commit tries again */
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			log_warn(code_str(CHD_DB_ERROR), "op=checkpoint %s", sqlite3_errmsg(db));
+	}
+	return SQLITE_OK;
+}
+
+/* COMMIT; on failure roll back.  The write mutex is released either way;
+ * a commit that wrote is durable when this returns STORE_OK. */
 static int commit_raw(struct store *st)
 {
-	int rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	uint64_t gen = 0;
+	int rc;
 
+	st->wrote = false;
+	rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		int ret = store_sqlfail(st, rc, "committing");
 		rollback_raw(st);
@@ -437,9 +556,16 @@ static int commit_raw(struct store *st)
 		return ret;
 	}
 	/* still under the write mutex: nonpersistent messages are appended
-	 * in seq order */
+	 * in seq order, and commit generations follow the WAL's order */
 	store_np_settle(st, true);
+	if (st->wrote) {
+		pthread_mutex_lock(&st->sh->smtx);
+		gen = ++st->sh->commit_gen;
+		pthread_mutex_unlock(&st->sh->smtx);
+	}
 	wunlock(st);
+	if (gen != 0)
+		durable_wait(st, gen);
 	return STORE_OK;
 }
 
@@ -717,13 +843,13 @@ static int open_init(struct store *st, const char *path)
 		return store_sqlfail(st, rc, "setting the busy timeout");
 	if ((rc = set_wal(st, "main")) != STORE_OK)
 		return rc;
-	/* FULL: the WAL is fsynced at every commit, so a put is on disk when it
-	 * returns even if the machine loses power (NORMAL would only protect
-	 * against a crash of the process).  See doc/STORAGE.md. */
+	/* FULL while the schema is checked (SQLite syncs that commit itself);
+	 * then NORMAL, with every commit made durable by the group sync above
+	 * before it is reported, so a put is on disk when it returns even if
+	 * the machine loses power.  See doc/STORAGE.md. */
 	if ((rc = exec_sql(st, "PRAGMA main.synchronous = FULL;"
 	                       "PRAGMA main.journal_size_limit = 67108864;"
-	                       "PRAGMA temp_store = MEMORY;"
-	                       "PRAGMA main.wal_autocheckpoint = 4000;",
+	                       "PRAGMA temp_store = MEMORY;",
 	                   "setting pragmas")) != STORE_OK)
 		return rc;
 	if ((rc = exec_sql(st, "BEGIN IMMEDIATE", "starting the schema check")) != STORE_OK)
@@ -731,9 +857,14 @@ static int open_init(struct store *st, const char *path)
 	if ((rc = migrate_main(st, path)) == STORE_OK &&
 	    (rc = observe_max_seq(st)) == STORE_OK)
 		rc = exec_sql(st, "COMMIT", "committing the schema");
-	if (rc != STORE_OK)
+	if (rc != STORE_OK) {
 		rollback_raw(st);
-	return rc;
+		return rc;
+	}
+	if ((rc = exec_sql(st, "PRAGMA main.synchronous = NORMAL;", "setting pragmas")) != STORE_OK)
+		return rc;
+	sqlite3_wal_hook(st->db, wal_hook, st);
+	return STORE_OK;
 }
 
 int store_open(struct store **out, const char *path, const struct store_opts *opts,

@@ -89,10 +89,22 @@ struct store_np;
 struct store_npm;
 struct store_nplog;
 
+/* WAL frames (pages) after which a commit checkpoints (16 MiB): fewer
+ * checkpoints than SQLite's default 1000, each of which syncs the file. */
+#define STORE_CKPT_FRAMES 4000
+
 struct store_shared {
 	dev_t dev;
 	ino_t ino;
 	pthread_mutex_t wmtx;
+	/* group sync (store_db.c): commits write the WAL without syncing it;
+	 * whoever needs one durable syncs for every commit written so far */
+	pthread_mutex_t smtx;
+	pthread_cond_t scond;
+	uint64_t commit_gen;      /* commits that wrote to the WAL */
+	uint64_t durable_gen;     /* the WAL is synced up to this commit */
+	uint64_t syncs;           /* WAL syncs made */
+	bool syncing;             /* a thread is syncing (the others wait) */
 	struct store_np *np;      /* its nonpersistent messages (store_np.c) */
 	int64_t born;             /* the file's birth time (ns), 0 if unknown */
 	int refs;
@@ -116,6 +128,7 @@ struct store {
 	enum store_txn txn;      /* explicit transaction (store_begin) */
 	bool txn_put;            /* it put something: wake waiters at commit */
 	bool sqlerr;             /* the last failure came from SQLite */
+	bool wrote;              /* the WAL hook saw this commit write frames */
 	int sqlrc;               /* ...and its store code (ERR or DISK_FULL) */
 	struct store_pend *pend; /* messages deleted in the open transaction: */
 	size_t npend, cappend;   /* their locks go at commit */

@@ -777,6 +777,9 @@ int store_mqtt_out_load(struct store *st, const char *client_id, int64_t after_s
 	if (ex.n > 0 && (rc = drop_expired(st, &ex)) != STORE_OK)
 		goto fail;
 	free(ex.v);
+	/* rows of a commit that is not durable yet do not leave the process */
+	if (mv.n > 0)
+		store_durable_gate(st);
 	*out = mv.v;
 	*n = mv.n;
 	return STORE_OK;

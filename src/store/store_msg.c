@@ -561,6 +561,18 @@ static int browse_visit(struct walk *w, int64_t pos, struct store_npm *x)
 	return 1;
 }
 
+/* A persistent message read here may come from a commit that is not
+ * durable yet (store_db.c, group sync): it leaves the process only once it
+ * is, so that a power cut cannot take back what a peer or client has seen. */
+static void persistent_gate(struct store *st, const struct msg_list *out, size_t start)
+{
+	for (size_t i = start; i < out->n; i++)
+		if (out->v[i].persistent) {
+			store_durable_gate(st);
+			return;
+		}
+}
+
 int store_browse(struct store *st, const char *queue, size_t max, struct msg_list *out)
 {
 	struct store_qrow q;
@@ -596,8 +608,10 @@ int store_browse(struct store *st, const char *queue, size_t max, struct msg_lis
 	if (exp.n > 0 && delete_refs(st, exp.v, exp.n, true, "removing expired messages") != STORE_OK)
 		unclaim(&exp, 0); /* they stay, and are skipped again next time */
 	free(exp.v);
-	if (out->n > start)
+	if (out->n > start) {
+		persistent_gate(st, out, start);
 		return STORE_OK;
+	}
 	empty_free(out);
 	return store_fail(st, STORE_NO_MSG, "no message on queue '%s'", queue);
 }
@@ -737,8 +751,10 @@ int store_lock(struct store *st, const char *queue, size_t max, uint64_t owner,
 	}
 	free(c.v);
 	free(exp.v);
-	if (out->n > start)
+	if (out->n > start) {
+		persistent_gate(st, out, start);
 		return STORE_OK;
+	}
 	empty_free(out);
 	return store_fail(st, STORE_NO_MSG, "no message available on queue '%s'", queue);
 fail:

@@ -1170,6 +1170,79 @@ Test(store, concurrent_getters_never_share_a_message)
 	cr_assert_eq(depth(st, "Q1"), 0);
 }
 
+/* ------------------------------------------------------------- group sync */
+
+Test(store, a_commit_that_writes_is_synced_once_one_that_writes_nothing_is_not)
+{
+	uint64_t c0, s0, c1, s1;
+
+	define_local(st, "Q1", 1000, QUSAGE_NORMAL);
+	store_sync_stats(st, &c0, &s0);
+	cr_assert_eq(put_text(st, "Q1", NULL, "durable", 0, true, NULL), STORE_OK);
+	store_sync_stats(st, &c1, &s1);
+	cr_assert_eq(c1 - c0, 1, "a persistent put is one commit that wrote");
+	cr_assert_eq(s1 - s0, 1, "and one sync (no other writer)");
+	/* nonpersistent messages never touch the file: no sync */
+	cr_assert_eq(put_text(st, "Q1", NULL, "memory", 0, false, NULL), STORE_OK);
+	cr_assert_eq(store_begin(st), STORE_OK);
+	cr_assert_eq(store_commit(st), STORE_OK);
+	store_sync_stats(st, &c0, &s0);
+	cr_assert_eq(c0, c1);
+	cr_assert_eq(s0, s1);
+	/* everything committed is durable: the gate returns without a sync */
+	store_durable_gate(st);
+	store_sync_stats(st, &c1, &s1);
+	cr_assert_eq(s1, s0);
+}
+
+#define GS_THREADS 6
+#define GS_PUTS 150
+
+static void *gs_putter(void *arg)
+{
+	struct store_opts o = { .qmgr = "QM1" };
+	struct store *s;
+	char err[256];
+	intptr_t bad = 0;
+
+	(void)arg;
+	if (store_open(&s, tpath, &o, err, sizeof(err)) != STORE_OK)
+		return (void *)1;
+	for (int i = 0; i < GS_PUTS && bad == 0; i++) {
+		struct chd_msg m;
+		size_t done;
+		mk_msg(&m, "group", 0, true);
+		if (store_put(s, "Q1", NULL, &m, 1, &done) != STORE_OK || done != 1)
+			bad = 2;
+		msg_clear(&m);
+	}
+	store_close(s);
+	return (void *)bad;
+}
+
+/* Every commit of every handle is counted once, no commit is lost, and
+ * no more syncs are made than commits (fewer when writers overlap). */
+Test(store, commits_of_several_handles_all_land_with_at_most_one_sync_each)
+{
+	pthread_t t[GS_THREADS];
+	uint64_t c0, s0, c1, s1;
+
+	define_local(st, "Q1", 100000, QUSAGE_NORMAL);
+	store_sync_stats(st, &c0, &s0);
+	for (int i = 0; i < GS_THREADS; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, gs_putter, NULL), 0);
+	for (int i = 0; i < GS_THREADS; i++) {
+		void *res;
+		pthread_join(t[i], &res);
+		cr_assert_null(res, "putter %d failed (%ld)", i, (long)(intptr_t)res);
+	}
+	store_sync_stats(st, &c1, &s1);
+	cr_assert_eq(c1 - c0, GS_THREADS * GS_PUTS);
+	cr_assert(s1 - s0 >= 1 && s1 - s0 <= c1 - c0, "%llu syncs for %llu commits",
+	          (unsigned long long)(s1 - s0), (unsigned long long)(c1 - c0));
+	cr_assert_eq(depth(st, "Q1"), GS_THREADS * GS_PUTS);
+}
+
 /* ---------------------------------------------------- crash: kill -9 tests */
 
 static unsigned rnd_state;
