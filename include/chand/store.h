@@ -93,6 +93,10 @@ void store_rollback(struct store *st);
  * reader sees may not be yet: a reader whose result leaves the process
  * calls this first (store_lock and store_browse do). */
 void store_durable_gate(struct store *st);
+/* For a handle whose persistent messages leave the process only after a
+ * later commit of this process (which is durable, and so makes what it
+ * read durable): store_lock and store_browse no longer wait. */
+void store_gate_off(struct store *st);
 /* Commits that wrote, and WAL syncs made for them, since the database was
  * first opened by this process (fewer syncs than commits: group sync). */
 void store_sync_stats(struct store *st, uint64_t *commits, uint64_t *syncs);

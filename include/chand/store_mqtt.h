@@ -120,6 +120,8 @@ int store_mqtt_out_delete(struct store *st, const char *client_id, int64_t seq);
  * transaction, else in one of their own) and not returned.  *out
  * malloc'd (NULL if none); free with store_mqtt_msgs_free.  An unknown
  * session has no rows (STORE_OK, *n = 0). */
+/* The highest seq of a session row, 0 if none, -1 on error. */
+int64_t store_mqtt_out_max(struct store *st);
 int store_mqtt_out_load(struct store *st, const char *client_id, int64_t after_seq, size_t max,
                         int64_t now_ms, struct store_mqtt_msg **out, size_t *n);
 /* Rows in the session's queue (0 for an unknown session); -1 on error. */

@@ -468,10 +468,13 @@ void mq_publish(struct mq_msg *m, struct mq_job *job)
 		struct tgt *t = &f.v[i];
 		struct mq_sess *s = t->sess;
 
-		if (t->qos == 0 || job == NULL) {
+		/* a routed publication (DONE_INQ) was read from the store and may
+		 * not be durable yet: every target waits for the job's commit,
+		 * which is (store_db.c, group sync) */
+		if ((t->qos == 0 && (job == NULL || job->done != DONE_INQ)) || job == NULL) {
 			deliver_mem(s, m, 0, t->retain, t->sub_id);
 			mq_sess_pump(s);
-		} else if (s->persistent) {
+		} else if (s->persistent && t->qos > 0) {
 			struct mq_op *op = mq_job_op(job, OP_OUT_ADD, s->client_id);
 			mq_msg_ref(m);
 			op->m = m;
@@ -794,8 +797,13 @@ static void sess_load(struct mq_sess *s)
 		          "messages: %s", s->channel, s->client_id, store_errmsg(mq.rd));
 		return;
 	}
-	s->backlog = n == room;
-	for (size_t i = 0; i < n; i++) {
+	/* rows of a job not done yet may be visible before they are durable
+	 * (store_db.c, group sync): they come with that job (deliver_row) */
+	size_t use = 0;
+	while (use < n && rows[use].seq <= mq.rows_durable)
+		use++;
+	s->backlog = n == room && use == n;
+	for (size_t i = 0; i < use; i++) {
 		struct store_mqtt_msg *r = &rows[i];
 		struct mq_msg *m = mq_msg_new((const uint8_t *)r->topic, strlen(r->topic), r->payload,
 		                              r->payload_len, r->props, r->props_len, r->qos,

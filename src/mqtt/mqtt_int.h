@@ -280,6 +280,7 @@ struct mq_job {
 	struct mq_waiter *waiter;
 	struct mqtt_wbuf pkt;           /* DONE_CONNACK / SUBACK / BYTES: the answer */
 	size_t count;                   /* DONE_INQ: messages taken */
+	int64_t seq_mark;               /* session rows up to this seq are durable */
 	int rc;                         /* 0, or a store error */
 	char err[256];
 };
@@ -295,6 +296,7 @@ struct mq_state {
 	struct mq_ev wake_ev;
 	pthread_t loop_thr, writer_thr;
 	struct store *rd;               /* the loop's reader handle */
+	int64_t rows_durable;           /* session rows up to this seq are durable */
 	struct mq_chan *chans;
 	struct mq_conn *conns;
 	uint64_t next_conn_id, next_sess_id;

@@ -194,6 +194,7 @@ static void *writer_main(void *arg)
 	struct store *st = NULL;
 	char err[256];
 	bool warned = false;
+	int64_t mark = 0;
 
 	(void)arg;
 	if (mq.host.store_open(mq.host.arg, &st, err, sizeof err) != STORE_OK) {
@@ -262,6 +263,15 @@ static void *writer_main(void *arg)
 				warned = false;
 			}
 		}
+		/* session rows up to the highest seq this thread (their only
+		 * writer) committed are durable: sess_load reads no further */
+		if (rc == STORE_OK)
+			for (j = batch; j != NULL; j = j->next)
+				for (size_t i = 0; i < j->nops; i++)
+					if (j->ops[i].kind == OP_OUT_ADD && j->ops[i].seq > mark)
+						mark = j->ops[i].seq;
+		for (j = batch; j != NULL; j = j->next)
+			j->seq_mark = mark;
 		pthread_mutex_lock(&mq.pq_mtx);
 		for (j = batch; j != NULL; j = j->next)
 			if (j->next == NULL)
@@ -315,6 +325,8 @@ void mq_run_done(void)
 	while ((j = list) != NULL) {
 		list = j->next;
 		j->next = NULL;
+		if (j->seq_mark > mq.rows_durable)
+			mq.rows_durable = j->seq_mark;
 		mq_deliver_committed(j);
 		mq_job_free(j);
 	}

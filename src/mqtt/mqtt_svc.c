@@ -316,6 +316,17 @@ int mqtt_svc_start(const struct mqtt_host *host)
 		log_error(code_str(CHD_DB_ERROR), "telemetry service cannot open the database: %s", err);
 		return -1;
 	}
+	/* the loop must not wait for the disk: what it reads from the routed
+	 * queue goes out after its job's commit (mq_publish), which is durable */
+	store_gate_off(mq.rd);
+	/* what the file holds is durable */
+	if ((mq.rows_durable = store_mqtt_out_max(mq.rd)) < 0) {
+		log_error(code_str(CHD_DB_ERROR), "telemetry service cannot read the database: %s",
+		          store_errmsg(mq.rd));
+		store_close(mq.rd);
+		mq.rd = NULL;
+		return -1;
+	}
 	mq.inq_owner = host->owner_id != NULL ? host->owner_id() : 0x6d717474;
 	mq_admin_lock();
 	load_channels(mq.rd, &autostart, &nauto);

@@ -222,6 +222,7 @@ static const char *const store_sql[SQ__COUNT] = {
 		" WHERE sid = " MQ_SID_OF " AND seq > ?2 ORDER BY seq",
 	[SQ_MQ_OUT_COUNT] = "SELECT count(*) FROM main.mqtt_out WHERE sid = " MQ_SID_OF,
 	[SQ_MQ_OUT_COUNT_ALL] = "SELECT sid, count(*) FROM main.mqtt_out GROUP BY sid ORDER BY sid",
+	[SQ_MQ_OUT_MAX] = "SELECT coalesce(max(seq), 0) FROM main.mqtt_out",
 	[SQ_MQ_IN2_PUT] = "INSERT INTO main.mqtt_in2 (sid, pid) SELECT sid, ?2"
 		" FROM main.mqtt_sessions WHERE client_id = ?1 ON CONFLICT DO NOTHING",
 	[SQ_MQ_IN2_DEL] = "DELETE FROM main.mqtt_in2 WHERE sid = " MQ_SID_OF " AND pid = ?2",
@@ -512,6 +513,11 @@ void store_durable_gate(struct store *st)
 	gen = st->sh->commit_gen;
 	pthread_mutex_unlock(&st->sh->smtx);
 	durable_wait(st, gen);
+}
+
+void store_gate_off(struct store *st)
+{
+	st->gate_off = true;
 }
 
 void store_sync_stats(struct store *st, uint64_t *commits, uint64_t *syncs)

@@ -70,6 +70,7 @@ enum store_stmt {
 	SQ_MQ_OUT_LOAD,
 	SQ_MQ_OUT_COUNT,
 	SQ_MQ_OUT_COUNT_ALL,
+	SQ_MQ_OUT_MAX,
 	SQ_MQ_IN2_PUT,
 	SQ_MQ_IN2_DEL,
 	SQ_MQ_IN2_DEL_ALL,
@@ -129,6 +130,7 @@ struct store {
 	bool txn_put;            /* it put something: wake waiters at commit */
 	bool sqlerr;             /* the last failure came from SQLite */
 	bool wrote;              /* the WAL hook saw this commit write frames */
+	bool gate_off;           /* store_gate_off() */
 	int sqlrc;               /* ...and its store code (ERR or DISK_FULL) */
 	struct store_pend *pend; /* messages deleted in the open transaction: */
 	size_t npend, cappend;   /* their locks go at commit */

@@ -778,7 +778,7 @@ int store_mqtt_out_load(struct store *st, const char *client_id, int64_t after_s
 		goto fail;
 	free(ex.v);
 	/* rows of a commit that is not durable yet do not leave the process */
-	if (mv.n > 0)
+	if (mv.n > 0 && !st->gate_off)
 		store_durable_gate(st);
 	*out = mv.v;
 	*n = mv.n;
@@ -816,6 +816,25 @@ int64_t store_mqtt_out_count(struct store *st, const char *client_id)
 		return -1;
 	}
 	return cnt;
+}
+
+int64_t store_mqtt_out_max(struct store *st)
+{
+	sqlite3_stmt *s;
+	int64_t max = -1;
+	int rc;
+
+	if (store_stmt_get(st, SQ_MQ_OUT_MAX, &s) != STORE_OK)
+		return -1;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		max = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW) {
+		store_sqlfail(st, rc, "reading the last MQTT publication");
+		return -1;
+	}
+	return max;
 }
 
 /* ---- inbound QoS 2 ids ---- */

@@ -566,6 +566,8 @@ static int browse_visit(struct walk *w, int64_t pos, struct store_npm *x)
  * is, so that a power cut cannot take back what a peer or client has seen. */
 static void persistent_gate(struct store *st, const struct msg_list *out, size_t start)
 {
+	if (st->gate_off)
+		return;
 	for (size_t i = start; i < out->n; i++)
 		if (out->v[i].persistent) {
 			store_durable_gate(st);
