@@ -46,7 +46,9 @@
 # - BUSY_DISK=1: the persistent case again while `dd oflag=direct` writes
 #   BUSY_MB (256) MiB again and again in the work directory.
 # RUN_LIMIT (600 s): the longest wait for one run.  KEEP=1 keeps the temp
-# directory.  Goals: persistent >= 2.0x Mosquitto QoS 1; ten channels >=
+# directory.  PERF_STAT=1 (needs `perf`, Debian package linux-perf) prints,
+# for the first run of each one-channel case, each thread's CPU time and
+# fdatasync calls in both agents (`perf stat --per-thread`).  Goals: persistent >= 2.0x Mosquitto QoS 1; ten channels >=
 # 1.5x one; nonpersistent 1 KiB >= 3x Mosquitto QoS 0; 64 KiB
 # nonpersistent >= 50% of the bare TLS stream; MANY channels RUNNING and
 # each agent < 256 MiB RSS.
@@ -75,6 +77,7 @@ MANY_WAIT=${MANY_WAIT:-600}
 BUSY_DISK=${BUSY_DISK:-0}
 BUSY_MB=${BUSY_MB:-256}
 RUN_LIMIT=${RUN_LIMIT:-600}
+PERF_STAT=${PERF_STAT:-0}
 for b in "$CHAND" "$CHANCTL"; do
 	[ -x "$b" ] || { echo "bench: $b not built (make chand chanctl)" >&2; exit 1; }
 done
@@ -207,6 +210,12 @@ one_run() {
 	d=$(depth ctl1 XQ)
 	[ "$d" = "$n" ] || die "preload left XQ at $d, not $n"
 	t0=$(now_ns)
+	pstat=""
+	if [ "$PERF_STAT" = 1 ] && [ ! -e "$work/perfstat.$size$flags.txt" ]; then
+		perf stat --per-thread -e task-clock,syscalls:sys_enter_fdatasync \
+			-p "$PID_qm1,$PID_qm2" -o "$work/perfstat.$size$flags.txt" &
+		pstat=$!
+	fi
 	ctl1 start channel BENCH >/dev/null
 	limit=$((t0 + RUN_LIMIT * 1000000000))
 	while :; do
@@ -217,6 +226,12 @@ one_run() {
 		sleep 0.05
 	done
 	t1=$(now_ns)
+	if [ -n "$pstat" ]; then
+		kill -INT "$pstat"; wait "$pstat" || true
+		echo "perf stat of both agents, $n x $size $flags (thread: CPU ms, fdatasync calls):" >&2
+		awk '/task-clock|fdatasync/ && $2+0 > 0 { print "  " $1, $2, $3 }' \
+			"$work/perfstat.$size$flags.txt" >&2
+	fi
 	ctl1 stop channel BENCH >/dev/null
 	wait_state ctl1 BENCH 'STOPPED|INACTIVE' 60
 	ctl2 delete queue PAY --purge >/dev/null
