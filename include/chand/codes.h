@@ -8,6 +8,7 @@
 #ifndef CHAND_CODES_H
 #define CHAND_CODES_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /*  X(ID, "CHDnnnn", "short text", "what it means and what to do") */
@@ -141,5 +142,15 @@ const char *code_text(enum chd_code_id id);
 /* Lookup by "CHD4001" (case-insensitive, "4001" accepted); NULL if unknown. */
 const struct chd_code *code_lookup(const char *code);
 const struct chd_code *code_table(size_t *count);
+
+/* The one way the channel code makes an error: the text into text[len]
+ * (nothing if text is NULL), and code into *codep when codep is given.
+ * Returns -1, what the callers return.  The setters around it differ only
+ * in where the error goes: a caller's buffer (chan_def.c), a command's
+ * result (chan_ops.c), the session's first failure (chan_fail), a refusal
+ * sent to the peer (chan_inbound.c refuse) or a rate-limited log line
+ * (inb_log_refusal). */
+int code_vset(enum chd_code_id *codep, enum chd_code_id code, char *text, size_t len,
+              const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 
 #endif

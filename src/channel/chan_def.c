@@ -18,11 +18,9 @@ static int def_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	code_vset(NULL, (enum chd_code_id)0, err, errlen, fmt, ap); /* the caller gives the code */
+	va_end(ap);
 	return -1;
 }
 

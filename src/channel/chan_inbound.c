@@ -74,7 +74,7 @@ static void inb_log_refusal(const struct sockaddr_storage *peer, enum chd_code_i
 	if (!srclimit_log_allow(peer, CHAN_SRC_LOG_MS, &suppressed))
 		return;
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	code_vset(NULL, code, text, sizeof(text), fmt, ap);
 	va_end(ap);
 	if (suppressed > 0) {
 		char src[64];
@@ -115,7 +115,7 @@ static void refuse(struct chan_sess *s, const char *channel, enum chd_code_id co
 	struct chan_rt *rt;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	code_vset(NULL, code, text, sizeof(text), fmt, ap);
 	va_end(ap);
 	chan_fail(s, code, "%s", text);
 	/* Over plain TCP the peer proved nothing about itself: it hears

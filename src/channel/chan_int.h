@@ -206,17 +206,21 @@ enum chan_rd { RD_FRAME = 1, RD_TIMEOUT = 0, RD_WOKEN = 2, RD_ERR = -1 };
  * peer's code and text recorded. Counter and version are checked. */
 int chan_read_frame(struct chan_sess *s, int64_t timeout_ms, struct frame *f);
 /* True if a whole frame is already buffered. */
-/* How chan_await treats a wake-up (PROTOCOL.md 10). */
+/* How chan_await treats a wake-up (PROTOCOL.md 10).  A force stop always
+ * ends the session with the operator's reason. */
 enum chan_wake {
-	WAKE_FORCE_ENDS,             /* only a force stop ends the wait (transfer) */
+	WAKE_FORCE_ENDS,             /* other wake-ups are absorbed (a frame the peer owes) */
 	WAKE_STOP_ENDS,              /* any stop ends it: "channel ended" (before transfer) */
+	WAKE_RETURNS,                /* other wake-ups return RD_WOKEN: the caller looks at
+	                              * its queue and its stop request (idle, batch, CONFIRMs) */
 };
-/* The wait for a frame the peer owes (PROTOCOL.md 8): other wake-ups are
- * absorbed; a force stop ends the session with the operator's reason; the
- * timeout ends it with CHD5010 "no WHAT within N s".  RD_FRAME, or RD_ERR
- * with the failure recorded.  (Waits that do more on a wake-up -- the
- * sender's idle and CONFIRM waits, the receiver's batch -- read frames
- * themselves.) */
+/* The one wait for the peer's next frame in a session's transfer (the
+ * sender's and receiver's data loops, the replies they wait for).
+ * timeout_ms < 0: no limit; 0: only what has come already.  what names
+ * the frame the peer owes: at the timeout the session ends with CHD5010
+ * "no WHAT within N s"; what NULL: the timeout returns RD_TIMEOUT (the
+ * caller's own deadline, heartbeat or batch window).  RD_FRAME, RD_TIMEOUT,
+ * RD_WOKEN (WAKE_RETURNS), or RD_ERR with the failure recorded. */
 int chan_await(struct chan_sess *s, int64_t timeout_ms, enum chan_wake wake, const char *what,
                struct frame *f);
 /* A whole batch (MSG frames up to END_BATCH) is in the read buffer, after

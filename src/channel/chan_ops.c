@@ -20,9 +20,8 @@ static int res(struct chan_result *r, enum chd_code_id code, const char *fmt, ..
 {
 	va_list ap;
 
-	r->code = code;
 	va_start(ap, fmt);
-	vsnprintf(r->text, sizeof(r->text), fmt, ap);
+	code_vset(&r->code, code, r->text, sizeof(r->text), fmt, ap);
 	va_end(ap);
 	return -1;
 }

@@ -569,7 +569,7 @@ static int batch(struct receiver *x, const struct frame *first)
 			bool hold = x->txn; /* early puts only: a spilling group has none */
 			if (hold && x->txn_since + CHAN_TXN_HOLD_MS - now < w)
 				w = x->txn_since + CHAN_TXN_HOLD_MS - now;
-			rd = chan_read_frame(s, w > 0 ? w : 0, &f);
+			rd = chan_await(s, w > 0 ? w : 0, WAKE_FORCE_ENDS, NULL, &f);
 			if (rd == RD_TIMEOUT && hold && time_mono_ms() < deadline) {
 				/* give the lock back; everything is put again at END_BATCH */
 				store_rollback(s->st);
@@ -578,12 +578,7 @@ static int batch(struct receiver *x, const struct frame *first)
 				x->dlq_count = 0;
 				continue;
 			}
-			if (rd != RD_WOKEN)
-				break;
-			if (chan_stop_req(s) == STOP_FORCE) {
-				chan_fail_forced(s);
-				goto fail;
-			}
+			break;
 		}
 		if (rd == RD_TIMEOUT) {
 			chan_fail(s, CHD_CH_HEARTBEAT, "peer not responding: batch %llu open and no frame "
@@ -611,25 +606,10 @@ static int resync(struct receiver *x)
 	struct frame f;
 	struct frame_resync_ack ack;
 	char why[512];
-	int rc, rd;
+	int rc;
 
 	chan_status_substate(s, "RESYNCHING");
-	for (;;) {
-		rd = chan_read_frame(s, chan_t_reply_ms(s->hbint), &f);
-		if (rd != RD_WOKEN)
-			break;
-		enum chan_stop st = chan_stop_req(s);
-		if (st != STOP_NONE) {
-			chan_fail(s, CHD_CH_STOP, "channel ended: %s",
-			          st == STOP_SHUTDOWN ? "queue manager ending" : "stopped by operator");
-			chan_send_error(s, CHD_CH_STOP, s->text);
-			return -1;
-		}
-	}
-	if (rd == RD_TIMEOUT)
-		return chan_fail(s, CHD_CH_HEARTBEAT, "no RESYNC within %lld s",
-		                 (long long)chan_t_reply_ms(s->hbint) / 1000);
-	if (rd != RD_FRAME)
+	if (chan_await(s, chan_t_reply_ms(s->hbint), WAKE_STOP_ENDS, "RESYNC", &f) != RD_FRAME)
 		return -1;
 	if (f.h.type != FRAME_RESYNC)
 		return chan_unexpected(s, &f, "R_WAIT_RESYNC");
@@ -718,11 +698,11 @@ int chan_run_receiver(struct chan_sess *s)
 				w = rel;
 		}
 		chan_set_idle(s, true, false);
-		rd = chan_read_frame(s, w < 0 && dead_at >= 0 ? 0 : w, &f);
+		rd = chan_await(s, w < 0 && dead_at >= 0 ? 0 : w, WAKE_RETURNS, NULL, &f);
 		chan_set_idle(s, false, false);
 		chan_store_idle(s);
 		if (rd == RD_WOKEN)
-			continue;
+			continue; /* a stop: looked at above */
 		if (rd == RD_TIMEOUT && (dead_at < 0 || time_mono_ms() < dead_at))
 			continue;
 		if (rd == RD_TIMEOUT) {

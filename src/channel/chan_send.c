@@ -715,12 +715,10 @@ static int collect(struct sender *x, int64_t wait_ms)
 			chan_status_substate(s, "WAITING_CONFIRM");
 		if (room)
 			chan_set_idle(s, true, true);
-		rd = chan_read_frame(s, w, &f);
+		rd = chan_await(s, w, WAKE_RETURNS, NULL, &f);
 		if (room)
 			chan_set_idle(s, false, true);
 		if (rd == RD_WOKEN) {
-			if (chan_stop_req(s) == STOP_FORCE)
-				return chan_fail_forced(s);
 			x->maybe_work = true;
 			return 0;
 		}
@@ -821,12 +819,12 @@ static int fill_batch(struct sender *x, struct batch *b)
 				return -1;
 			continue;
 		}
-		rd = chan_read_frame(s, left, &f);
+		rd = chan_await(s, left, WAKE_RETURNS, NULL, &f);
 		chan_set_idle(s, false, true);
 		if (rd == RD_TIMEOUT)
 			break;
 		if (rd == RD_WOKEN)
-			continue;
+			continue; /* a stop, or new messages: looked at above */
 		if (rd != RD_FRAME)
 			return -1;
 		if (f.h.type != FRAME_STOP)
@@ -911,7 +909,7 @@ static int idle(struct sender *x, int *stop_reason)
 		if (tmo < 0 || rel < tmo)
 			tmo = rel;
 	}
-	rd = chan_read_frame(s, tmo, &f);
+	rd = chan_await(s, tmo, WAKE_RETURNS, NULL, &f);
 	chan_set_idle(s, false, true);
 	chan_store_idle(s);
 	if (rd == RD_WOKEN) {

@@ -57,9 +57,8 @@ int chan_fail(struct chan_sess *s, enum chd_code_id code, const char *fmt, ...)
 	if (s->end != END_NONE)
 		return -1;
 	s->end = END_ERROR;
-	s->code = code;
 	va_start(ap, fmt);
-	vsnprintf(s->text, sizeof(s->text), fmt, ap);
+	code_vset(&s->code, code, s->text, sizeof(s->text), fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -166,16 +165,18 @@ bool chan_frame_buffered(struct chan_sess *s)
 int chan_await(struct chan_sess *s, int64_t timeout_ms, enum chan_wake wake, const char *what,
                struct frame *f)
 {
-	int64_t deadline = time_mono_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : time_mono_ms() + timeout_ms;
 
 	for (;;) {
-		int64_t left = deadline - time_mono_ms();
-		int rd = chan_read_frame(s, left > 0 ? left : 0, f);
+		int64_t left = deadline < 0 ? -1 : deadline - time_mono_ms();
+		int rd = chan_read_frame(s, deadline < 0 ? -1 : left > 0 ? left : 0, f);
 		enum chan_stop st;
 
 		if (rd == RD_FRAME)
 			return RD_FRAME;
 		if (rd == RD_TIMEOUT) {
+			if (what == NULL)
+				return RD_TIMEOUT;
 			chan_fail(s, CHD_CH_HEARTBEAT, "no %s within %lld s", what,
 			          (long long)(timeout_ms + 999) / 1000);
 			return RD_ERR;
@@ -183,8 +184,14 @@ int chan_await(struct chan_sess *s, int64_t timeout_ms, enum chan_wake wake, con
 		if (rd != RD_WOKEN)
 			return RD_ERR;
 		st = chan_stop_req(s);
-		if (st == STOP_FORCE)
-			return chan_fail_forced(s);
+		if (st == STOP_FORCE) {
+			chan_fail_forced(s);
+			if (wake == WAKE_STOP_ENDS)
+				chan_send_error(s, CHD_CH_STOP, s->text);
+			return RD_ERR;
+		}
+		if (wake == WAKE_RETURNS)
+			return RD_WOKEN;
 		if (st != STOP_NONE && wake == WAKE_STOP_ENDS) {
 			chan_fail(s, CHD_CH_STOP, "channel ended: %s",
 			          st == STOP_SHUTDOWN ? "queue manager ending" : "stopped by operator");

@@ -1,4 +1,5 @@
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -45,4 +46,14 @@ const struct chd_code *code_table(size_t *count)
 {
 	*count = CHD__COUNT;
 	return codes;
+}
+
+int code_vset(enum chd_code_id *codep, enum chd_code_id code, char *text, size_t len,
+              const char *fmt, va_list ap)
+{
+	if (codep != NULL)
+		*codep = code;
+	if (text != NULL && len > 0)
+		vsnprintf(text, len, fmt, ap);
+	return -1;
 }
