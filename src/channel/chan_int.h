@@ -205,7 +205,6 @@ enum chan_rd { RD_FRAME = 1, RD_TIMEOUT = 0, RD_WOKEN = 2, RD_ERR = -1 };
  * fired (drained; nothing consumed). ERROR frames become RD_ERR with the
  * peer's code and text recorded. Counter and version are checked. */
 int chan_read_frame(struct chan_sess *s, int64_t timeout_ms, struct frame *f);
-/* True if a whole frame is already buffered. */
 /* How chan_await treats a wake-up (PROTOCOL.md 10).  A force stop always
  * ends the session with the operator's reason. */
 enum chan_wake {
@@ -226,6 +225,7 @@ int chan_await(struct chan_sess *s, int64_t timeout_ms, enum chan_wake wake, con
 /* A whole batch (MSG frames up to END_BATCH) is in the read buffer, after
  * taking what the socket holds without waiting. */
 bool chan_batch_buffered(struct chan_sess *s);
+/* True if a whole frame is already buffered. */
 bool chan_frame_buffered(struct chan_sess *s);
 /* snprintf that may truncate (long names meet short buffers in texts). */
 void chan_sfmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -471,7 +471,7 @@ void mq_publish(struct mq_msg *m, struct mq_job *job)
 		/* a routed publication (DONE_INQ) was read from the store and may
 		 * not be durable yet: every target waits for the job's commit,
 		 * which is (store_db.c, group sync) */
-		if ((t->qos == 0 && (job == NULL || job->done != DONE_INQ)) || job == NULL) {
+		if (job == NULL || (t->qos == 0 && job->done != DONE_INQ)) {
 			deliver_mem(s, m, 0, t->retain, t->sub_id);
 			mq_sess_pump(s);
 		} else if (s->persistent && t->qos > 0) {

@@ -454,7 +454,9 @@ static int begin_raw(struct store *st)
  *
  * What a reader sees may be committed but not yet durable; readers whose
  * results leave the process (store_lock, store_browse and the telemetry
- * session loads) call store_durable_gate() first.  See doc/STORAGE.md. */
+ * session loads) call store_durable_gate() first, unless their handle has
+ * it off (store_gate_off: something durable always follows their read
+ * before anyone sees it).  See doc/STORAGE.md. */
 
 /* The WAL of this handle's connection: every connection opens the same
  * file, and a sync of it covers what any of them wrote. */
