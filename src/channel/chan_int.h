@@ -47,6 +47,9 @@
 #define CHAN_WINDOW_BYTES (16u * 1024 * 1024)
 /* receiver: batches committed in one transaction at most */
 #define CHAN_GROUP_MAX 8
+/* receiver: the longest wait for the END_BATCH of a batch that has begun
+ * arriving, to commit it with the group (it follows the sender's fsync) */
+#define CHAN_GROUP_WAIT_MS 5
 #define CHAN_WATCH_MIN_MS 10               /* watcher: at most one scan per this */
 
 int64_t chan_t_reply_ms(uint32_t hbint);
@@ -225,6 +228,8 @@ int chan_await(struct chan_sess *s, int64_t timeout_ms, enum chan_wake wake, con
 /* A whole batch (MSG frames up to END_BATCH) is in the read buffer, after
  * taking what the socket holds without waiting. */
 bool chan_batch_buffered(struct chan_sess *s);
+/* The same, waiting up to wait_ms for the rest of a batch that has begun. */
+bool chan_batch_wait(struct chan_sess *s, int64_t wait_ms);
 /* True if a whole frame is already buffered. */
 bool chan_frame_buffered(struct chan_sess *s);
 /* snprintf that may truncate (long names meet short buffers in texts). */

@@ -542,10 +542,16 @@ static int batch(struct receiver *x, const struct frame *first)
 				x->rx_batch = f.u.batch.batch_id;
 				x->rx_seq = f.u.batch.last_seq;
 			}
-			/* the next batch joins this commit only if it is all here:
-			 * waiting for it would hold the write lock on the network */
+			/* the next batch joins this commit if it is all here, or if
+			 * it has begun and its END_BATCH comes within
+			 * CHAN_GROUP_WAIT_MS: that END follows the sender's fsync,
+			 * about as long as the commit it saves (the write lock is
+			 * held that long at most) */
 			if (s->w.version < 2 || x->nconf >= CHAN_GROUP_MAX || x->huge ||
-			    x->alen >= CHAN_ARENA_STREAM / 2 || !chan_batch_buffered(s))
+			    x->alen >= CHAN_ARENA_STREAM / 2)
+				break;
+			if (!chan_batch_buffered(s) &&
+			    (s->rend == s->rstart || !chan_batch_wait(s, CHAN_GROUP_WAIT_MS)))
 				break;
 			x->bstart = x->n;
 			has_p = false;

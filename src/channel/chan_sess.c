@@ -206,36 +206,62 @@ int chan_await(struct chan_sess *s, int64_t timeout_ms, enum chan_wake wake, con
 	}
 }
 
+/* 1: MSG frames up to an END_BATCH are buffered; 0: not yet; -1: some
+ * other frame (or a bad one) comes first. */
+static int batch_scan(struct chan_sess *s)
+{
+	size_t off = s->rstart;
+	struct frame_header h;
+
+	while (s->rend - off >= FRAME_HEADER_LEN) {
+		if (frame_header_decode(s->rbuf + off, s->rend - off, &h, s->max_payload, NULL) !=
+		    FRAME_OK)
+			return -1;
+		if (s->rend - off < FRAME_HEADER_LEN + (size_t)h.length)
+			return 0;
+		if (h.type == FRAME_END_BATCH)
+			return 1;
+		if (h.type != FRAME_MSG)
+			return -1;
+		off += FRAME_HEADER_LEN + (size_t)h.length;
+	}
+	return 0;
+}
+
+/* Reads into the free end of the buffer only (frames already decoded
+ * point into it), until a whole batch is there or wait_ms have passed;
+ * wait_ms 0 takes what the socket holds without waiting.  A timeout, a
+ * wake-up, EOF or an error all answer false: the next read reports them. */
+static bool batch_ready(struct chan_sess *s, int64_t wait_ms)
+{
+	int64_t deadline = time_mono_ms() + wait_ms;
+	bool polled = false;
+
+	for (;;) {
+		int r = batch_scan(s);
+		if (r != 0)
+			return r > 0;
+		int64_t left = deadline - time_mono_ms();
+		if (s->rbuf == NULL || s->rend >= s->rcap || (polled && left <= 0))
+			return false;
+		polled = true;
+		struct tls_error err = { 0 };
+		ssize_t n = tls_recv(s->tc, s->rbuf + s->rend, s->rcap - s->rend,
+		                     left > 0 ? (int)left : 0, &err);
+		if (n <= 0)
+			return false;
+		s->rend += (size_t)n;
+	}
+}
+
 bool chan_batch_buffered(struct chan_sess *s)
 {
-	for (int attempt = 0; attempt < 2; attempt++) {
-		size_t off = s->rstart;
-		struct frame_header h;
+	return batch_ready(s, 0);
+}
 
-		while (s->rend - off >= FRAME_HEADER_LEN) {
-			if (frame_header_decode(s->rbuf + off, s->rend - off, &h, s->max_payload, NULL) !=
-			    FRAME_OK)
-				return false;
-			if (s->rend - off < FRAME_HEADER_LEN + (size_t)h.length)
-				break;
-			if (h.type == FRAME_END_BATCH)
-				return true;
-			if (h.type != FRAME_MSG)
-				return false;
-			off += FRAME_HEADER_LEN + (size_t)h.length;
-		}
-		/* take what the socket holds already, without waiting, once */
-		if (attempt == 0 && s->rbuf != NULL && s->rend < s->rcap) {
-			struct tls_error err = { 0 };
-			ssize_t n = tls_recv(s->tc, s->rbuf + s->rend, s->rcap - s->rend, 0, &err);
-			if (n <= 0)
-				return false; /* EOF or an error: the next read reports it */
-			s->rend += (size_t)n;
-			continue;
-		}
-		return false;
-	}
-	return false;
+bool chan_batch_wait(struct chan_sess *s, int64_t wait_ms)
+{
+	return batch_ready(s, wait_ms);
 }
 
 /* Room for need bytes from rstart. */
