@@ -469,8 +469,10 @@ Test(chan_hostile, dead_peer_mid_batch)
 	          NULL, "last error: %s", chan_js(st, "last_error"));
 	json_decref(st);
 	/* the receiving end, idle between batches, ends the same way */
-	cr_expect(chan_wait_log(&qm2, "dead_peer_timeout", DP_MARGIN_S * 1000),
-	          "QM2's receiver did not log the dead-peer reason");
+	bool logged = chan_wait_log(&qm2, "dead_peer_timeout", DP_MARGIN_S * 1000);
+	if (!logged)
+		chan_dump(&qm2, "DEAD");
+	cr_expect(logged, "QM2's receiver did not log the dead-peer reason");
 
 	/* the link is back: the batch settles and arrives exactly once */
 	blackhole(false);
