@@ -792,11 +792,26 @@ fail:
 	return rc;
 }
 
+/* The one value of a prepared (and bound) statement, or -1 (reason set). */
+static int64_t step_value(struct store *st, sqlite3_stmt *s, const char *what)
+{
+	int64_t v = -1;
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW) {
+		store_sqlfail(st, rc, what);
+		return -1;
+	}
+	return v;
+}
+
 int64_t store_mqtt_out_count(struct store *st, const char *client_id)
 {
 	sqlite3_stmt *s;
 	size_t clen;
-	int64_t cnt = 0;
 	int rc;
 
 	if (check_cid(st, client_id, &clen) != STORE_OK)
@@ -807,34 +822,16 @@ int64_t store_mqtt_out_count(struct store *st, const char *client_id)
 		bind_fail(st, s, rc, "counting MQTT publications");
 		return -1;
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		cnt = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	if (rc != SQLITE_ROW) {
-		store_sqlfail(st, rc, "counting MQTT publications");
-		return -1;
-	}
-	return cnt;
+	return step_value(st, s, "counting MQTT publications");
 }
 
 int64_t store_mqtt_out_max(struct store *st)
 {
 	sqlite3_stmt *s;
-	int64_t max = -1;
-	int rc;
 
 	if (store_stmt_get(st, SQ_MQ_OUT_MAX, &s) != STORE_OK)
 		return -1;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		max = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	if (rc != SQLITE_ROW) {
-		store_sqlfail(st, rc, "reading the last MQTT publication");
-		return -1;
-	}
-	return max;
+	return step_value(st, s, "reading the last MQTT publication");
 }
 
 /* ---- inbound QoS 2 ids ---- */

@@ -135,16 +135,19 @@ static bool io_dead_peer(const struct tls_conn *c, int e, struct tls_error *err)
 	return true;
 }
 
-/* A failed read whose errno GnuTLS did not keep (errno after
- * gnutls_record_recv is not always the socket's): the kernel closed the
- * connection and nothing came from the peer for the whole
- * dead_peer_timeout -- the keepalive or user timeout ended it. */
-static bool io_dead_peer_closed(const struct tls_conn *c, struct tls_error *err)
+/* io_dead_peer after a GnuTLS pull or push error.  errno after
+ * gnutls_record_recv/send is not always the socket's, so when it does not
+ * say, the socket does: the kernel closed the connection and nothing came
+ * from the peer for the whole dead_peer_timeout -- the keepalive or user
+ * timeout ended it. */
+static bool io_gnutls_dead_peer(const struct tls_conn *c, int e, struct tls_error *err)
 {
 	struct tcp_info ti;
 	unsigned int ums = 0;
 	socklen_t l = sizeof(ums), tl = sizeof(ti);
 
+	if (io_dead_peer(c, e, err))
+		return true;
 	if (getsockopt(c->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ums, &l) != 0 || ums == 0)
 		return false;
 	memset(&ti, 0, sizeof(ti));
@@ -312,7 +315,7 @@ int tls_send_all(struct tls_conn *c, const void *buf, size_t len, int timeout_ms
 			continue;
 		}
 		c->broken = true;
-		if (r == GNUTLS_E_PUSH_ERROR && io_dead_peer(c, e, err))
+		if (r == GNUTLS_E_PUSH_ERROR && io_gnutls_dead_peer(c, e, err))
 			return -1;
 		tls_err_set(err, CHD_CH_CLOSED, "TLS send failed: %s (%s)", gnutls_strerror((int)r),
 		            gnutls_strerror_name((int)r));
@@ -419,8 +422,7 @@ static ssize_t io_recv(struct tls_conn *c, void *buf, size_t len, int64_t deadli
 			if (!gnutls_error_is_fatal((int)r))
 				continue; /* warning alerts, e.g. user_canceled */
 			c->broken = true;
-			if (r == GNUTLS_E_PULL_ERROR &&
-			    (io_dead_peer(c, e, err) || io_dead_peer_closed(c, err)))
+			if (r == GNUTLS_E_PULL_ERROR && io_gnutls_dead_peer(c, e, err))
 				return -1;
 			tls_err_set(err, CHD_CH_CLOSED, "TLS receive failed: %s (%s)",
 			            gnutls_strerror((int)r), gnutls_strerror_name((int)r));
