@@ -60,6 +60,7 @@ void mq_msg_unref(struct mq_msg *m)
 
 static void out_free(struct mq_out *o)
 {
+	mq_early_settle(o);
 	mq_msg_unref(o->m);
 	free(o);
 }
@@ -483,6 +484,16 @@ void mq_publish(struct mq_msg *m, struct mq_job *job)
 			op->sub_id = t->sub_id;
 			s->refs++;
 			op->sess = s;
+			if (mq_early_ok(s, op, job)) {
+				/* sent now; the row only if it is not acknowledged
+				 * while the job is held (mqtt_early.c) */
+				struct mq_out *o = out_new(m, t->qos, t->retain, t->sub_id, 0);
+				mq_early_attach(o, op, job);
+				queue_append(s, o);
+				mq_sess_pump(s);
+			} else {
+				s->rows_pending++;
+			}
 		} else if (s->conn != NULL) {
 			if (job->ntg == job->captg) {
 				size_t cap = job->captg ? job->captg * 2 : 8;
@@ -502,7 +513,9 @@ void mq_publish(struct mq_msg *m, struct mq_job *job)
 
 /* A row committed for a persistent session: into its memory queue when it
  * is online and the row follows what is already loaded; otherwise it is
- * read from the store later (resume or backlog). */
+ * read from the store later (resume or backlog). While early entries of
+ * the session wait for their job (mqtt_early.c), every row joins memory:
+ * a read of the store could otherwise bring an early entry in twice. */
 static void deliver_row(struct mq_op *op)
 {
 	struct mq_sess *s = op->sess;
@@ -510,9 +523,11 @@ static void deliver_row(struct mq_op *op)
 	if (s->gone)
 		return;
 	s->stored++;
-	if (s->conn == NULL || s->backlog || op->seq <= s->loaded_upto)
+	if (op->seq <= s->loaded_upto)
 		return;
-	if (s->n_queued >= MQ_MEMQ_MAX) {
+	if (s->early_rows == 0 && (s->conn == NULL || s->backlog || s->n_queued >= MQ_MEMQ_MAX)) {
+		/* offline too: the row is read at resume, even when some of the
+		 * session's messages are still in memory */
 		s->backlog = true;
 		return;
 	}
@@ -579,10 +594,20 @@ void mq_deliver_committed(struct mq_job *job)
 				send_ack(c, job->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, job->pid, 0);
 			}
 		}
+		for (size_t i = 0; i < job->nops; i++) {
+			struct mq_op *op = &job->ops[i];
+			if (op->kind != OP_OUT_ADD)
+				continue;
+			if (op->early != NULL) {
+				mq_early_done(op, job->rc);
+				continue;
+			}
+			if (op->sess->rows_pending > 0)
+				op->sess->rows_pending--;
+			if (job->rc == 0)
+				deliver_row(op);
+		}
 		if (job->rc == 0) {
-			for (size_t i = 0; i < job->nops; i++)
-				if (job->ops[i].kind == OP_OUT_ADD)
-					deliver_row(&job->ops[i]);
 			for (size_t i = 0; i < job->ntg; i++) {
 				struct mq_tgt *t = &job->tg[i];
 				deliver_mem(t->sess, t->m, t->qos, t->retain, t->sub_id);

@@ -39,9 +39,22 @@
 #define MQ_ALIAS_MAX 64               /* topic aliases a client may set */
 #define MQ_LINGER_MS 250
 #define MQ_OUTBUF_HIGH (1024 * 1024)  /* output bytes beyond which a session's queue waits */
+#define MQ_EARLY_HOLD_MS 100          /* longest wait for acks before rows are written (mqtt_early.c) */
+#define MQ_INQ_JOBS 4                 /* batches of routed publications on their way at once */
 
 struct mq_conn;
 struct mq_sess;
+struct mq_job;
+struct mq_out;
+
+/* A routed QoS 1 publication sent to a persistent session before its row
+ * was written (mqtt_early.c): shared by the entry and its OUT_ADD op. */
+struct mq_early {
+	struct mq_out *o;       /* the entry; NULL once settled (acked, expired, session gone) */
+	struct mq_job *job;     /* the held job of routed publications, NULL once submitted */
+	bool settled;           /* the session needs no row for it any more */
+	unsigned refs;          /* the entry and the op (loop thread only) */
+};
 
 /* A publication, shared (refcounted) by every queue that holds it. */
 struct mq_msg {
@@ -71,6 +84,7 @@ struct mq_out {
 	uint8_t state;          /* STORE_MQTT_QUEUED / _SENT / _RELSENT */
 	bool held;              /* in flight, waiting for its packet id to be durable */
 	uint32_t sub_id;        /* 0 = none */
+	struct mq_early *early; /* sent before its row was written (seq 0 until then) */
 };
 
 struct mq_sub {
@@ -104,6 +118,8 @@ struct mq_sess {
 	bool backlog;                   /* more rows in the store than in q */
 	int64_t loaded_upto;            /* highest store seq brought into memory */
 	int64_t stored;                 /* rows in the store (for status) */
+	unsigned rows_pending;          /* OUT_ADD rows of uncommitted jobs (not early ones) */
+	unsigned early_rows;            /* early entries whose job has not completed */
 	/* inbound QoS 2 packet ids received, not yet released */
 	uint16_t *in2;
 	size_t n_in2, cap_in2;
@@ -215,7 +231,7 @@ struct mq_op {
 	uint16_t pid;
 	uint8_t state, qos, opts;
 	uint32_t sub_id;
-	struct mq_out *ent;             /* OUT_ADD: the queue entry waiting for its seq */
+	struct mq_early *early;         /* OUT_ADD: the entry was sent before the row (a reference) */
 	struct mq_sess *sess;           /* OUT_ADD: whose (a reference) */
 	struct chd_msg *qmsg;           /* Q_PUT: the message (malloc'd) */
 	char qname[CHAND_NAME_MAX + 1]; /* Q_PUT: queue, qmgr (empty: local) */
@@ -281,6 +297,8 @@ struct mq_job {
 	struct mqtt_wbuf pkt;           /* DONE_CONNACK / SUBACK / BYTES: the answer */
 	size_t count;                   /* DONE_INQ: messages taken */
 	int64_t seq_mark;               /* session rows up to this seq are durable */
+	unsigned early_open;            /* DONE_INQ held: early entries not settled yet */
+	int64_t hold_until;             /* DONE_INQ held: monotonic end of the wait */
 	int rc;                         /* 0, or a store error */
 	char err[256];
 };
@@ -317,7 +335,9 @@ struct mq_state {
 	struct mq_job *lazy;            /* operations nobody waits for, submitted each round */
 	struct mq_route *routes, *dead_routes;
 	/* the consumer of MQTT_ROUTE_QUEUE (mqtt_route.c) */
-	bool inq_ready, inq_busy, inq_more;
+	bool inq_ready, inq_more;
+	unsigned inq_jobs;              /* DONE_INQ jobs held or submitted, not completed */
+	struct mq_job *held_head, *held_tail;   /* DONE_INQ jobs waiting for acks (mqtt_early.c) */
 	int64_t inq_retry_at;
 	uint64_t inq_gen, inq_owner;
 	uint64_t inq_done, inq_bad;
@@ -373,6 +393,8 @@ struct mq_op *mq_job_op(struct mq_job *j, enum mq_op_kind kind, const char *clie
  * in the loop's next round, after earlier jobs). */
 void mq_job_submit(struct mq_job *j);
 void mq_job_free(struct mq_job *j);
+/* What one op holds (its strings and references). */
+void mq_op_free(struct mq_op *op);
 /* The job of this loop round for operations nobody waits for (deletes of
  * acknowledged rows, session touches): submitted by mq_lazy_flush(). */
 struct mq_job *mq_lazy(void);
@@ -418,8 +440,8 @@ void mq_deliver_suback(struct mq_job *j);
 /* Adds the Q_PUT operations of the routes m matches to job (or to the
  * lazy job for QoS 0 with no job). */
 void mq_routes_apply(struct mq_msg *m, struct mq_job *job);
-/* Takes routed publications from MQTT_ROUTE_QUEUE when some wait and no
- * batch is being committed (loop thread, each round). */
+/* Takes routed publications from MQTT_ROUTE_QUEUE when some wait and
+ * fewer than MQ_INQ_JOBS batches are on their way (loop thread, each round). */
 void mq_inq_poll(void);
 /* A committed (or failed) batch of the consumer. */
 void mq_inq_done(struct mq_job *job);
@@ -429,6 +451,25 @@ void mq_route_op_free(struct mq_op *op);
 void mq_routes_load(struct store *st);
 void mq_routes_free(void);
 int mq_inq_prepare(struct store *st);
+
+/* routed publications sent before their rows (mqtt_early.c) */
+/* May op (an OUT_ADD of a DONE_INQ job) go to session s at once, before
+ * its row: QoS 1, s online, nothing of s in the store that memory lacks,
+ * no row of s waiting for a commit? */
+bool mq_early_ok(const struct mq_sess *s, const struct mq_op *op, const struct mq_job *job);
+/* o (new, not queued yet) is op's entry: the row waits for the hold. */
+void mq_early_attach(struct mq_out *o, struct mq_op *op, struct mq_job *job);
+/* The entry o is done with (acked, expired, dropped, session gone). */
+void mq_early_settle(struct mq_out *o);
+void mq_early_unref(struct mq_early *e);
+/* A DONE_INQ job: held while some of its early entries wait for their
+ * acks, submitted in order (all of them when force is set). */
+void mq_early_hold(struct mq_job *job);
+void mq_early_release(bool force);
+/* Milliseconds until the oldest held job must go, or -1. */
+int mq_early_timeout(void);
+/* The completion of an early entry's OUT_ADD (committed or failed). */
+void mq_early_done(struct mq_op *op, int rc);
 
 /* channels (mqtt_svc.c) */
 struct mq_chan *mq_chan_find(const char *name);

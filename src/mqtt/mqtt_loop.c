@@ -718,7 +718,11 @@ static void *loop_main(void *arg)
 	pthread_mutex_lock(&mq.mtx);
 	while (!atomic_load(&mq.stopping)) {
 		int timeout = npending > 0 || dirty_head != NULL ? 0 : 200;
+		int hold = mq_early_timeout();
 		int n;
+
+		if (hold >= 0 && hold < timeout)
+			timeout = hold;
 
 		pthread_mutex_unlock(&mq.mtx);
 		n = epoll_wait(mq.ep, evs, 256, timeout);
@@ -746,6 +750,7 @@ static void *loop_main(void *arg)
 		}
 		mq_run_done();
 		mq_inq_poll();
+		mq_early_release(false);
 		/* input GnuTLS holds, or that waited for a commit */
 		while (npending > 0) {
 			size_t k = npending;
@@ -791,6 +796,8 @@ static void *loop_main(void *arg)
 			mq_conn_unref(c);
 		}
 	}
+	/* held routed publications: their rows and removal are written now */
+	mq_early_release(true);
 	mq_lazy_flush();
 	flush_dirty();
 	pthread_mutex_unlock(&mq.mtx);

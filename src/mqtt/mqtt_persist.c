@@ -46,18 +46,22 @@ struct mq_op *mq_job_op(struct mq_job *j, enum mq_op_kind kind, const char *clie
 	return op;
 }
 
+void mq_op_free(struct mq_op *op)
+{
+	free(op->client_id);
+	free(op->text);
+	if (op->m != NULL)
+		mq_msg_unref(op->m);
+	if (op->sess != NULL)
+		mq_sess_unref(op->sess);
+	mq_early_unref(op->early);
+	mq_route_op_free(op);
+}
+
 void mq_job_free(struct mq_job *j)
 {
-	for (size_t i = 0; i < j->nops; i++) {
-		struct mq_op *op = &j->ops[i];
-		free(op->client_id);
-		free(op->text);
-		if (op->m != NULL)
-			mq_msg_unref(op->m);
-		if (op->sess != NULL)
-			mq_sess_unref(op->sess);
-		mq_route_op_free(op);
-	}
+	for (size_t i = 0; i < j->nops; i++)
+		mq_op_free(&j->ops[i]);
 	free(j->ops);
 	mqtt_wbuf_free(&j->pkt);
 	for (size_t i = 0; i < j->ntg; i++) {
@@ -154,8 +158,10 @@ static int run_op(struct store *st, struct mq_op *op, int64_t now)
 		msg_of(op->m, &sm, now);
 		sm.qos = op->qos;
 		sm.retain = op->state != 0;   /* retain flag as it will be sent */
-		sm.pid = 0;
-		sm.state = STORE_MQTT_QUEUED;
+		/* a routed publication sent before its row (mqtt_early.c) is
+		 * written as in flight, with its packet id */
+		sm.pid = op->pid;
+		sm.state = op->pid != 0 ? STORE_MQTT_SENT : STORE_MQTT_QUEUED;
 		rc = store_mqtt_out_add(st, op->client_id, &sm);
 		op->seq = sm.seq;
 		break;

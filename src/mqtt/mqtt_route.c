@@ -314,7 +314,7 @@ void mq_inq_poll(void)
 	int64_t now = time_mono_ms();
 	int rc;
 
-	if (!mq.inq_ready || mq.inq_busy || mq.rd == NULL || now < mq.inq_retry_at)
+	if (!mq.inq_ready || mq.inq_jobs >= MQ_INQ_JOBS || mq.rd == NULL || now < mq.inq_retry_at)
 		return;
 	if (gen == mq.inq_gen && !mq.inq_more)
 		return;
@@ -348,13 +348,14 @@ void mq_inq_poll(void)
 	struct mq_op *op = mq_job_op(job, OP_Q_CONFIRM, NULL);
 	op->locked = l;
 	job->count = l->n;
-	mq.inq_busy = true;
-	mq_job_submit(job);
+	mq.inq_jobs++;
+	mq_early_hold(job);
 }
 
 void mq_inq_done(struct mq_job *job)
 {
-	mq.inq_busy = false;
+	if (mq.inq_jobs > 0)
+		mq.inq_jobs--;
 	if (job->rc != 0) {
 		/* nothing of the batch happened: the messages go back */
 		for (size_t i = 0; i < job->nops; i++)

@@ -7,6 +7,7 @@
  * Every client runs with a timeout; background subscribers are killed by
  * the teardown. The same client command lines were checked against a
  * Debian mosquitto broker given the same certificates. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,6 +357,53 @@ Test(mqtt, persistent_session_v311_qos1_kill9)
 		snprintf(l, sizeof(l), "n%d", i);
 		cr_expect_eq(mqtt_count_lines(out, l), 1, "%s received %d times:\n%s", l,
 		             mqtt_count_lines(out, l), out);
+	}
+	free(out);
+}
+
+/* A persistent session that went away with publications in flight (sent,
+ * not acknowledged) keeps them in memory; what is published while it is
+ * away goes to the store. Back again, it gets both: the first ones again
+ * with DUP, then the others. (Once, the second kind stayed in the store
+ * until the agent restarted.) */
+Test(mqtt, persistent_session_away_with_unacked_gets_what_came_meanwhile)
+{
+	struct mqtt_bg sub;
+	const char *who = "--id AWAY311 --version 311 --clean no";
+	const char *m;
+	long long end;
+	json_int_t inflight = -1;
+
+	start1("--sslcauth optional");
+	m = mqtt_mosq(&br);
+	/* exec: the signals below are for the client, not a shell */
+	mqtt_bg_start(&br, &sub, "exec %s sub %s %s --topic away/1 --qos 1 --timeout 60", mqtt_py(),
+	              mqtt_pyconn(&br), who);
+	cr_assert(mqtt_bg_wait(&sub, "SUBACK", 20000), "no SUBACK: %s", sub.err);
+	/* It stops reading: the five stay in flight. */
+	cr_assert_eq(kill(sub.pid, SIGSTOP), 0);
+	free(mqtt_run_ok(30, "printf 'a%%d\\n' 0 1 2 3 4 | mosquitto_pub %s -q 1 -t away/1 -l", m));
+	for (end = chan_now_ms() + 10000; chan_now_ms() < end; chan_sleep_ms(100)) {
+		json_t *st = mqtt_status(&br, CHAN, true);
+		json_t *c = st ? mqtt_find_client(st, "AWAY311") : NULL;
+		inflight = c != NULL ? chan_ji(c, "inflight_out") : -1;
+		json_decref(st);
+		if (inflight == 5)
+			break;
+	}
+	cr_assert_eq(inflight, 5, "in flight to the stopped subscriber: %lld", (long long)inflight);
+	kill(sub.pid, SIGKILL);
+	mqtt_bg_stop(&sub);
+	cr_assert(mqtt_wait_client(&br, CHAN, "AWAY311", false, 20000), "still connected");
+	free(mqtt_run_ok(30, "printf 'b%%d\\n' 0 1 2 3 4 | mosquitto_pub %s -q 1 -t away/1 -l", m));
+
+	char *out = mqtt_run_ok(40, "%s sub %s %s --no-subscribe --count 10 --linger 1 --timeout 20",
+	                        mqtt_py(), mqtt_pyconn(&br), who);
+	for (int i = 0; i < 10; i++) {
+		char p[32];
+		snprintf(p, sizeof(p), "MSG away/1 %c%d qos=1 ", i < 5 ? 'a' : 'b', i % 5);
+		cr_expect_eq(count_prefix(out, p), 1, "%c%d received %d times:\n%s", i < 5 ? 'a' : 'b',
+		             i % 5, count_prefix(out, p), out);
 	}
 	free(out);
 }
