@@ -446,10 +446,15 @@ static void fan_cb(void *arg, void *owner, const char *filter, uint8_t opts, uin
 void mq_publish(struct mq_msg *m, struct mq_job *job)
 {
 	struct fanout f = { m, NULL, 0, 0 };
+	size_t nops = job != NULL ? job->nops : 0;
 
 	/* routes first: a full queue fails the job before anything else of
 	 * it is written (mqtt_persist.c) */
 	mq_routes_apply(m, job);
+	/* a publication that goes on to a queue is never sent before its job
+	 * commits: that put may fail, and the batch would come again and be
+	 * sent a second time at each retry */
+	bool onward = job != NULL && job->nops > nops;
 	if (m->retain) {
 		struct mq_job *rj = job != NULL ? job : mq_lazy();
 		struct mq_op *op;
@@ -484,7 +489,7 @@ void mq_publish(struct mq_msg *m, struct mq_job *job)
 			op->sub_id = t->sub_id;
 			s->refs++;
 			op->sess = s;
-			if (mq_early_ok(s, op, job)) {
+			if (!onward && mq_early_ok(s, op, job)) {
 				/* sent now; the row only if it is not acknowledged
 				 * while the job is held (mqtt_early.c) */
 				struct mq_out *o = out_new(m, t->qos, t->retain, t->sub_id, 0);

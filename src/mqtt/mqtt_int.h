@@ -4,6 +4,8 @@
  *   mqtt_proto.c   one handler per MQTT packet type
  *   mqtt_broker.c  sessions, subscriptions, delivery, retained messages, wills
  *   mqtt_persist.c the writer thread: group commit of QoS 1/2 state
+ *   mqtt_route.c   routes: publications out to queues, routed ones in
+ *   mqtt_early.c   routed QoS 1 publications sent before their rows
  *
  * Threads and locks: one loop thread owns every socket and all broker
  * state, and holds mq.mtx whenever it is not sleeping in epoll_wait.
@@ -11,7 +13,10 @@
  * disconnect a client) and wake the loop through mq.wake_fd.  The writer
  * thread never touches broker state: it takes jobs from its own queue
  * (pq_mtx), runs them in one transaction, and hands them back through the
- * done list and mq.wake_fd; the loop runs their completions. */
+ * done list and mq.wake_fd; the loop runs their completions.  The writer
+ * reads a job only after the loop has finished with it (a held job of
+ * mqtt_early.c is trimmed before it is submitted; the loop keeps changing
+ * only the mq_early its ops point to, which the writer never reads). */
 #ifndef CHAND_MQTT_INT_H
 #define CHAND_MQTT_INT_H
 
