@@ -734,6 +734,35 @@ static void eo_ensure_running(void)
 	}
 }
 
+/* The subscriber's tally once it holds every number, or after timeout_ms. */
+static void eo_wait_all(struct tally *t, int timeout_ms)
+{
+	for (long long end = chan_now_ms() + timeout_ms;; chan_sleep_ms(200)) {
+		char *o = mqtt_bg_output(&eo_sub);
+		tally_msgs(o, EO_TOPIC, "eo", EO_N, t);
+		free(o);
+		if (t->missing == 0 || chan_now_ms() > end)
+			return;
+		tally_free(t);
+	}
+}
+
+/* kill -9 of QM2, restarted; its subscriber (let go if it was frozen)
+ * back on it. */
+static void eo_kill9_qm2(void)
+{
+	th_agent_kill9(&site[1].qm.a);
+	kill(eo_sub.pid, SIGCONT);
+	mqtt_broker_kill9_restart(&site[1]);
+	/* Restarted QM2 must serve the session: wait until the subscriber is
+	 * back (it reconnects by itself). */
+	if (!mqtt_wait_client(&site[1], TELE, "EO.SUB", true, 30000)) {
+		mqtt_bg_dump(&eo_sub, "subscriber");
+		dump_sites();
+		cr_assert_fail("the subscriber did not reconnect to the restarted QM2");
+	}
+}
+
 /* Everything delivered and counted: the XMITQ and QM2's intake empty, the
  * subscriber holding every number (or 60 s passed), then a pause in which
  * a late duplicate would show. exactly: QoS 2 (zero duplicates); else
@@ -744,15 +773,7 @@ static void eo_check(bool exactly)
 	long long end = chan_now_ms() + 60000;
 	bool drained = wait_drained(60000);
 
-	for (;;) {
-		char *o = mqtt_bg_output(&eo_sub);
-		tally_msgs(o, EO_TOPIC, "eo", EO_N, &t);
-		free(o);
-		if (t.missing == 0 || chan_now_ms() > end)
-			break;
-		tally_free(&t);
-		chan_sleep_ms(200);
-	}
+	eo_wait_all(&t, (int)(end - chan_now_ms()));
 	if (t.missing == 0) {
 		tally_free(&t);
 		chan_sleep_ms(1500);
@@ -812,14 +833,7 @@ Test(mqtt_routes, persistent_qos1_subscriber_gets_routed_publications_once_in_or
 	}
 	chan_sleep_ms(300);   /* longer than QM2 holds rows back (MQ_EARLY_HOLD_MS) */
 	cr_assert_eq(kill(eo_sub.pid, SIGCONT), 0);
-	for (long long end = chan_now_ms() + 60000;; chan_sleep_ms(200)) {
-		char *o = mqtt_bg_output(&eo_sub);
-		tally_msgs(o, EO_TOPIC, "eo", EO_N, &t);
-		free(o);
-		if (t.missing == 0 || chan_now_ms() > end)
-			break;
-		tally_free(&t);
-	}
+	eo_wait_all(&t, 60000);
 	chan_sleep_ms(1000);   /* a late copy would show */
 	tally_free(&t);
 	char *o = mqtt_bg_output(&eo_sub);
@@ -847,24 +861,10 @@ Test(mqtt_routes, at_least_once_qos1_kill9_receiver_sending_before_rows)
 	pub_range(&site[0], EO_TOPIC, "eo", 0, 50, 1, NULL);
 	cr_assert_eq(kill(eo_sub.pid, SIGSTOP), 0);
 	pub_range(&site[0], EO_TOPIC, "eo", 50, 100, 1, NULL);
-	th_agent_kill9(&site[1].qm.a);
-	kill(eo_sub.pid, SIGCONT);
-	mqtt_broker_kill9_restart(&site[1]);
-	if (!mqtt_wait_client(&site[1], TELE, "EO.SUB", true, 30000)) {
-		mqtt_bg_dump(&eo_sub, "subscriber");
-		dump_sites();
-		cr_assert_fail("the subscriber did not reconnect to the restarted QM2");
-	}
+	eo_kill9_qm2();
 	eo_ensure_running();
 	pub_range(&site[0], EO_TOPIC, "eo", 150, EO_N - 150, 1, NULL);
-	for (long long end = chan_now_ms() + 60000;; chan_sleep_ms(200)) {
-		char *o = mqtt_bg_output(&eo_sub);
-		tally_msgs(o, EO_TOPIC, "eo", EO_N, &t);
-		free(o);
-		if (t.missing == 0 || chan_now_ms() > end)
-			break;
-		tally_free(&t);
-	}
+	eo_wait_all(&t, 60000);
 	if (t.missing > 0 || t.foreign > 0) {
 		mqtt_bg_dump(&eo_sub, "subscriber");
 		dump_sites();
@@ -891,16 +891,7 @@ static void eo_kill_receiver(int qos)
 		dump_sites();
 		cr_assert_fail("the publications did not reach QM2's subscriber session");
 	}
-	th_agent_kill9(&site[1].qm.a);
-	kill(eo_sub.pid, SIGCONT);
-	mqtt_broker_kill9_restart(&site[1]);
-	/* Restarted QM2 must serve the session: wait until the subscriber is
-	 * back (it reconnects by itself). */
-	if (!mqtt_wait_client(&site[1], TELE, "EO.SUB", true, 30000)) {
-		mqtt_bg_dump(&eo_sub, "subscriber");
-		dump_sites();
-		cr_assert_fail("the subscriber did not reconnect to the restarted QM2");
-	}
+	eo_kill9_qm2();
 	eo_ensure_running();
 
 	/* Second kill: 50 wait on the XMITQ with the channel stopped; the
