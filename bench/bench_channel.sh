@@ -48,7 +48,11 @@
 # RUN_LIMIT (600 s): the longest wait for one run.  KEEP=1 keeps the temp
 # directory.  PERF_STAT=1 (needs `perf`, Debian package linux-perf) prints,
 # for the first run of each one-channel case, each thread's CPU time and
-# fdatasync calls in both agents (`perf stat --per-thread`).  Goals: persistent >= 2.0x Mosquitto QoS 1; ten channels >=
+# fdatasync calls in both agents (`perf stat --per-thread`; other events
+# with PERF_STAT_EVENTS, a perf event list).  PERF_REC=1
+# records `perf record -g` of both agents during the same first runs
+# (reports perf.SIZEFLAGS.txt in the kept temp directory; implies KEEP=1).
+# Goals: persistent >= 2.0x Mosquitto QoS 1; ten channels >=
 # 1.5x one; nonpersistent 1 KiB >= 3x Mosquitto QoS 0; 64 KiB
 # nonpersistent >= 50% of the bare TLS stream; MANY channels RUNNING and
 # each agent < 256 MiB RSS.
@@ -78,6 +82,9 @@ BUSY_DISK=${BUSY_DISK:-0}
 BUSY_MB=${BUSY_MB:-256}
 RUN_LIMIT=${RUN_LIMIT:-600}
 PERF_STAT=${PERF_STAT:-0}
+PERF_STAT_EVENTS=${PERF_STAT_EVENTS:-task-clock,syscalls:sys_enter_fdatasync}
+PERF_REC=${PERF_REC:-0}
+[ "$PERF_REC" = 1 ] && KEEP=1
 for b in "$CHAND" "$CHANCTL"; do
 	[ -x "$b" ] || { echo "bench: $b not built (make chand chanctl)" >&2; exit 1; }
 done
@@ -209,13 +216,20 @@ one_run() {
 	lines "$n" "$size" | ctl1 put RQ $flags
 	d=$(depth ctl1 XQ)
 	[ "$d" = "$n" ] || die "preload left XQ at $d, not $n"
-	t0=$(now_ns)
 	pstat=""
 	if [ "$PERF_STAT" = 1 ] && [ ! -e "$work/perfstat.$size$flags.txt" ]; then
-		perf stat --per-thread -e task-clock,syscalls:sys_enter_fdatasync \
+		perf stat --per-thread -e "$PERF_STAT_EVENTS" \
 			-p "$PID_qm1,$PID_qm2" -o "$work/perfstat.$size$flags.txt" &
 		pstat=$!
 	fi
+	prec=""
+	if [ "$PERF_REC" = 1 ] && [ ! -e "$work/perf.$size$flags.data" ]; then
+		perf record -g -o "$work/perf.$size$flags.data" -p "$PID_qm1,$PID_qm2" \
+			>/dev/null 2>&1 &
+		prec=$!
+		sleep 1   # attached before the channel's threads start, or it misses them
+	fi
+	t0=$(now_ns)
 	ctl1 start channel BENCH >/dev/null
 	limit=$((t0 + RUN_LIMIT * 1000000000))
 	while :; do
@@ -229,8 +243,14 @@ one_run() {
 	if [ -n "$pstat" ]; then
 		kill -INT "$pstat"; wait "$pstat" || true
 		echo "perf stat of both agents, $n x $size $flags (thread: CPU ms, fdatasync calls):" >&2
-		awk '/task-clock|fdatasync/ && $2+0 > 0 { print "  " $1, $2, $3 }' \
+		awk '/^ *chand-/ && $2+0 > 0 { print "  " $1, $2, $3 }' \
 			"$work/perfstat.$size$flags.txt" >&2
+	fi
+	if [ -n "$prec" ]; then
+		kill -INT "$prec"; wait "$prec" || true
+		perf report -i "$work/perf.$size$flags.data" --no-children --sort pid,sym \
+			--percent-limit 0.5 --stdio -g none >"$work/perf.$size$flags.txt" 2>/dev/null || true
+		echo "perf report: $work/perf.$size$flags.txt" >&2
 	fi
 	ctl1 stop channel BENCH >/dev/null
 	wait_state ctl1 BENCH 'STOPPED|INACTIVE' 60

@@ -539,7 +539,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *schema, int frames)
 	if (strcmp(schema, "main") != 0)
 		return SQLITE_OK;
 	st->wrote = true;
-	if (frames >= STORE_CKPT_FRAMES) {
+	if (frames >= st->ckpt_frames) {
 		int rc = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		/* busy: a reader holds old frames; the next commit tries again */
 		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
@@ -844,13 +844,22 @@ static int unlink_np(const char *np, char *err, size_t errlen)
 
 static int open_init(struct store *st, const char *path)
 {
+	char sql[64];
+	int64_t page;
 	int rc;
 
 	sqlite3_extended_result_codes(st->db, 1);
 	if ((rc = sqlite3_busy_timeout(st->db, STORE_BUSY_MS)) != SQLITE_OK)
 		return store_sqlfail(st, rc, "setting the busy timeout");
+	/* before the first write of a new file; an existing one keeps its size */
+	snprintf(sql, sizeof(sql), "PRAGMA main.page_size = %d;", STORE_PAGE_SIZE);
+	if ((rc = exec_sql(st, sql, "setting the page size")) != STORE_OK)
+		return rc;
 	if ((rc = set_wal(st, "main")) != STORE_OK)
 		return rc;
+	if ((rc = query_one(st, "PRAGMA main.page_size", &page, NULL, 0)) != STORE_OK)
+		return rc;
+	st->ckpt_frames = page > 0 ? (int)(STORE_CKPT_BYTES / page) : STORE_CKPT_BYTES / 4096;
 	/* FULL while the schema is checked (SQLite syncs that commit itself);
 	 * then NORMAL, with every commit made durable by the group sync above
 	 * before it is reported, so a put is on disk when it returns even if
