@@ -124,6 +124,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	if (store_process_init() != STORE_OK)
+		fprintf(stderr, "chand: SQLite was in use before its page cache could be set up\n");
 	rc = cfg_load(&cfg, file, CFG_AGENT | (foreground ? CFG_FOREGROUND : 0), &errs);
 	if (rc != 0) {
 		for (size_t i = 0; i < errs.n; i++)

@@ -884,6 +884,12 @@ static int open_init(struct store *st, const char *path)
 	return STORE_OK;
 }
 
+int store_process_init(void)
+{
+	return sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0) == SQLITE_OK ? STORE_OK
+	                                                                     : STORE_ERR;
+}
+
 int store_open(struct store **out, const char *path, const struct store_opts *opts,
                char *err, size_t errlen)
 {
