@@ -1541,6 +1541,58 @@ Test(store, get_is_exactly_once_across_kill9)
 	st = open_store(false);
 }
 
+/* ------------------------------------------------------------ page size */
+
+static int64_t pragma_int(struct store *s, const char *sql)
+{
+	sqlite3_stmt *q;
+	int64_t v;
+
+	cr_assert_eq(sqlite3_prepare_v2(store_sqlite(s), sql, -1, &q, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+	v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
+Test(store, a_new_database_has_16_KiB_pages)
+{
+	cr_assert_eq(pragma_int(st, "PRAGMA main.page_size"), STORE_PAGE_SIZE);
+	cr_assert_eq(st->ckpt_frames, STORE_CKPT_BYTES / STORE_PAGE_SIZE);
+}
+
+/* A database an earlier chand made with 4 KiB pages (in WAL mode, so the
+ * size cannot change) keeps them, and everything works on it. */
+Test(store, a_database_with_4_KiB_pages_keeps_them_and_works)
+{
+	char old[400];
+	sqlite3 *db;
+	struct chd_msg got;
+	struct msg_list l = { 0 };
+
+	snprintf(old, sizeof(old), "%s/OLD.db", tdir);
+	cr_assert_eq(sqlite3_open(old, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;"
+	                          "CREATE TABLE t(x); DROP TABLE t;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	struct store_opts o = { .qmgr = "QM1", .max_msg_length = 0, .reset_np = true };
+	struct store *s = NULL;
+	char err[512];
+	cr_assert_eq(store_open(&s, old, &o, err, sizeof(err)), STORE_OK, "store_open: %s", err);
+	cr_assert_eq(pragma_int(s, "PRAGMA main.page_size"), 4096);
+	cr_assert_eq(s->ckpt_frames, STORE_CKPT_BYTES / 4096);
+	define_local(s, "OLDQ", 1000, QUSAGE_NORMAL);
+	cr_assert_eq(put_text(s, "OLDQ", NULL, "on small pages", 0, true, NULL), STORE_OK);
+	cr_assert_eq(store_lock(s, "OLDQ", 1, 7, &l), STORE_OK, "%s", store_errmsg(s));
+	cr_assert_eq(l.n, 1);
+	got = l.v[0];
+	cr_assert(body_is(&got, "on small pages"));
+	cr_assert_eq(store_confirm(s, &l), STORE_OK, "%s", store_errmsg(s));
+	msg_list_free(&l);
+	store_close(s);
+}
+
 /* ------------------------------------------------------------- disk full */
 
 Test(store, disk_full_refuses_cleanly_and_keeps_everything)
