@@ -47,7 +47,7 @@
 #   BUSY_MB (256) MiB again and again in the work directory.
 # RUN_LIMIT (600 s): the longest wait for one run.  KEEP=1 keeps the temp
 # directory.  PERF_STAT=1 (needs `perf`, Debian package linux-perf) prints,
-# for the first run of each one-channel case, each thread's CPU time and
+# for the first run of each case (ten channels too), each thread's CPU time and
 # fdatasync calls in both agents (`perf stat --per-thread`; other events
 # with PERF_STAT_EVENTS, a perf event list).  PERF_REC=1
 # records `perf record -g` of both agents during the same first runs
@@ -406,6 +406,12 @@ ten_run() {
 	done
 	d=$(depth_sum ctl1 'XQ.TEN.*')
 	[ "$d" = "$n" ] || die "preload left the ten XMITQs at $d, not $n"
+	pstat=""
+	if [ "$PERF_STAT" = 1 ] && [ ! -e "$work/perfstat.ten.txt" ]; then
+		perf stat --per-thread -e "$PERF_STAT_EVENTS" \
+			-p "$PID_qm1,$PID_qm2" -o "$work/perfstat.ten.txt" &
+		pstat=$!
+	fi
 	t0=$(now_ns)
 	k=0 spids=""
 	while [ $k -lt "$TEN" ]; do
@@ -422,6 +428,11 @@ ten_run() {
 		sleep 0.05
 	done
 	t1=$(now_ns)
+	if [ -n "$pstat" ]; then
+		kill -INT "$pstat"; wait "$pstat" || true
+		echo "perf stat of both agents, $n x $size on $TEN channels (thread: CPU ms, events):" >&2
+		awk '/^ *chand-/ && $2+0 > 0 { print "  " $1, $2, $3 }' "$work/perfstat.ten.txt" >&2
+	fi
 	k=0
 	while [ $k -lt "$TEN" ]; do
 		t=$(printf 'TEN.%02d' $k)
