@@ -20,7 +20,9 @@
  * Nothing can be lost: until the job commits, the publications are still
  * in MQTT_ROUTE_QUEUE, and after a crash they are routed again.  A QoS 1
  * publication may then reach the subscriber twice, which QoS 1 allows;
- * QoS 2 never takes this path.  Held jobs go to the writer in the order
+ * QoS 2 never takes this path, nor does a publication that a route of
+ * this agent also puts on a queue (mq_publish: that put could fail and the
+ * batch come again).  Held jobs go to the writer in the order
  * they were taken, so routed publications commit in order.  While early
  * entries of a session wait for their job, rows committed for it meanwhile
  * join its memory queue (mqtt_broker.c, deliver_row), so the store never
