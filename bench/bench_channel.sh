@@ -51,7 +51,8 @@
 # fdatasync calls in both agents (`perf stat --per-thread`; other events
 # with PERF_STAT_EVENTS, a perf event list).  PERF_REC=1
 # records `perf record -g` of both agents during the same first runs
-# (reports perf.SIZEFLAGS.txt in the kept temp directory; implies KEEP=1).
+# (reports perf.SIZEFLAGS.txt and perf.ten.txt in the kept temp directory;
+# implies KEEP=1).
 # Goals: persistent >= 2.0x Mosquitto QoS 1; ten channels >=
 # 1.5x one; nonpersistent 1 KiB >= 3x Mosquitto QoS 0; 64 KiB
 # nonpersistent >= 50% of the bare TLS stream; MANY channels RUNNING and
@@ -209,6 +210,37 @@ lines() {
 }
 
 results=""
+# profile_start TAG / profile_stop TAG LABEL: around the first run of a case,
+# `perf stat --per-thread` (PERF_STAT=1) and `perf record -g` (PERF_REC=1)
+# of both agents, attached a second before the clock starts (perf follows
+# the threads made after it attached, so the channels' are counted).
+profile_start() {
+	pstat="" prec=""
+	if [ "$PERF_STAT" = 1 ] && [ ! -e "$work/perfstat.$1.txt" ]; then
+		perf stat --per-thread -e "$PERF_STAT_EVENTS" \
+			-p "$PID_qm1,$PID_qm2" -o "$work/perfstat.$1.txt" &
+		pstat=$!
+	fi
+	if [ "$PERF_REC" = 1 ] && [ ! -e "$work/perf.$1.data" ]; then
+		perf record -g -o "$work/perf.$1.data" -p "$PID_qm1,$PID_qm2" >/dev/null 2>&1 &
+		prec=$!
+	fi
+	[ -z "$pstat$prec" ] || sleep 1
+}
+profile_stop() {
+	if [ -n "$pstat" ]; then
+		kill -INT "$pstat"; wait "$pstat" || true
+		echo "perf stat of both agents, $2 (thread: CPU ms, events):" >&2
+		awk '/^ *chand-/ && $2+0 > 0 { print "  " $1, $2, $3 }' "$work/perfstat.$1.txt" >&2
+	fi
+	if [ -n "$prec" ]; then
+		kill -INT "$prec"; wait "$prec" || true
+		perf report -i "$work/perf.$1.data" --no-children --sort pid,sym \
+			--percent-limit 0.5 --stdio -g none >"$work/perf.$1.txt" 2>/dev/null || true
+		echo "perf report: $work/perf.$1.txt" >&2
+	fi
+}
+
 # one_run N SIZE PUTFLAGS: preloads, then prints the nanoseconds from
 # `start channel` to the last message committed at the receiver.
 one_run() {
@@ -216,19 +248,7 @@ one_run() {
 	lines "$n" "$size" | ctl1 put RQ $flags
 	d=$(depth ctl1 XQ)
 	[ "$d" = "$n" ] || die "preload left XQ at $d, not $n"
-	pstat=""
-	if [ "$PERF_STAT" = 1 ] && [ ! -e "$work/perfstat.$size$flags.txt" ]; then
-		perf stat --per-thread -e "$PERF_STAT_EVENTS" \
-			-p "$PID_qm1,$PID_qm2" -o "$work/perfstat.$size$flags.txt" &
-		pstat=$!
-	fi
-	prec=""
-	if [ "$PERF_REC" = 1 ] && [ ! -e "$work/perf.$size$flags.data" ]; then
-		perf record -g -o "$work/perf.$size$flags.data" -p "$PID_qm1,$PID_qm2" \
-			>/dev/null 2>&1 &
-		prec=$!
-		sleep 1   # attached before the channel's threads start, or it misses them
-	fi
+	profile_start "$size$flags"
 	t0=$(now_ns)
 	ctl1 start channel BENCH >/dev/null
 	limit=$((t0 + RUN_LIMIT * 1000000000))
@@ -240,18 +260,7 @@ one_run() {
 		sleep 0.05
 	done
 	t1=$(now_ns)
-	if [ -n "$pstat" ]; then
-		kill -INT "$pstat"; wait "$pstat" || true
-		echo "perf stat of both agents, $n x $size $flags (thread: CPU ms, fdatasync calls):" >&2
-		awk '/^ *chand-/ && $2+0 > 0 { print "  " $1, $2, $3 }' \
-			"$work/perfstat.$size$flags.txt" >&2
-	fi
-	if [ -n "$prec" ]; then
-		kill -INT "$prec"; wait "$prec" || true
-		perf report -i "$work/perf.$size$flags.data" --no-children --sort pid,sym \
-			--percent-limit 0.5 --stdio -g none >"$work/perf.$size$flags.txt" 2>/dev/null || true
-		echo "perf report: $work/perf.$size$flags.txt" >&2
-	fi
+	profile_stop "$size$flags" "$n x $size $flags"
 	ctl1 stop channel BENCH >/dev/null
 	wait_state ctl1 BENCH 'STOPPED|INACTIVE' 60
 	ctl2 delete queue PAY --purge >/dev/null
@@ -406,12 +415,7 @@ ten_run() {
 	done
 	d=$(depth_sum ctl1 'XQ.TEN.*')
 	[ "$d" = "$n" ] || die "preload left the ten XMITQs at $d, not $n"
-	pstat=""
-	if [ "$PERF_STAT" = 1 ] && [ ! -e "$work/perfstat.ten.txt" ]; then
-		perf stat --per-thread -e "$PERF_STAT_EVENTS" \
-			-p "$PID_qm1,$PID_qm2" -o "$work/perfstat.ten.txt" &
-		pstat=$!
-	fi
+	profile_start ten
 	t0=$(now_ns)
 	k=0 spids=""
 	while [ $k -lt "$TEN" ]; do
@@ -428,11 +432,7 @@ ten_run() {
 		sleep 0.05
 	done
 	t1=$(now_ns)
-	if [ -n "$pstat" ]; then
-		kill -INT "$pstat"; wait "$pstat" || true
-		echo "perf stat of both agents, $n x $size on $TEN channels (thread: CPU ms, events):" >&2
-		awk '/^ *chand-/ && $2+0 > 0 { print "  " $1, $2, $3 }' "$work/perfstat.ten.txt" >&2
-	fi
+	profile_stop ten "$n x $size on $TEN channels"
 	k=0
 	while [ $k -lt "$TEN" ]; do
 		t=$(printf 'TEN.%02d' $k)

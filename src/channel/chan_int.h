@@ -226,9 +226,7 @@ enum chan_wake {
 int chan_await(struct chan_sess *s, int64_t timeout_ms, enum chan_wake wake, const char *what,
                struct frame *f);
 /* A whole batch (MSG frames up to END_BATCH) is in the read buffer, after
- * taking what the socket holds without waiting. */
-bool chan_batch_buffered(struct chan_sess *s);
-/* The same, waiting up to wait_ms for the rest of a batch that has begun. */
+ * reading for up to wait_ms (0: only what the socket holds already). */
 bool chan_batch_wait(struct chan_sess *s, int64_t wait_ms);
 /* True if a whole frame is already buffered. */
 bool chan_frame_buffered(struct chan_sess *s);

@@ -550,7 +550,7 @@ static int batch(struct receiver *x, const struct frame *first)
 			if (s->w.version < 2 || x->nconf >= CHAN_GROUP_MAX || x->huge ||
 			    x->alen >= CHAN_ARENA_STREAM / 2)
 				break;
-			if (!chan_batch_buffered(s) &&
+			if (!chan_batch_wait(s, 0) &&
 			    (s->rend == s->rstart || !chan_batch_wait(s, CHAN_GROUP_WAIT_MS)))
 				break;
 			x->bstart = x->n;

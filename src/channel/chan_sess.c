@@ -232,7 +232,7 @@ static int batch_scan(struct chan_sess *s)
  * point into it), until a whole batch is there or wait_ms have passed;
  * wait_ms 0 takes what the socket holds without waiting.  A timeout, a
  * wake-up, EOF or an error all answer false: the next read reports them. */
-static bool batch_ready(struct chan_sess *s, int64_t wait_ms)
+bool chan_batch_wait(struct chan_sess *s, int64_t wait_ms)
 {
 	int64_t deadline = time_mono_ms() + wait_ms;
 	bool polled = false;
@@ -252,16 +252,6 @@ static bool batch_ready(struct chan_sess *s, int64_t wait_ms)
 			return false;
 		s->rend += (size_t)n;
 	}
-}
-
-bool chan_batch_buffered(struct chan_sess *s)
-{
-	return batch_ready(s, 0);
-}
-
-bool chan_batch_wait(struct chan_sess *s, int64_t wait_ms)
-{
-	return batch_ready(s, wait_ms);
 }
 
 /* Room for need bytes from rstart. */
