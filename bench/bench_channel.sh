@@ -52,7 +52,9 @@
 # with PERF_STAT_EVENTS, a perf event list).  PERF_REC=1
 # records `perf record -g` of both agents during the same first runs
 # (reports perf.SIZEFLAGS.txt and perf.ten.txt in the kept temp directory;
-# implies KEEP=1).
+# implies KEEP=1).  PERF_RUN=N profiles the Nth run of each case instead
+# of the first (the first may find the agents' memory cold; later ones
+# reuse what the agent kept: doc/CHANNELS.md section 9).
 # Goals: persistent >= 2.0x Mosquitto QoS 1; ten channels >=
 # 1.5x one; nonpersistent 1 KiB >= 3x Mosquitto QoS 0; 64 KiB
 # nonpersistent >= 50% of the bare TLS stream; MANY channels RUNNING and
@@ -85,6 +87,8 @@ RUN_LIMIT=${RUN_LIMIT:-600}
 PERF_STAT=${PERF_STAT:-0}
 PERF_STAT_EVENTS=${PERF_STAT_EVENTS:-task-clock,syscalls:sys_enter_fdatasync}
 PERF_REC=${PERF_REC:-0}
+PERF_RUN=${PERF_RUN:-1}
+RUN_NO=1
 [ "$PERF_REC" = 1 ] && KEEP=1
 for b in "$CHAND" "$CHANCTL"; do
 	[ -x "$b" ] || { echo "bench: $b not built (make chand chanctl)" >&2; exit 1; }
@@ -210,12 +214,13 @@ lines() {
 }
 
 results=""
-# profile_start TAG / profile_stop TAG LABEL: around the first run of a case,
+# profile_start TAG / profile_stop TAG LABEL: around run PERF_RUN of a case,
 # `perf stat --per-thread` (PERF_STAT=1) and `perf record -g` (PERF_REC=1)
 # of both agents, attached a second before the clock starts (perf follows
 # the threads made after it attached, so the channels' are counted).
 profile_start() {
 	pstat="" prec=""
+	[ "$RUN_NO" = "$PERF_RUN" ] || return 0
 	if [ "$PERF_STAT" = 1 ] && [ ! -e "$work/perfstat.$1.txt" ]; then
 		perf stat --per-thread -e "$PERF_STAT_EVENTS" \
 			-p "$PID_qm1,$PID_qm2" -o "$work/perfstat.$1.txt" &
@@ -275,6 +280,7 @@ run_case() {
 	times=""
 	r=0
 	while [ $r -lt "$REPEAT" ]; do
+		RUN_NO=$((r + 1))
 		times="$times $($runner "$n" "$size" "$flags")"
 		r=$((r + 1))
 	done
@@ -522,7 +528,10 @@ rss() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 define_idle 0 "$IDLE"
 wait_running "$IDLE" 120
-sleep 2
+# Idle: the agents keep memory freed by the cases above for reuse until
+# it has gone unused for 10 s (doc/CHANNELS.md section 9), so measure
+# after that.
+sleep 12
 r1=$(rss "$PID_qm1")
 r2=$(rss "$PID_qm2")
 echo "RSS with $IDLE idle mutual-TLS channels: QM1 (senders) $r1 MiB, QM2 (receivers) $r2 MiB"

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -804,8 +803,9 @@ static void *conn_main(void *arg)
 		}
 	srv_nconns--;
 	close(c->fd);
-	/* The last client gone: give the pooled handles' page caches and the
-	 * thread's malloc arena back, so an idle agent stays small. */
+	/* The last client gone: close the pooled handles, so an idle agent
+	 * stays small (memtrim.c gives the freed memory back once it has
+	 * gone unused for a while). */
 	int idle = srv_nconns == 0 ? srv_npool : -1;
 	struct store *drop[ADMIN_POOL_MAX];
 	for (int i = 0; i < idle; i++)
@@ -821,8 +821,6 @@ static void *conn_main(void *arg)
 	free(c->att);
 	admin_io_free(&c->io);
 	free(c);
-	if (idle >= 0)
-		malloc_trim(0);
 	return NULL;
 }
 

@@ -353,7 +353,7 @@ int agent_run(const struct chand_config *cfg, agent_ready_fn ready, void *arg)
 			goto out;
 		}
 	}
-	if (expiry_start(&a) != 0)
+	if (expiry_start(&a) != 0 || memtrim_start() != 0)
 		goto out;
 
 	log_started(&a);
@@ -365,6 +365,7 @@ out:
 	atomic_store(&a.stopping, true);
 	metrics_stop();
 	expiry_stop();
+	memtrim_stop();
 	if (mfd >= 0)
 		close(mfd);
 	listeners_close(&ls);

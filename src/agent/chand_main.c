@@ -124,6 +124,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	memtrim_init();
 	if (store_process_init() != STORE_OK)
 		fprintf(stderr, "chand: SQLite was in use before its page cache could be set up\n");
 	rc = cfg_load(&cfg, file, CFG_AGENT | (foreground ? CFG_FOREGROUND : 0), &errs);

@@ -45,11 +45,12 @@ src_agent_libagent_a_SOURCES += src/agent/admin_channel.c
 # The telemetry service's hook into the agent (the work is in src/mqtt).
 src_agent_libagent_a_SOURCES += src/agent/admin_mqtt.c
 
-# Operations: privileges, the Prometheus listener, expiry warnings. The
+# Operations: privileges, the Prometheus listener, expiry warnings, the
+# heap's keeping and giving back. The
 # listener's formatter (metrics_fmt.c) is in libadmin.a, shared with
 # chanctl (src/admin/local.mk).
 src_agent_libagent_a_SOURCES += src/agent/ops_int.h src/agent/privs.c src/agent/metrics.c \
-	src/agent/expiry.c
+	src/agent/expiry.c src/agent/memtrim.c
 if ENABLE_TESTS
 check_PROGRAMS += tests/integ/test_metrics
 tests_integ_test_metrics_SOURCES = tests/integ/test_metrics.c tests/unit/prom_check.c \

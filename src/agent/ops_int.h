@@ -1,5 +1,6 @@
 /* Operations parts of the agent: privileges (privs.c), the Prometheus
- * listener (metrics.c) and certificate expiry warnings (expiry.c). */
+ * listener (metrics.c), certificate expiry warnings (expiry.c) and the
+ * heap's keeping and giving back (memtrim.c). */
 #ifndef CHAND_OPS_INT_H
 #define CHAND_OPS_INT_H
 
@@ -32,5 +33,12 @@ extern const struct admin_cmd metrics_admin_cmds[];
  * day (CHAND_TEST_EXPIRY_INTERVAL_MS overrides the day, for tests). */
 int expiry_start(struct agent *a);
 void expiry_stop(void);
+
+/* The allocator's settings (one arena, no trim on free): first thing in
+ * main, before any thread.  memtrim_start samples the heap once a second
+ * and gives back what went unused for 10 s (memkeep.h). */
+void memtrim_init(void);
+int memtrim_start(void);
+void memtrim_stop(void);
 
 #endif

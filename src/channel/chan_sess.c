@@ -1,7 +1,6 @@
 /* One connection's protocol machinery: buffered frame reading with
  * deadlines and wake-ups, sending, failures, and publishing status. */
 #include <errno.h>
-#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,8 +149,6 @@ void chan_store_idle(struct chan_sess *s)
 	if (s->st != NULL && time_mono_ms() - s->work_mono >= CHAN_STORE_IDLE_MS) {
 		store_close(s->st);
 		s->st = NULL;
-		/* glibc keeps freed memory in the thread's arena: give it back */
-		malloc_trim(0);
 	}
 }
 

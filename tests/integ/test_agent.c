@@ -563,3 +563,63 @@ Test(agent, configured_keystore_missing_stops_the_start)
 	th_rmtree(dir);
 	free(dir);
 }
+
+/* VmRSS of a process in KiB, or -1. */
+static long rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* doc/CHANNELS.md section 9: memory freed by a drained or purged queue is
+ * kept for reuse, then given back once it has gone unused for 10 s. */
+Test(agent, a_purged_queues_memory_is_kept_for_reuse_then_given_back, .timeout = 120)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	cr_skip_test("the sanitizer's allocator replaces glibc's");
+#endif
+	enum { LINES = 16384, LEN = 4000 };
+	char *in = malloc((size_t)LINES * (LEN + 1) + 1), *p = in;
+	long before, full, purged, now = 0;
+	int waited_ms = 0;
+
+	cr_assert_not_null(in);
+	for (int i = 0; i < LINES; i++) {
+		p += sprintf(p, "%08d", i);
+		memset(p, 'x', LEN - 8);
+		p += LEN - 8;
+		*p++ = '\n';
+	}
+	*p = '\0';
+	cr_assert_eq(th_agent_start(&ag, "QMMEM", NULL, NULL), 0);
+	cr_assert_eq(th_ctl(&ag, NULL, NULL, NULL, "define qlocal BIG --maxdepth 100000"), 0);
+	before = rss_kib(ag.pid);
+	cr_assert_eq(th_ctl(&ag, in, NULL, NULL, "put BIG --nonpersistent"), 0);
+	free(in);
+	full = rss_kib(ag.pid);
+	cr_assert_gt(full - before, 48 * 1024, "64 MiB of messages: RSS %ld -> %ld KiB", before, full);
+	cr_assert_eq(th_ctl(&ag, NULL, NULL, NULL, "delete queue BIG --purge"), 0);
+	purged = rss_kib(ag.pid);
+	cr_expect_gt(purged, full - 16 * 1024, "kept for reuse right after the purge: %ld -> %ld KiB",
+	             full, purged);
+	for (waited_ms = 0; waited_ms < 60000; waited_ms += 500) {
+		now = rss_kib(ag.pid);
+		if (now < full - 40 * 1024)
+			break;
+		usleep(500 * 1000);
+	}
+	cr_assert_lt(now, full - 40 * 1024, "not given back within 60 s: RSS %ld KiB (full %ld)", now,
+	             full);
+	cr_log_info("RSS %ld KiB idle, %ld full, %ld after the purge, %ld given back %d ms later",
+	            before, full, purged, now, waited_ms);
+}
