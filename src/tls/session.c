@@ -72,7 +72,7 @@ static int sess_gnutls_init(struct tls_conn *c, unsigned flags, struct tls_error
 	}
 	gnutls_session_set_ptr(c->s, c);
 	gnutls_session_set_verify_function(c->s, tls_verify_cb);
-	gnutls_transport_set_int(c->s, c->fd);
+	tls_io_transport(c);
 	/* Our deadline rules; GnuTLS's own would fire at another moment. */
 	gnutls_handshake_set_timeout(c->s, GNUTLS_INDEFINITE_TIMEOUT);
 	return 0;

@@ -53,7 +53,15 @@ struct tls_conn {
 	struct tls_error refusal;
 
 	struct tls_info info;
+
+	/* Read-ahead of the socket for GnuTLS (tls_io.c, io_pull): GnuTLS
+	 * asks for a record's header, then its body, each with its own
+	 * recv(); this serves them from one recv() of up to TLS_RA_CAP. */
+	uint8_t *ra;
+	size_t ra_off, ra_len;
 };
+
+#define TLS_RA_CAP (64 * 1024)
 
 /* ctx.c: credentials of a label (NULL if none) and the keyless ones
  * (trust and CRLs only) an initiator without a label uses. */
@@ -73,6 +81,11 @@ int tls_verify_cb(gnutls_session_t s);
 void tls_fill_info(struct tls_conn *c);
 const char *tls_alert_hint(int alert, const struct tls_conn *c);
 
+/* tls_io.c: makes GnuTLS read c's socket through the read-ahead (blocking
+ * sessions only: nothing may poll the socket while the read-ahead holds
+ * data, and io_recv waits only after GnuTLS said AGAIN, which it says only
+ * when both are empty). */
+void tls_io_transport(struct tls_conn *c);
 /* tls_io.c: waiting with a deadline (ms on the monotonic clock, -1 = none)
  * on the socket and the cancel fd. */
 int tls_wait(const struct tls_conn *c, short events, int64_t deadline, struct tls_error *err);

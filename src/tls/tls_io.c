@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -324,6 +325,61 @@ int tls_send_all(struct tls_conn *c, const void *buf, size_t len, int timeout_ms
 	return 0;
 }
 
+/* ---- GnuTLS's reads: one recv() for several records ----
+ * A 64 KiB message is four records, and GnuTLS reads each with two
+ * recv() calls (header, then body): eight system calls, each of which may
+ * also send an ACK.  On the virtual machines measured a system call costs
+ * microseconds; the 64 KiB case spent a third of the receiving thread in
+ * recv() (doc/PERFORMANCE.md).  The read-ahead takes what the socket
+ * holds, up to TLS_RA_CAP, and hands GnuTLS its pieces from memory. */
+static ssize_t io_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+{
+	struct tls_conn *c = p;
+	size_t k;
+
+	if (c->ra_len == 0) {
+		ssize_t n;
+		if (c->ra == NULL && len < TLS_RA_CAP) {
+			/* a mapping of its own: an idle channel touches one page */
+			void *m = mmap(NULL, TLS_RA_CAP, PROT_READ | PROT_WRITE,
+			               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			c->ra = m == MAP_FAILED ? NULL : m;
+		}
+		if (c->ra == NULL || len >= TLS_RA_CAP)
+			return recv(c->fd, buf, len, 0);
+		n = recv(c->fd, c->ra, TLS_RA_CAP, 0);
+		if (n <= 0)
+			return n;       /* errno is the socket's: GnuTLS reads it */
+		c->ra_off = 0;
+		c->ra_len = (size_t)n;
+	}
+	k = len < c->ra_len ? len : c->ra_len;
+	memcpy(buf, c->ra + c->ra_off, k);
+	c->ra_off += k;
+	c->ra_len -= k;
+	return (ssize_t)k;
+}
+
+/* GnuTLS asks this only in blocking mode (we run it non-blocking), but
+ * wants it set with a pull function of one's own. */
+static int io_pull_timeout(gnutls_transport_ptr_t p, unsigned int ms)
+{
+	struct tls_conn *c = p;
+	struct pollfd pf = { .fd = c->fd, .events = POLLIN };
+
+	if (c->ra_len > 0)
+		return 1;
+	return poll(&pf, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+}
+
+void tls_io_transport(struct tls_conn *c)
+{
+	/* writes keep GnuTLS's own (vectored) push on the fd */
+	gnutls_transport_set_ptr2(c->s, c, (gnutls_transport_ptr_t)(intptr_t)c->fd);
+	gnutls_transport_set_pull_function(c->s, io_pull);
+	gnutls_transport_set_pull_timeout_function(c->s, io_pull_timeout);
+}
+
 static ssize_t io_recv_plain(struct tls_conn *c, void *buf, size_t len, int64_t deadline,
                              int timeout_ms, struct tls_error *err)
 {
@@ -524,6 +580,8 @@ void tls_conn_free(struct tls_conn *c)
 	if (c->s != NULL)
 		gnutls_deinit(c->s);
 	tls_ctx_unref(c->ctx);
+	if (c->ra != NULL)
+		munmap(c->ra, TLS_RA_CAP);
 	free(c);
 }
 
