@@ -93,6 +93,11 @@ int store_schema_version(void);
 /* Explicit transactions (BEGIN IMMEDIATE ... COMMIT). Calls below join an
  * open transaction instead of opening their own. */
 int store_begin(struct store *st);
+/* store_begin, unless another handle of this database is writing at this
+ * moment: then STORE_IN_USE at once instead of waiting for it (a caller
+ * that would hold the write lock across a wait of its own, and can as
+ * well write later, keeps out of the others' way). */
+int store_begin_try(struct store *st);
 int store_commit(struct store *st);
 void store_rollback(struct store *st);
 /* Waits until every commit made so far to this database (by any handle of

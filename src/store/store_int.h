@@ -114,6 +114,7 @@ struct store_shared {
 	uint64_t durable_gen;     /* the WAL is synced up to this commit */
 	uint64_t syncs;           /* WAL syncs made */
 	bool syncing;             /* a thread is syncing (the others wait) */
+	bool ckpt_running;        /* a handle is checkpointing (outside the write mutex) */
 	struct store_np *np;      /* its nonpersistent messages (store_np.c) */
 	int64_t born;             /* the file's birth time (ns), 0 if unknown */
 	int refs;
@@ -139,6 +140,7 @@ struct store {
 	bool sqlerr;             /* the last failure came from SQLite */
 	bool wrote;              /* the WAL hook saw this commit write frames */
 	int ckpt_frames;         /* WAL frames of STORE_CKPT_BYTES at this file's page size */
+	bool ckpt_due;           /* the WAL passed ckpt_frames: checkpoint after this commit */
 	bool gate_off;           /* store_gate_off() */
 	int sqlrc;               /* ...and its store code (ERR or DISK_FULL) */
 	struct store_pend *pend; /* messages deleted in the open transaction: */

@@ -1195,6 +1195,47 @@ Test(store, a_commit_that_writes_is_synced_once_one_that_writes_nothing_is_not)
 	cr_assert_eq(s1, s0);
 }
 
+/* store_begin_try: a caller that would hold the write lock across a wait
+ * of its own (a receiver's early puts) does not queue behind, nor hold up,
+ * another writer. */
+Test(store, begin_try_gives_way_to_a_writer_and_begins_when_free)
+{
+	struct store *s2 = open_store(false);
+
+	define_local(st, "Q1", 1000, QUSAGE_NORMAL);
+	cr_assert_eq(store_begin(st), STORE_OK);
+	cr_assert_eq(put_text(st, "Q1", NULL, "first", 0, true, NULL), STORE_OK);
+	cr_assert_eq(store_begin_try(s2), STORE_IN_USE, "another handle writes: at once, no wait");
+	cr_assert_eq(store_commit(st), STORE_OK);
+	cr_assert_eq(store_begin_try(s2), STORE_OK, "%s", store_errmsg(s2));
+	cr_assert_eq(put_text(s2, "Q1", NULL, "second", 0, true, NULL), STORE_OK);
+	cr_assert_eq(store_begin_try(st), STORE_IN_USE);
+	cr_assert_eq(store_commit(s2), STORE_OK);
+	cr_assert_eq(depth(st, "Q1"), 2);
+	store_close(s2);
+}
+
+/* The checkpoint runs after the commit, outside the write mutex: the WAL
+ * still reaches the database file once it passes 16 MiB. */
+Test(store, commits_past_16_MiB_of_wal_are_checkpointed_into_the_database)
+{
+	enum { BODY = 64 * 1024, PUTS = 400 };
+	char *body = malloc(BODY + 1);
+	struct stat sb;
+
+	cr_assert_not_null(body);
+	memset(body, 'c', BODY);
+	body[BODY] = '\0';
+	define_local(st, "Q1", 100000, QUSAGE_NORMAL);
+	for (int i = 0; i < PUTS; i++)
+		cr_assert_eq(put_text(st, "Q1", NULL, body, 0, true, NULL), STORE_OK);
+	free(body);
+	cr_assert_eq(stat(tpath, &sb), 0);
+	cr_assert_gt(sb.st_size, 16 << 20, "25 MiB put, database file %lld bytes: no checkpoint",
+	             (long long)sb.st_size);
+	cr_assert_eq(depth(st, "Q1"), PUTS);
+}
+
 #define GS_THREADS 6
 #define GS_PUTS 150
 
