@@ -337,6 +337,8 @@ static ssize_t io_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 	struct tls_conn *c = p;
 	size_t k;
 
+	if (len == 0)
+		return 0;       /* never read ahead for nothing: 0 means EOF to GnuTLS */
 	if (c->ra_len == 0) {
 		ssize_t n;
 		if (c->ra == NULL && len < TLS_RA_CAP) {
