@@ -29,14 +29,10 @@
 #define EXPIRY_POLL_MS 500
 
 static struct {
-	bool started;
-	pthread_t thread;
-	pthread_mutex_t mtx;
-	pthread_cond_t cond;
-	bool stop;
+	struct ticker t;
 	struct agent *a;
 	int64_t interval_ms;
-} ex = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+} ex;
 
 static void expiry_one(gnutls_x509_crt_t crt, const char *label, const char *kind,
                        int64_t now_s, int warn_days)
@@ -151,17 +147,7 @@ static void *expiry_thread(void *arg)
 	int64_t next = time_mono_ms() + ex.interval_ms;
 
 	expiry_check(a);
-	pthread_mutex_lock(&ex.mtx);
-	while (!ex.stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += EXPIRY_POLL_MS * 1000000L;
-		ts.tv_sec += ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&ex.cond, &ex.mtx, &ts);
-		if (ex.stop)
-			break;
-		pthread_mutex_unlock(&ex.mtx);
+	while (ticker_sleep(&ex.t, EXPIRY_POLL_MS)) {
 		struct tls_ctx *now = agent_tls_get(a);
 		bool refreshed = now != seen;
 		if (seen != NULL)
@@ -171,9 +157,7 @@ static void *expiry_thread(void *arg)
 			expiry_check(a);
 			next = time_mono_ms() + ex.interval_ms;
 		}
-		pthread_mutex_lock(&ex.mtx);
 	}
-	pthread_mutex_unlock(&ex.mtx);
 	if (seen != NULL)
 		tls_ctx_unref(seen);
 	return NULL;
@@ -182,40 +166,18 @@ static void *expiry_thread(void *arg)
 int expiry_start(struct agent *a)
 {
 	const char *t = getenv("CHAND_TEST_EXPIRY_INTERVAL_MS");
-	pthread_condattr_t ca;
 	long v;
-	int rc;
 
 	ex.a = a;
-	ex.stop = false;
 	ex.interval_ms = EXPIRY_DAY_MS;
 	if (t != NULL && parse_long(t, 100, 86400000L, &v)) {
 		ex.interval_ms = v;
 		log_info(code_str(CHD_TEST_HOOK), "expiry check every %ld ms (CHAND_TEST_EXPIRY_INTERVAL_MS test hook)", v);
 	}
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ex.cond, &ca);
-	pthread_condattr_destroy(&ca);
-	rc = pthread_create(&ex.thread, NULL, expiry_thread, a);
-	if (rc != 0) {
-		log_error(code_str(CHD_SYS_RESOURCE), "cannot start the certificate expiry thread: %s", strerror(rc));
-		pthread_cond_destroy(&ex.cond);
-		return -1;
-	}
-	ex.started = true;
-	return 0;
+	return ticker_start(&ex.t, expiry_thread, a, "certificate expiry");
 }
 
 void expiry_stop(void)
 {
-	if (!ex.started)
-		return;
-	pthread_mutex_lock(&ex.mtx);
-	ex.stop = true;
-	pthread_cond_signal(&ex.cond);
-	pthread_mutex_unlock(&ex.mtx);
-	pthread_join(ex.thread, NULL);
-	pthread_cond_destroy(&ex.cond);
-	ex.started = false;
+	ticker_stop(&ex.t);
 }

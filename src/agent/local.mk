@@ -50,7 +50,7 @@ src_agent_libagent_a_SOURCES += src/agent/admin_mqtt.c
 # listener's formatter (metrics_fmt.c) is in libadmin.a, shared with
 # chanctl (src/admin/local.mk).
 src_agent_libagent_a_SOURCES += src/agent/ops_int.h src/agent/privs.c src/agent/metrics.c \
-	src/agent/expiry.c src/agent/memtrim.c
+	src/agent/expiry.c src/agent/memtrim.c src/agent/ticker.c
 if ENABLE_TESTS
 check_PROGRAMS += tests/integ/test_metrics
 tests_integ_test_metrics_SOURCES = tests/integ/test_metrics.c tests/unit/prom_check.c \

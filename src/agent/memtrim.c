@@ -21,17 +21,13 @@
  *
  * Without glibc (or under a sanitizer's allocator, where mallinfo2
  * reports nothing) the thread never trims. */
-#include <pthread.h>
-#include <string.h>
-#include <time.h>
+#include <stdlib.h>     /* first: defines __GLIBC__ on glibc */
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 
 #include "agent_int.h"
 #include "ops_int.h"
-#include "chand/codes.h"
-#include "chand/log.h"
 #include "chand/memkeep.h"
 
 #define MEMTRIM_TICK_MS 1000
@@ -41,12 +37,7 @@
  * own, touched only as far as used (an idle channel's stay small) */
 #define MEMTRIM_MMAP_THRESHOLD (256 << 10)
 
-static struct {
-	bool started, stop;
-	pthread_t thread;
-	pthread_mutex_t mtx;
-	pthread_cond_t cond;
-} mt = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+static struct ticker mt;
 
 void memtrim_init(void)
 {
@@ -71,56 +62,21 @@ static void *memtrim_thread(void *arg)
 
 	(void)arg;
 	memkeep_init(&k, MEMTRIM_SLACK);
-	pthread_mutex_lock(&mt.mtx);
-	while (!mt.stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += MEMTRIM_TICK_MS * 1000000L;
-		ts.tv_sec += ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&mt.cond, &mt.mtx, &ts);
-		if (mt.stop)
-			break;
-		pthread_mutex_unlock(&mt.mtx);
+	while (ticker_sleep(&mt, MEMTRIM_TICK_MS)) {
 #ifdef __GLIBC__
 		if (memkeep_sample(&k, heap_free()))
 			(void)malloc_trim(0);
 #endif
-		pthread_mutex_lock(&mt.mtx);
 	}
-	pthread_mutex_unlock(&mt.mtx);
 	return NULL;
 }
 
 int memtrim_start(void)
 {
-	pthread_condattr_t ca;
-	int rc;
-
-	mt.stop = false;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&mt.cond, &ca);
-	pthread_condattr_destroy(&ca);
-	rc = pthread_create(&mt.thread, NULL, memtrim_thread, NULL);
-	if (rc != 0) {
-		log_error(code_str(CHD_SYS_RESOURCE), "cannot start the memory thread: %s", strerror(rc));
-		pthread_cond_destroy(&mt.cond);
-		return -1;
-	}
-	mt.started = true;
-	return 0;
+	return ticker_start(&mt, memtrim_thread, NULL, "memory");
 }
 
 void memtrim_stop(void)
 {
-	if (!mt.started)
-		return;
-	pthread_mutex_lock(&mt.mtx);
-	mt.stop = true;
-	pthread_cond_signal(&mt.cond);
-	pthread_mutex_unlock(&mt.mtx);
-	pthread_join(mt.thread, NULL);
-	pthread_cond_destroy(&mt.cond);
-	mt.started = false;
+	ticker_stop(&mt);
 }

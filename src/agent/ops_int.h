@@ -1,9 +1,11 @@
 /* Operations parts of the agent: privileges (privs.c), the Prometheus
- * listener (metrics.c), certificate expiry warnings (expiry.c) and the
- * heap's keeping and giving back (memtrim.c). */
+ * listener (metrics.c), certificate expiry warnings (expiry.c), the
+ * heap's keeping and giving back (memtrim.c) and the small thread both
+ * of those run in (ticker.c). */
 #ifndef CHAND_OPS_INT_H
 #define CHAND_OPS_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -27,6 +29,19 @@ int metrics_start(struct agent *a, int fd);
 void metrics_stop(void);
 /* The "agent info" admin command (qmgr, version, pid, start time). */
 extern const struct admin_cmd metrics_admin_cmds[];
+
+/* A background thread that wakes at an interval until stopped (ticker.c).
+ * fn loops on ticker_sleep, which returns false once ticker_stop is called
+ * (at once, without waiting the interval out). */
+struct ticker {
+	bool started, stop;
+	pthread_t thread;
+	pthread_mutex_t mtx;
+	pthread_cond_t cond;
+};
+int ticker_start(struct ticker *t, void *(*fn)(void *), void *arg, const char *what);
+bool ticker_sleep(struct ticker *t, int ms);
+void ticker_stop(struct ticker *t);
 
 /* Logs CHD3008 for each certificate in the keystore that expires within
  * tls.expiry_warning_days: now, after each refresh security and once a
