@@ -554,29 +554,19 @@ static int wal_hook(void *arg, sqlite3 *db, const char *schema, int frames)
 }
 
 /* A passive checkpoint, outside the write mutex: the other connections
- * keep writing (SQLite lets a checkpoint and a writer run together). */
+ * keep writing (SQLite lets a checkpoint and a writer run together).  Two
+ * handles past the threshold at once need nothing of ours: a passive
+ * checkpoint that finds another running returns SQLITE_BUSY at once. */
 static void checkpoint(struct store *st)
 {
-	struct store_shared *sh = st->sh;
-	bool mine;
 	int rc;
 
 	st->ckpt_due = false;
-	/* one at a time: the other handles past the threshold go on */
-	pthread_mutex_lock(&sh->smtx);
-	mine = !sh->ckpt_running;
-	sh->ckpt_running = true;
-	pthread_mutex_unlock(&sh->smtx);
-	if (!mine)
-		return;
 	rc = sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	/* busy: a reader holds old frames; the next commit past the
-	 * threshold tries again */
+	/* busy: another handle is checkpointing, or a reader holds old
+	 * frames; the next commit past the threshold tries again */
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 		log_warn(code_str(CHD_DB_ERROR), "op=checkpoint %s", sqlite3_errmsg(st->db));
-	pthread_mutex_lock(&sh->smtx);
-	sh->ckpt_running = false;
-	pthread_mutex_unlock(&sh->smtx);
 }
 
 /* COMMIT; on failure roll back.  The write mutex is released either way;

@@ -114,7 +114,6 @@ struct store_shared {
 	uint64_t durable_gen;     /* the WAL is synced up to this commit */
 	uint64_t syncs;           /* WAL syncs made */
 	bool syncing;             /* a thread is syncing (the others wait) */
-	bool ckpt_running;        /* a handle is checkpointing (outside the write mutex) */
 	struct store_np *np;      /* its nonpersistent messages (store_np.c) */
 	int64_t born;             /* the file's birth time (ns), 0 if unknown */
 	int refs;

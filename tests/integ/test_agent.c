@@ -601,9 +601,6 @@ static bool maps_sanitizer(pid_t pid)
  * kept for reuse, then given back once it has gone unused for 10 s. */
 Test(agent, a_purged_queues_memory_is_kept_for_reuse_then_given_back, .timeout = 120)
 {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-	cr_skip_test("the sanitizer's allocator replaces glibc's");
-#endif
 	enum { LINES = 16384, LEN = 4000 };
 	char *in = malloc((size_t)LINES * (LEN + 1) + 1), *p = in;
 	long before, full, purged, now = 0;
