@@ -9,9 +9,10 @@
 # the test PKI (tests/pki/mkpki.sh), one SDR/RCVR channel over mutual TLS
 # (ANY_TLS13_OR_HIGHER, SSLCAUTH REQUIRED, BATCHSZ 50).  For each case the
 # transmission queue is preloaded with N messages while the channel is
-# stopped; the clock runs from `start channel` until the receiver's queue
-# holds all N (CURDEPTH, polled), so it includes the TLS handshake and the
-# last commit.  Then IDLE idle mutual-TLS channels are started and the
+# stopped; the clock runs from `start channel` until the receiving
+# channel's last commit (its LSTMSGTI, `last_msg_time` in `chanctl --json
+# status`, read once CURDEPTH, polled, says all N are there), so it
+# includes the TLS handshake and the last commit.  Then IDLE idle mutual-TLS channels are started and the
 # agents' resident memory is read from /proc.
 #
 # Sizes: N_P (persistent 1 KiB, default 20000), N_NP (nonpersistent 1 KiB,
@@ -189,6 +190,27 @@ state() {
 	"$1" --json status "$2" | tr ',{}' '\n\n\n' |
 		sed -n 's/.*"state": *"\([A-Z]*\)".*/\1/p' | head -n 1
 }
+# last_commit_ns CTL CHANNEL-PATTERN: the latest LSTMSGTI (last_msg_time,
+# set at each commit by the receiving end) of the matching channels, in ns
+# since the epoch.  The run's clock stops there rather than at the poll
+# that saw the last message: the poll runs every 50 ms, and its lag was
+# 10-15% of a 0.4 s run.
+last_commit_ns() {
+	best=0
+	for t in $("$1" --json status "$2" | tr ',{}' '\n\n\n' |
+		sed -n 's/.*"last_msg_time": *"\([-0-9T:.]*Z\)".*/\1/p'); do
+		ns=$(date -d "$t" +%s%N)
+		[ "$ns" -gt "$best" ] && best=$ns
+	done
+	echo "$best"
+}
+# run_end T0: the end of a run whose last message is there: the receivers'
+# last commit (last_commit_ns, passed as $2), checked to lie between T0 and now.
+run_end() {
+	now=$(now_ns)
+	[ "$2" -ge "$1" ] && [ "$2" -le "$now" ] || die "last commit time $2 not within the run ($1 .. $now)"
+	echo "$2"
+}
 wait_state() {   # CTL CHANNEL STATE-REGEX SECONDS
 	i=0
 	until state "$1" "$2" | grep -Eq "^($3)\$"; do
@@ -228,7 +250,7 @@ profile_start() {
 		pstat=$!
 	fi
 	if [ "$PERF_REC" = 1 ] && [ ! -e "$work/perf.$1.data" ]; then
-		perf record -g -o "$work/perf.$1.data" -p "$PID_qm1,$PID_qm2" >/dev/null 2>&1 &
+		perf record ${PERF_REC_ARGS:--g} -o "$work/perf.$1.data" -p "$PID_qm1,$PID_qm2" >/dev/null 2>&1 &
 		prec=$!
 	fi
 	[ -z "$pstat$prec" ] || sleep 1
@@ -265,7 +287,7 @@ one_run() {
 		# Each poll runs chanctl: poll gently so the agents keep the CPUs.
 		sleep 0.05
 	done
-	t1=$(now_ns)
+	t1=$(run_end "$t0" "$(last_commit_ns ctl2 BENCH)")
 	profile_stop "$size$flags" "$n x $size $flags"
 	ctl1 stop channel BENCH >/dev/null
 	wait_state ctl1 BENCH 'STOPPED|INACTIVE' 60
@@ -441,7 +463,7 @@ ten_run() {
 		[ "$(now_ns)" -lt $limit ] || die "only $d of $n arrived on ten channels in $RUN_LIMIT s"
 		sleep 0.05
 	done
-	t1=$(now_ns)
+	t1=$(run_end "$t0" "$(last_commit_ns ctl2 'TEN.*')")
 	profile_stop ten "$n x $size on $TEN channels"
 	k=0
 	while [ $k -lt "$TEN" ]; do
