@@ -32,7 +32,7 @@
 #define FRAME_HEADER_LEN 16
 #define FRAME_MAGIC "CHND"            /* 0x43 0x48 0x4e 0x44, never changes */
 #define FRAME_VERSION_MIN 1           /* protocol versions this build speaks */
-#define FRAME_VERSION_MAX 2
+#define FRAME_VERSION_MAX 3
 
 /* ---- limits (every length and count is checked against these) ---- */
 #define FRAME_NAME_MAX CHAND_NAME_MAX         /* 48: channel, qmgr, queue */

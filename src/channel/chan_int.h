@@ -38,15 +38,19 @@
  * of SQLite caches each); it is opened again when work comes. */
 #define CHAN_STORE_IDLE_MS 5000
 #define CHAN_NP_DELETE_GROUP 200           /* sender: confirmed nonpersistent deletes per txn */
-/* Protocol version 2: batches a sender keeps in flight (version 1: one).
- * Eight lets this end commit a group of batches while the receiver
- * commits others; more only grows what a break sends again. */
-#define CHAN_WINDOW 8
+/* Batches a sender keeps in flight: version 3 sixteen, version 2 eight,
+ * version 1 one (doc/PROTOCOL.md 7.3).  Each end's fsync covers what
+ * arrived while the previous one ran, so the window bounds what one fsync
+ * can cover: with fsyncs of ~2.4 ms, eight held one persistent channel of
+ * 1 KiB messages at ~80,000 msgs/s and sixteen let it reach ~92,000
+ * (doc/PERFORMANCE.md, "Sixteen batches in flight"). */
+#define CHAN_WINDOW 16
+#define CHAN_WINDOW_V2 8
 /* sender: in-flight bytes beyond which no new batch starts (64 KiB
  * messages would otherwise put CHAN_WINDOW x 3 MiB on the wire) */
 #define CHAN_WINDOW_BYTES (16u * 1024 * 1024)
-/* receiver: batches committed in one transaction at most */
-#define CHAN_GROUP_MAX 8
+/* receiver: batches committed in one transaction at most (a window) */
+#define CHAN_GROUP_MAX CHAN_WINDOW
 /* receiver: the longest wait for the END_BATCH of a batch that has begun
  * arriving, to commit it with the group (it follows the sender's fsync) */
 #define CHAN_GROUP_WAIT_MS 5

@@ -11,8 +11,8 @@
  * still listed in doubt, and a resync asks the receiver, whose committed
  * batch id says it was delivered.
  *
- * Protocol version 2 keeps up to CHAN_WINDOW batches in flight (version
- * 1: one), so this end's commit of batch n+1 overlaps the receiver's
+ * Protocol versions 2 and 3 keep up to 8 and CHAN_WINDOW (16) batches in
+ * flight (version 1: one), so this end's commit of batch n+1 overlaps the receiver's
  * commit of batch n; batches taken together share one commit.  The MSG
  * frames of the first batch of a group go before its commit, so the
  * receiver puts them meanwhile. */
@@ -966,8 +966,8 @@ int chan_run_sender(struct chan_sess *s)
 
 	memset(&x, 0, sizeof(x));
 	x.s = s;
-	/* version 1 has one batch in flight (PROTOCOL.md 7.3) */
-	x.window = s->w.version >= 2 ? CHAN_WINDOW : 1;
+	/* PROTOCOL.md 7.3: the window of the version spoken */
+	x.window = s->w.version >= 3 ? CHAN_WINDOW : s->w.version == 2 ? CHAN_WINDOW_V2 : 1;
 	if (chan_sup.host.dlq != NULL)
 		str_copy(x.dlq, chan_sup.host.dlq, sizeof(x.dlq));
 	if (resync(&x) != 0)

@@ -522,15 +522,75 @@ Test(chan_crash, negotiates_down_to_protocol_version_1)
 		cr_assert_fail("the in-doubt batch was not settled over version 1");
 	}
 	check_exactly_once("Q", "v", 0, 205);
-	/* and an agent of this version speaks 2 to its own kind */
+	/* and an agent of this version speaks 3 to its own kind */
 	th_agent_stop(&qm2.a);
 	chan_qm_restart(&qm2);
 	put_n("RQ", "v", 205, 20, 0);
 	/* (the check above took the first 205 off the queue) */
 	if (!chan_wait_depth(&qm2, "Q", 20, 30000)) {
 		dump_both("OLD");
-		cr_assert_fail("nothing moved after the receiver came back speaking version 2");
+		cr_assert_fail("nothing moved after the receiver came back speaking version 3");
 	}
 	check_exactly_once("Q", "v", 205, 20);
-	cr_assert(chan_wait_log(&qm2, "protocol=2 channel started", 10000));
+	cr_assert(chan_wait_log(&qm2, "protocol=3 channel started", 10000));
+}
+
+/* With every CONFIRM held, the sender sends its whole window and then
+ * nothing: want batches of 5 (the receiver commits each, since each
+ * END_BATCH arrives).  Then the CONFIRMs go through and all 205 arrive
+ * once. */
+static void window_is(int want, const char *proto)
+{
+	int sent = 5 + want * 5;
+
+	tcpproxy_freeze(proxy, false, true);
+	put_n("RQ", "w", 5, 200, 0);
+	json_t *st = chan_wait_ji(&qm1, "WIN", "current_seq", sent, 15000);
+	cr_assert_not_null(st);
+	json_decref(st);
+	if (!chan_wait_depth(&qm2, "Q", sent, 15000)) {
+		dump_both("WIN");
+		cr_assert_fail("the receiver did not commit the %d batches of the window", want);
+	}
+	/* held there: no batch beyond the window goes out */
+	chan_sleep_ms(500);
+	st = chan_status(&qm1, "WIN");
+	cr_assert_eq(chan_ji(st, "current_seq"), sent, "sent up to seq %lld with %d batches "
+	             "in flight allowed", chan_ji(st, "current_seq"), want);
+	json_decref(st);
+	cr_assert_eq(chan_depth(&qm2, "Q"), sent);
+	cr_assert(chan_log_has(&qm1, proto), "not %s", proto);
+	tcpproxy_freeze(proxy, false, false);
+	if (!chan_wait_depth(&qm1, "QM2", 0, 30000) || !chan_wait_depth(&qm2, "Q", 205, 10000)) {
+		dump_both("WIN");
+		cr_assert_fail("the transfer did not finish after the CONFIRMs went through");
+	}
+	check_exactly_once("Q", "w", 0, 205);
+}
+
+Test(chan_crash, version_3_keeps_sixteen_batches_in_flight)
+{
+	window_setup();
+	window_is(16, "protocol=3 channel started");
+}
+
+/* A receiver that speaks at most version 2: the sender keeps 8. */
+Test(chan_crash, version_2_peer_gets_eight_batches_in_flight)
+{
+	chan_pair_start(&qm1, &qm2);
+	th_agent_stop(&qm2.a);
+	setenv("CHAND_PROTOCOL_MAX", "2", 1);
+	chan_qm_restart(&qm2);
+	unsetenv("CHAND_PROTOCOL_MAX");
+	proxy = tcpproxy_start(qm2.a.port);
+	cr_assert_not_null(proxy);
+	chan_define_route(&qm1, &qm2, "QM2", "RQ", "Q", 0);
+	chan_define(&qm1, &qm2, "WIN", CHAN_SDR_RCVR, "QM2", tcpproxy_port(proxy),
+	            CHAN_TLS " --batchsz 5 --hbint 120 --shortrty 60 --shorttmr 1",
+	            CHAN_TLS " --hbint 120");
+	put_n("RQ", "w", 0, 5, 0);
+	free(chan_ctl_ok(&qm1, NULL, "start channel WIN"));
+	cr_assert(chan_wait_depth(&qm2, "Q", 5, 20000));
+	cr_assert(chan_wait_depth(&qm1, "QM2", 0, 10000));
+	window_is(8, "protocol=2 channel started");
 }

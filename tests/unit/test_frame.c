@@ -1018,19 +1018,23 @@ Test(frame_rules, negotiate, .timeout = 30)
 	cr_assert_eq(ack.seqwrap, 999999999);
 	cr_assert(frame_check_init_ack(&in, &ack, &code, why, sizeof(why)), "%s", why);
 
-	/* an initiator offering 1-5 gets the highest both speak (2);
-	 * one offering only 1 gets 1 (negotiating down) */
+	/* an initiator offering 1-5 gets the highest both speak (3);
+	 * one offering 1-2 gets 2, one offering only 1 gets 1 (negotiating
+	 * down) */
 	in.max_version = 5;
+	cr_assert(frame_negotiate(&in, &lp, &ack, &code, why, sizeof(why)), "%s", why);
+	cr_assert_eq(ack.version, 3);
+	in.max_version = 2;
 	cr_assert(frame_negotiate(&in, &lp, &ack, &code, why, sizeof(why)), "%s", why);
 	cr_assert_eq(ack.version, 2);
 	in.max_version = 1;
 	cr_assert(frame_negotiate(&in, &lp, &ack, &code, why, sizeof(why)), "%s", why);
 	cr_assert_eq(ack.version, 1);
-	in.min_version = 3;
+	in.min_version = 4;
 	in.max_version = 5;
 	cr_assert(!frame_negotiate(&in, &lp, &ack, &code, why, sizeof(why)));
 	cr_assert_eq(code, CHD_CH_VERSION);
-	cr_assert(strstr(why, "3-5") != NULL, "%s", why);
+	cr_assert(strstr(why, "4-5") != NULL, "%s", why);
 	in.min_version = 1;
 	in.max_version = 1;
 	in.chtype = FRAME_CH_SVR;
