@@ -158,6 +158,7 @@ static const char *const store_sql[SQ__COUNT] = {
 	[SQ_Q_DEPTH_ZERO] = "UPDATE main.queues SET curdepth = 0 WHERE qid = ?1",
 	[SQ_M_INSERT] = "INSERT INTO main.messages " M_COLS,
 	[SQ_M_ORDER] = "SELECT pos FROM main.messages WHERE qid = ?1 ORDER BY pos",
+	[SQ_M_ORDER_AFTER] = "SELECT pos FROM main.messages WHERE qid = ?1 AND pos > ?2 ORDER BY pos",
 	[SQ_M_ROW] = "SELECT " ROW_COLS " FROM main.messages WHERE pos = ?1",
 	/* by seq, not pos: callers may know a message by its seq alone */
 	[SQ_M_DEL] = "DELETE FROM main.messages WHERE seq = ?1",
@@ -619,7 +620,9 @@ int store_wbegin(struct store *st, bool *own)
 static void pend_settle(struct store *st, bool committed)
 {
 	for (size_t i = 0; i < st->npend; i++)
-		if (committed || st->pend[i].always)
+		if (committed)
+			store_lk_drop_gone(st->pend[i].seq);
+		else if (st->pend[i].always)
 			store_lk_drop(st->pend[i].seq);
 	st->npend = 0;
 }
@@ -633,6 +636,7 @@ int store_wend(struct store *st, bool own, bool commit)
 			wunlock(st);
 			st->txn = TXN_FAILED;
 			st->txn_put = false;
+			st->put_prios = 0;
 			pend_settle(st, false);
 		}
 		return STORE_OK;
@@ -677,6 +681,7 @@ static int begin_txn(struct store *st, bool try)
 		return rc;
 	st->txn = TXN_OPEN;
 	st->txn_put = false;
+	st->put_prios = 0;
 	st->npend = 0;
 	return STORE_OK;
 }
@@ -708,8 +713,11 @@ int store_commit(struct store *st)
 	/* after a failed commit the confirmed messages are back, still locked
 	 * by their owner */
 	pend_settle(st, rc == STORE_OK);
-	if (rc == STORE_OK && put)
+	if (rc == STORE_OK && put) {
+		store_lk_put_seen(st->put_prios);
 		store_notify();
+	}
+	st->put_prios = 0;
 	return rc;
 }
 
@@ -723,6 +731,7 @@ void store_rollback(struct store *st)
 	}
 	st->txn = TXN_NONE;
 	st->txn_put = false;
+	st->put_prios = 0;
 	pend_settle(st, false);
 }
 
@@ -1024,7 +1033,7 @@ void store_close(struct store *st)
 int store_plan_check(struct store *st, char *err, size_t errlen)
 {
 	static const enum store_stmt hot[] = {
-		SQ_Q_GET, SQ_M_ORDER, SQ_M_ROW, SQ_M_DEL, SQ_M_DEL_RET, SQ_M_HEAD_PRIO,
+		SQ_Q_GET, SQ_M_ORDER, SQ_M_ORDER_AFTER, SQ_M_ROW, SQ_M_DEL, SQ_M_DEL_RET, SQ_M_HEAD_PRIO,
 		SQ_M_PUTTIME, SQ_M_PURGE, SQ_Q_DEPTH_ADD, SQ_CS_GET, SQ_CD_GET,
 		SQ_MQ_SID, SQ_MQ_S_TOUCH, SQ_MQ_S_GET, SQ_MQ_S_DEL, SQ_MQ_SUB_PUT, SQ_MQ_SUB_DEL,
 		SQ_MQ_SUB_DEL_ALL, SQ_MQ_OUT_ADD, SQ_MQ_OUT_SET, SQ_MQ_OUT_DEL, SQ_MQ_OUT_DEL_SEQ,

@@ -38,6 +38,7 @@ enum store_stmt {
 	SQ_Q_DEPTH_ZERO,
 	SQ_M_INSERT,
 	SQ_M_ORDER,        /* pos of a queue's persistent messages in delivery order */
+	SQ_M_ORDER_AFTER,  /* the same, after a given pos (a claim's resume point) */
 	SQ_M_ROW,
 	SQ_M_DEL,          /* by seq */
 	SQ_M_DEL_RET,      /* by seq, RETURNING qid (message not locked here) */
@@ -122,6 +123,21 @@ struct store_shared {
 
 enum store_txn { TXN_NONE, TXN_OPEN, TXN_FAILED };
 
+/* Where a handle's last store_lock claim ended on a queue (store_msg.c):
+ * the next claim by the same owner starts after pos instead of walking
+ * again past the messages it holds (a sender holds up to 16 batches), as
+ * long as no message can have become claimable before pos since: no lock
+ * was given back without a delete, and nothing was put at a higher
+ * priority than pos's (a put of the same priority comes after pos: seqs
+ * are allocated under the write mutex, in commit order). */
+struct claim_hint {
+	bool set;
+	int64_t qid;
+	uint64_t owner;
+	int64_t pos;             /* the last message claimed */
+	uint64_t gen;            /* store_lk_gen_at(prio of pos) before that walk */
+};
+
 struct store_pend {
 	int64_t seq;
 	bool always;  /* drop the lock at rollback too (expired messages) */
@@ -146,6 +162,8 @@ struct store {
 	size_t npend, cappend;   /* their locks go at commit */
 	struct store_nplog *nplog; /* nonpersistent changes of the open */
 	size_t nplog_n, nplog_cap; /* transaction, applied at commit */
+	unsigned put_prios;      /* priorities put in the open transaction (bits) */
+	struct claim_hint hint;  /* store_lock: where this handle's last claim ended */
 };
 
 /* store_db.c */
@@ -199,6 +217,10 @@ void store_np_lock(struct store *st);
 void store_np_unlock(struct store *st);
 struct store_npm *store_np_first(struct store *st, int64_t qid);
 struct store_npm *store_np_next(struct store_npm *x);
+/* The first message of queue qid after pos, if it can be found without
+ * walking: pos is a nonpersistent message still there, or the queue has
+ * no nonpersistent message (*out NULL).  false: walk from the head. */
+bool store_np_after(struct store *st, int64_t qid, int64_t pos, struct store_npm **out);
 const struct chd_msg *store_np_msg(const struct store_npm *x);
 /* Deleted by this handle's open transaction: invisible to it. */
 bool store_np_hidden(const struct store *st, const struct store_npm *x);
@@ -213,7 +235,26 @@ int store_np_oldest(struct store *st, int64_t qid, int64_t *seq, int64_t *put_ms
 bool store_lk_claim(int64_t seq, uint64_t owner, const void *db, int64_t qid);
 /* The queue of a locked message, if it is locked in database db. */
 bool store_lk_qid(int64_t seq, const void *db, int64_t *qid);
+/* Gives seq's lock back: the message is claimable again. */
 void store_lk_drop(int64_t seq);
+/* Drops seq's lock after its delete committed (it is gone). */
+void store_lk_drop_gone(int64_t seq);
+/* A committed transaction put messages of the priorities in bits prios. */
+void store_lk_put_seen(unsigned prios);
+/* What claim hints watch: [0] locks given back without a delete, [1 + p]
+ * committed puts of priority p.  Each only grows. */
+#define STORE_LK_GENS (MSG_PRIORITY_MAX + 2)
+void store_lk_gens(uint64_t g[STORE_LK_GENS]);
+/* Of a snapshot g: the changes after which a claimer positioned at
+ * priority prio must walk from the head again. */
+static inline uint64_t store_lk_gen_at(const uint64_t g[STORE_LK_GENS], int prio)
+{
+	uint64_t s = g[0];
+
+	for (int p = prio + 1; p <= MSG_PRIORITY_MAX; p++)
+		s += g[1 + p];
+	return s;
+}
 int64_t store_seq_next(void);
 void store_seq_observe(int64_t seq);
 /* Forgets the sequence, as a new process would (tests). */

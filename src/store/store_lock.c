@@ -23,6 +23,13 @@ struct lk_slot {
 static pthread_mutex_t lk_mtx = PTHREAD_MUTEX_INITIALIZER;
 static struct lk_slot *lk_tab;
 static size_t lk_cap, lk_used;
+/* For claim hints (store_int.h, struct claim_hint): locks given back
+ * without a delete, and committed puts per priority.  Each is bumped
+ * after the change is visible (the lock out of the table, the commit
+ * done), so a claimer that read the sum before its walk and finds it
+ * unchanged knows its walk saw every change before its position. */
+static _Atomic uint64_t lk_back_gen;
+static _Atomic uint64_t lk_put_gen[MSG_PRIORITY_MAX + 1];
 
 static size_t lk_hash(int64_t seq, size_t cap)
 {
@@ -114,14 +121,41 @@ bool store_lk_qid(int64_t seq, const void *db, int64_t *qid)
 	return found;
 }
 
-void store_lk_drop(int64_t seq)
+static void lk_drop(int64_t seq, bool back)
 {
 	size_t i;
 
 	pthread_mutex_lock(&lk_mtx);
-	if (lk_cap != 0 && lk_tab[i = lk_find(seq)].seq == seq)
+	if (lk_cap != 0 && lk_tab[i = lk_find(seq)].seq == seq) {
 		lk_remove_at(i);
+		if (back)
+			atomic_fetch_add(&lk_back_gen, 1);
+	}
 	pthread_mutex_unlock(&lk_mtx);
+}
+
+void store_lk_drop(int64_t seq)
+{
+	lk_drop(seq, true);
+}
+
+void store_lk_drop_gone(int64_t seq)
+{
+	lk_drop(seq, false);
+}
+
+void store_lk_put_seen(unsigned prios)
+{
+	for (int p = 0; p <= MSG_PRIORITY_MAX; p++)
+		if (prios & (1u << p))
+			atomic_fetch_add(&lk_put_gen[p], 1);
+}
+
+void store_lk_gens(uint64_t g[STORE_LK_GENS])
+{
+	g[0] = atomic_load(&lk_back_gen);
+	for (int p = 0; p <= MSG_PRIORITY_MAX; p++)
+		g[1 + p] = atomic_load(&lk_put_gen[p]);
 }
 
 void store_release(const struct msg_list *msgs)
@@ -134,6 +168,7 @@ void store_release(const struct msg_list *msgs)
 		if (lk_tab[i].seq == msgs->v[n].seq)
 			lk_remove_at(i);
 	}
+	atomic_fetch_add(&lk_back_gen, 1);
 	pthread_mutex_unlock(&lk_mtx);
 	store_notify(); /* they are available again */
 }
@@ -152,6 +187,8 @@ void store_release_owner(uint64_t owner)
 			i++;
 		}
 	}
+	if (any)
+		atomic_fetch_add(&lk_back_gen, 1);
 	pthread_mutex_unlock(&lk_mtx);
 	if (any)
 		store_notify();

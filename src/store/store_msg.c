@@ -153,6 +153,7 @@ int store_put(struct store *st, const char *queue, const char *qmgr,
 	struct store_qrow q;
 	size_t ndone = 0, dummy;
 	int64_t p_put = 0;
+	unsigned prios = 0; /* priorities put (claim hints) */
 	bool own;
 	int rc, erc;
 
@@ -194,6 +195,7 @@ int store_put(struct store *st, const char *queue, const char *qmgr,
 		}
 		if ((rc = insert_msg(st, q.qid, m)) != STORE_OK)
 			break;
+		prios |= 1u << (m->priority <= MSG_PRIORITY_MAX ? m->priority : MSG_PRIORITY_MAX);
 		q.def.curdepth++;
 		if (m->persistent)
 			p_put++;
@@ -214,10 +216,13 @@ end:
 		return erc;
 	*done = ndone;
 	if (ndone > 0) {
-		if (own)
+		if (own) {
+			store_lk_put_seen(prios);
 			store_notify();
-		else
+		} else {
 			st->txn_put = true;
+			st->put_prios |= prios;
+		}
 	}
 	return rc;
 }
@@ -373,7 +378,7 @@ static int delete_refs(struct store *st, const struct mref *r, size_t n, bool dr
 		return erc;
 	for (size_t i = 0; i < n; i++) {
 		if (own)
-			store_lk_drop(r[i].seq);
+			store_lk_drop_gone(r[i].seq); /* deleted, or was not there */
 		else if ((rc = store_pend_add(st, r[i].seq, drop_always)) != STORE_OK)
 			return rc;
 	}
@@ -462,8 +467,10 @@ static void np_expire(struct store *st, struct store_npm *x, int64_t qid)
 	int64_t seq = store_np_msg(x)->seq;
 
 	if (store_lk_claim(seq, UINT64_MAX, st->sh, qid)) {
-		store_np_remove(st, x);
-		store_lk_drop(seq);
+		if (store_np_remove(st, x))
+			store_lk_drop_gone(seq);
+		else
+			store_lk_drop(seq);
 	}
 }
 
@@ -482,11 +489,13 @@ struct walk {
 	struct msg_list *out;   /* browse */
 	size_t start;
 	struct mrefs *exp;      /* browse: expired persistent ones */
+	struct store_npm *np;   /* the first nonpersistent message to visit */
 };
 
+/* (the nonpersistent mutex held) */
 static int walk_queue(struct walk *w, sqlite3_stmt *s)
 {
-	struct store_npm *x = store_np_first(w->st, w->qid);
+	struct store_npm *x = w->np;
 	int64_t ppos = -1; /* next persistent pos; -1: step; INT64_MAX: none left */
 	int rc;
 
@@ -596,6 +605,7 @@ int store_browse(struct store *st, const char *queue, size_t max, struct msg_lis
 	/* the cursor's read transaction covers the row reads: a consistent
 	 * snapshot, every row seen by the cursor is there */
 	store_np_lock(st);
+	w.np = store_np_first(st, w.qid);
 	rc = walk_queue(&w, s);
 	store_np_unlock(st);
 	sqlite3_reset(s);
@@ -646,28 +656,71 @@ static int claim_visit(struct walk *w, int64_t pos, struct store_npm *x)
 	return 1;
 }
 
+static int prio_of(int64_t pos)
+{
+	return MSG_PRIORITY_MAX - (int)(pos >> 55);
+}
+
 /* Claims up to want messages from the head of the queue that nobody holds.
  * The cursor's snapshot may be older than a confirm that already dropped
  * its locks: callers re-read every claimed persistent row in a new read
  * transaction, which begins after the claim and so sees such a delete.
  * Nonpersistent ones are copied while claimed, under the mutex that a
- * confirm's commit takes before it drops its locks: no re-read needed. */
+ * confirm's commit takes before it drops its locks: no re-read needed.
+ *
+ * A claim by the same owner on the same queue resumes after the last
+ * message the previous one claimed (the handle's claim hint) when nothing
+ * claimable can have appeared before it since: the messages before it are
+ * held by this owner or were skipped for a reason that, once gone, bumps
+ * a generation (store_lk_gens).  A sender with 16 batches in flight walked
+ * past up to 750 messages it held (a lock-table probe under the process
+ * mutex and a cursor step each) to claim 50. */
 static int claim_head(struct store *st, int64_t qid, size_t want, uint64_t owner,
                       int64_t now, struct mrefs *c)
 {
 	struct walk w = { .st = st, .qid = qid, .now = now, .visit = claim_visit, .want = want,
 	                  .owner = owner, .c = c };
+	struct claim_hint *h = &st->hint;
+	uint64_t g[STORE_LK_GENS];
 	sqlite3_stmt *s;
+	bool resume;
 	int rc;
 
-	if ((rc = order_bind(st, qid, &s)) != STORE_OK)
-		return rc;
+	/* read before the walk: a change after this is seen by the next check */
+	store_lk_gens(g);
+	resume = h->set && h->qid == qid && h->owner == owner &&
+	         store_lk_gen_at(g, prio_of(h->pos)) == h->gen;
 	store_np_lock(st);
+	if (resume && !store_np_after(st, qid, h->pos, &w.np))
+		resume = false;
+	if (!resume)
+		w.np = store_np_first(st, qid);
+	if (resume) {
+		if ((rc = store_stmt_get(st, SQ_M_ORDER_AFTER, &s)) == STORE_OK &&
+		    ((rc = sqlite3_bind_int64(s, 1, qid)) != SQLITE_OK ||
+		     (rc = sqlite3_bind_int64(s, 2, h->pos)) != SQLITE_OK))
+			rc = store_sqlfail(st, rc, "reading a queue");
+	} else {
+		rc = order_bind(st, qid, &s);
+	}
+	if (rc != STORE_OK) {
+		store_np_unlock(st);
+		return rc;
+	}
 	rc = walk_queue(&w, s);
 	store_np_unlock(st);
 	sqlite3_reset(s);
-	if (rc == STORE_OK)
+	if (rc == STORE_OK) {
+		if (c->n > 0) {
+			int64_t pos = c->v[c->n - 1].pos;
+			*h = (struct claim_hint){ .set = true, .qid = qid, .owner = owner, .pos = pos,
+			                          .gen = store_lk_gen_at(g, prio_of(pos)) };
+		} else if (!resume) {
+			h->set = false;
+		}
 		return STORE_OK;
+	}
+	h->set = false;
 	unclaim(c, 0);
 	c->n = 0;
 	return rc;

@@ -418,6 +418,21 @@ struct store_npm *store_np_next(struct store_npm *x)
 	return NULL;
 }
 
+bool store_np_after(struct store *st, int64_t qid, int64_t pos, struct store_npm **out)
+{
+	struct store_npq *q = np_queue(st->sh->np, qid, false);
+	struct store_npm *x;
+
+	*out = NULL;
+	if (q == NULL || store_np_first(st, qid) == NULL)
+		return true;
+	x = np_find(st->sh->np, pos & STORE_SEQ_MAX);
+	if (x == NULL || x->q != q || store_pos(x->m.priority, x->m.seq) != pos)
+		return false;
+	*out = store_np_next(x);
+	return true;
+}
+
 const struct chd_msg *store_np_msg(const struct store_npm *x)
 {
 	return &x->m;

@@ -1704,3 +1704,75 @@ Test(store, disk_full_refuses_cleanly_and_keeps_everything)
 	cr_assert_eq((size_t)depth(st, "FULLQ"), total);
 	cr_assert_eq(put_text(st, "FULLQ", NULL, "after", 0, true, NULL), STORE_OK);
 }
+
+/* A claim by the owner of the last one resumes after it (the claim hint,
+ * store_msg.c): whatever became claimable before that point meanwhile
+ * must still come first.  Persistent, nonpersistent and mixed queues. */
+static void lock_one_is(uint64_t owner, size_t max, const char *const *want, size_t nwant)
+{
+	struct msg_list l = { 0 };
+
+	if (nwant == 0) {
+		cr_assert_eq(store_lock(st, "Q1", max, owner, &l), STORE_NO_MSG);
+		return;
+	}
+	cr_assert_eq(store_lock(st, "Q1", max, owner, &l), STORE_OK, "%s", store_errmsg(st));
+	cr_assert_eq(l.n, nwant, "claimed %zu, wanted %zu (first %.*s)", l.n, nwant,
+	             (int)l.v[0].body_len, (const char *)l.v[0].body);
+	for (size_t i = 0; i < nwant; i++)
+		cr_assert(body_is(&l.v[i], want[i]), "claim %zu is %.*s, wanted %s", i,
+		          (int)l.v[i].body_len, (const char *)l.v[i].body, want[i]);
+	msg_list_free(&l);
+}
+
+Test(store, a_claim_resumes_after_its_last_one_yet_sees_what_came_before_it)
+{
+	for (int kind = 0; kind < 3; kind++) {
+		struct msg_list two = { 0 };
+		char t[8];
+		/* 0: persistent, 1: nonpersistent, 2: mixed */
+#define PERS(i) (kind == 0 || (kind == 2 && (i) % 2 == 0))
+		store_close(st);
+		nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+		cr_assert_not_null(mkdtemp(strcpy(tdir, "/tmp/chand-test-store-XXXXXX")));
+		snprintf(tpath, sizeof(tpath), "%s/QM1.db", tdir);
+		st = open_store(true);
+		define_local(st, "Q1", 100, QUSAGE_NORMAL);
+		for (int i = 0; i < 10; i++) {
+			snprintf(t, sizeof(t), "m%d", i);
+			cr_assert_eq(put_text(st, "Q1", NULL, t, 4, PERS(i), NULL), STORE_OK);
+		}
+		lock_one_is(1, 2, (const char *[]){ "m0", "m1" }, 2);
+		cr_assert_eq(store_lock(st, "Q1", 1, 2, &two), STORE_OK);
+		cr_assert(body_is(&two.v[0], "m2"));
+		lock_one_is(1, 2, (const char *[]){ "m3", "m4" }, 2);
+		/* a higher priority put lands before the resume point */
+		cr_assert_eq(put_text(st, "Q1", NULL, "hi", 6, PERS(1), NULL), STORE_OK);
+		lock_one_is(1, 1, (const char *[]){ "hi" }, 1);
+		lock_one_is(1, 1, (const char *[]){ "m5" }, 1);
+		/* a lock given back without a delete: m2 is claimable again */
+		store_release(&two);
+		msg_list_free(&two);
+		lock_one_is(1, 1, (const char *[]){ "m2" }, 1);
+		/* a put of the same priority lands after the resume point */
+		cr_assert_eq(put_text(st, "Q1", NULL, "same", 4, PERS(0), NULL), STORE_OK);
+		lock_one_is(1, 2, (const char *[]){ "m6", "m7" }, 2);
+		cr_assert_eq(put_text(st, "Q1", NULL, "lo", 1, PERS(1), NULL), STORE_OK);
+		/* inside a transaction, committed: the same as a put on its own */
+		cr_assert_eq(store_begin(st), STORE_OK);
+		cr_assert_eq(put_text(st, "Q1", NULL, "txn", 8, PERS(0), NULL), STORE_OK);
+		cr_assert_eq(store_commit(st), STORE_OK);
+		lock_one_is(1, 10, (const char *[]){ "txn", "m8", "m9", "same", "lo" }, 5);
+		/* rolled back: nothing to see */
+		cr_assert_eq(store_begin(st), STORE_OK);
+		cr_assert_eq(put_text(st, "Q1", NULL, "ghost", 9, PERS(1), NULL), STORE_OK);
+		store_rollback(st);
+		lock_one_is(1, 1, NULL, 0);
+		/* another owner through the same handle walks from the head */
+		store_release_owner(1);
+		lock_one_is(3, 3, (const char *[]){ "txn", "hi", "m0" }, 3);
+		lock_one_is(3, 2, (const char *[]){ "m1", "m2" }, 2);
+		store_release_owner(3);
+#undef PERS
+	}
+}
