@@ -11,7 +11,7 @@
  * still listed in doubt, and a resync asks the receiver, whose committed
  * batch id says it was delivered.
  *
- * Protocol versions 2 and 3 keep up to 8 and CHAN_WINDOW (16) batches in
+ * Protocol versions 2 and 3 keep up to 8 and CHAN_WINDOW (32) batches in
  * flight (version 1: one), so this end's commit of batch n+1 overlaps the receiver's
  * commit of batch n; batches taken together share one commit.  The MSG
  * frames of the first batch of a group go before its commit, so the

@@ -125,7 +125,7 @@ enum store_txn { TXN_NONE, TXN_OPEN, TXN_FAILED };
 
 /* Where a handle's last store_lock claim ended on a queue (store_msg.c):
  * the next claim by the same owner starts after pos instead of walking
- * again past the messages it holds (a sender holds up to 16 batches), as
+ * again past the messages it holds (a sender holds up to 32 batches), as
  * long as no message can have become claimable before pos since: no lock
  * was given back without a delete, and nothing was put at a higher
  * priority than pos's (a put of the same priority comes after pos: seqs

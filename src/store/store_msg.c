@@ -672,8 +672,8 @@ static int prio_of(int64_t pos)
  * message the previous one claimed (the handle's claim hint) when nothing
  * claimable can have appeared before it since: the messages before it are
  * held by this owner or were skipped for a reason that, once gone, bumps
- * a generation (store_lk_gens).  A sender with 16 batches in flight walked
- * past up to 750 messages it held (a lock-table probe under the process
+ * a generation (store_lk_gens).  A sender with 32 batches in flight walked
+ * past up to 1,550 messages it held (a lock-table probe under the process
  * mutex and a cursor step each) to claim 50. */
 static int claim_head(struct store *st, int64_t qid, size_t want, uint64_t owner,
                       int64_t now, struct mrefs *c)

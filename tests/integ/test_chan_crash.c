@@ -568,10 +568,10 @@ static void window_is(int want, const char *proto)
 	check_exactly_once("Q", "w", 0, 205);
 }
 
-Test(chan_crash, version_3_keeps_sixteen_batches_in_flight)
+Test(chan_crash, version_3_keeps_32_batches_in_flight)
 {
 	window_setup();
-	window_is(16, "protocol=3 channel started");
+	window_is(32, "protocol=3 channel started");
 }
 
 /* A receiver that speaks at most version 2: the sender keeps 8. */
