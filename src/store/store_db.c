@@ -157,8 +157,12 @@ static const char *const store_sql[SQ__COUNT] = {
 	[SQ_Q_DEPTH_ADD] = "UPDATE main.queues SET curdepth = curdepth + ?2 WHERE qid = ?1",
 	[SQ_Q_DEPTH_ZERO] = "UPDATE main.queues SET curdepth = 0 WHERE qid = ?1",
 	[SQ_M_INSERT] = "INSERT INTO main.messages " M_COLS,
-	[SQ_M_ORDER] = "SELECT pos FROM main.messages WHERE qid = ?1 ORDER BY pos",
-	[SQ_M_ORDER_AFTER] = "SELECT pos FROM main.messages WHERE qid = ?1 AND pos > ?2 ORDER BY pos",
+	/* pos from the index; the row's columns (1..) are read, a table seek
+	 * each, only for the messages a claim takes */
+	[SQ_M_ORDER] = "SELECT pos, " ROW_COLS " FROM main.messages WHERE qid = ?1 ORDER BY pos",
+	[SQ_M_ORDER_AFTER] = "SELECT pos, " ROW_COLS " FROM main.messages WHERE qid = ?1 AND pos > ?2"
+	                     " ORDER BY pos",
+	[SQ_DATA_VERSION] = "PRAGMA main.data_version",
 	[SQ_M_ROW] = "SELECT " ROW_COLS " FROM main.messages WHERE pos = ?1",
 	/* by seq, not pos: callers may know a message by its seq alone */
 	[SQ_M_DEL] = "DELETE FROM main.messages WHERE seq = ?1",

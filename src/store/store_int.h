@@ -39,6 +39,7 @@ enum store_stmt {
 	SQ_M_INSERT,
 	SQ_M_ORDER,        /* pos of a queue's persistent messages in delivery order */
 	SQ_M_ORDER_AFTER,  /* the same, after a given pos (a claim's resume point) */
+	SQ_DATA_VERSION,   /* changes when another connection commits */
 	SQ_M_ROW,
 	SQ_M_DEL,          /* by seq */
 	SQ_M_DEL_RET,      /* by seq, RETURNING qid (message not locked here) */
@@ -228,6 +229,12 @@ bool store_np_hidden(const struct store *st, const struct store_npm *x);
 bool store_np_remove(struct store *st, struct store_npm *x);
 /* The oldest message (smallest seq) of a queue; *seq 0 if none. */
 int store_np_oldest(struct store *st, int64_t qid, int64_t *seq, int64_t *put_ms);
+
+/* store_msg.c, tests only: called once, at the first message the next
+ * claim walk visits (its snapshot taken, nothing claimed yet), so a test
+ * can commit through another handle in between. */
+extern void (*store_test_claim_hook)(void *arg);
+extern void *store_test_claim_arg;
 
 /* store_lock.c: process-wide lock table, arrival sequence, notifier */
 /* Claims seq (a message of queue qid in database db) for owner; false if

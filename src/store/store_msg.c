@@ -247,6 +247,38 @@ static void col_text_copy(sqlite3_stmt *s, int col, char *dst, size_t len)
 }
 
 /* Reads the persistent message at pos into *m.  *found false if it is gone. */
+/* The ROW_COLS of the row s is on, from column b, into m: 0, or -1 (out
+ * of memory; m cleared). */
+static int row_read(sqlite3_stmt *s, int b, struct chd_msg *m)
+{
+	const char *props = (const char *)sqlite3_column_text(s, b + 8);
+	const void *body = sqlite3_column_blob(s, b + 11);
+	size_t blen = (size_t)sqlite3_column_bytes(s, b + 11);
+
+	memset(m, 0, sizeof(*m));
+	m->seq = sqlite3_column_int64(s, b + 12);
+	m->persistent = true;
+	m->priority = sqlite3_column_int(s, b);
+	col_blob_copy(s, b + 1, m->msgid, sizeof(m->msgid));
+	col_blob_copy(s, b + 2, m->correlid, sizeof(m->correlid));
+	m->put_time_ms = sqlite3_column_int64(s, b + 3);
+	m->expiry_ms = sqlite3_column_int64(s, b + 4);
+	col_text_copy(s, b + 5, m->format, sizeof(m->format));
+	col_text_copy(s, b + 6, m->reply_q, sizeof(m->reply_q));
+	col_text_copy(s, b + 7, m->reply_qm, sizeof(m->reply_qm));
+	col_text_copy(s, b + 9, m->xmit_qm, sizeof(m->xmit_qm));
+	col_text_copy(s, b + 10, m->xmit_q, sizeof(m->xmit_q));
+	if ((props != NULL && (m->props = strdup(props)) == NULL) ||
+	    (m->body = malloc(blen ? blen : 1)) == NULL) {
+		msg_clear(m);
+		return -1;
+	}
+	if (blen)
+		memcpy(m->body, body, blen);
+	m->body_len = blen;
+	return 0;
+}
+
 static int fetch_msg(struct store *st, int64_t pos, struct chd_msg *m, bool *found)
 {
 	sqlite3_stmt *s;
@@ -259,39 +291,15 @@ static int fetch_msg(struct store *st, int64_t pos, struct chd_msg *m, bool *fou
 		return store_sqlfail(st, rc, "reading a message");
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		const char *props = (const char *)sqlite3_column_text(s, 8);
-		const void *body = sqlite3_column_blob(s, 11);
-		size_t blen = (size_t)sqlite3_column_bytes(s, 11);
-
-		memset(m, 0, sizeof(*m));
-		m->seq = sqlite3_column_int64(s, 12);
-		m->persistent = true;
-		m->priority = sqlite3_column_int(s, 0);
-		col_blob_copy(s, 1, m->msgid, sizeof(m->msgid));
-		col_blob_copy(s, 2, m->correlid, sizeof(m->correlid));
-		m->put_time_ms = sqlite3_column_int64(s, 3);
-		m->expiry_ms = sqlite3_column_int64(s, 4);
-		col_text_copy(s, 5, m->format, sizeof(m->format));
-		col_text_copy(s, 6, m->reply_q, sizeof(m->reply_q));
-		col_text_copy(s, 7, m->reply_qm, sizeof(m->reply_qm));
-		col_text_copy(s, 9, m->xmit_qm, sizeof(m->xmit_qm));
-		col_text_copy(s, 10, m->xmit_q, sizeof(m->xmit_q));
-		if (props != NULL && (m->props = strdup(props)) == NULL)
-			goto oom;
-		if ((m->body = malloc(blen ? blen : 1)) == NULL)
-			goto oom;
-		if (blen)
-			memcpy(m->body, body, blen);
-		m->body_len = blen;
+		if (row_read(s, 0, m) != 0) {
+			sqlite3_reset(s);
+			return store_fail(st, STORE_ERR, "out of memory");
+		}
 		*found = true;
 		rc = SQLITE_DONE;
 	}
 	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? STORE_OK : store_sqlfail(st, rc, "reading a message");
-oom:
-	sqlite3_reset(s);
-	msg_clear(m);
-	return store_fail(st, STORE_ERR, "out of memory");
 }
 
 static bool expired(const struct chd_msg *m, int64_t now)
@@ -490,6 +498,7 @@ struct walk {
 	size_t start;
 	struct mrefs *exp;      /* browse: expired persistent ones */
 	struct store_npm *np;   /* the first nonpersistent message to visit */
+	sqlite3_stmt *cur;      /* the persistent cursor (on the row visited) */
 };
 
 /* (the nonpersistent mutex held) */
@@ -498,6 +507,8 @@ static int walk_queue(struct walk *w, sqlite3_stmt *s)
 	struct store_npm *x = w->np;
 	int64_t ppos = -1; /* next persistent pos; -1: step; INT64_MAX: none left */
 	int rc;
+
+	w->cur = s;
 
 	for (;;) {
 		if (ppos < 0) {
@@ -534,7 +545,6 @@ static int browse_visit(struct walk *w, int64_t pos, struct store_npm *x)
 {
 	struct store *st = w->st;
 	struct chd_msg *m;
-	bool found;
 	int rc;
 
 	if (w->out->n - w->start >= w->want)
@@ -548,13 +558,10 @@ static int browse_visit(struct walk *w, int64_t pos, struct store_npm *x)
 		}
 		return 1;
 	}
-	if ((rc = fetch_msg(st, pos, m, &found)) != STORE_OK) {
+	/* the row the cursor is on: the same snapshot */
+	if (row_read(w->cur, 1, m) != 0) {
 		w->out->n--;
-		return rc;
-	}
-	if (!found) {
-		w->out->n--;
-		return 1;
+		return store_fail(st, STORE_ERR, "out of memory");
 	}
 	if (expired(m, w->now)) {
 		int64_t seq = pos & STORE_SEQ_MAX;
@@ -628,6 +635,9 @@ int store_browse(struct store *st, const char *queue, size_t max, struct msg_lis
 	return store_fail(st, STORE_NO_MSG, "no message on queue '%s'", queue);
 }
 
+void (*store_test_claim_hook)(void *arg);
+void *store_test_claim_arg;
+
 static int claim_visit(struct walk *w, int64_t pos, struct store_npm *x)
 {
 	struct store *st = w->st;
@@ -635,6 +645,11 @@ static int claim_visit(struct walk *w, int64_t pos, struct store_npm *x)
 	struct chd_msg *copy;
 	int rc;
 
+	if (store_test_claim_hook != NULL) {
+		void (*hook)(void *) = store_test_claim_hook;
+		store_test_claim_hook = NULL;
+		hook(store_test_claim_arg);
+	}
 	if (w->c->n >= w->want)
 		return 0;
 	if (!store_lk_claim(seq, w->owner, st->sh, w->qid))
@@ -643,10 +658,11 @@ static int claim_visit(struct walk *w, int64_t pos, struct store_npm *x)
 		store_lk_drop(seq);
 		return rc;
 	}
-	if (x == NULL)
-		return 1;
-	/* copied now: once the mutex is released a purge may free it */
-	if ((copy = calloc(1, sizeof(*copy))) == NULL || msg_copy(copy, store_np_msg(x)) != 0) {
+	/* nonpersistent: copied now, since once the mutex is released a purge
+	 * may free it; persistent: read from the cursor, kept if store_lock
+	 * finds that nobody committed since the walk began */
+	if ((copy = calloc(1, sizeof(*copy))) == NULL ||
+	    (x != NULL ? msg_copy(copy, store_np_msg(x)) : row_read(w->cur, 1, copy)) != 0) {
 		free(copy);
 		w->c->n--;
 		store_lk_drop(seq);
@@ -726,6 +742,21 @@ static int claim_head(struct store *st, int64_t qid, size_t want, uint64_t owner
 	return rc;
 }
 
+/* PRAGMA data_version: it changes when another connection commits. */
+static int data_version(struct store *st, int64_t *v)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = store_stmt_get(st, SQ_DATA_VERSION, &s)) != STORE_OK)
+		return rc;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*v = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? STORE_OK : store_sqlfail(st, rc, "reading the data version");
+}
+
 int store_lock(struct store *st, const char *queue, size_t max, uint64_t owner,
                struct msg_list *out)
 {
@@ -742,38 +773,59 @@ int store_lock(struct store *st, const char *queue, size_t max, uint64_t owner,
 		return rc;
 	while (out->n - start < max) {
 		bool dropped = false, rtx = false, any_p = false;
+		/* inside this handle's write transaction nobody else commits */
+		bool fresh = st->txn != TXN_NONE;
+		int64_t dv0 = 0, dv1 = 0;
 		size_t i;
 
 		c.n = exp.n = 0;
+		if (!fresh && (rc = data_version(st, &dv0)) != STORE_OK)
+			goto fail;
 		if ((rc = claim_head(st, q.qid, max - (out->n - start), owner, now, &c)) != STORE_OK)
 			goto fail;
 		if (c.n == 0)
 			break;
 		for (i = 0; i < c.n && !any_p; i++)
 			any_p = !c.v[i].np;
-		/* one read transaction for the re-reads (it starts after every
-		 * claim, as it must), instead of one per message */
-		if (any_p && (rc = read_begin(st, &rtx)) != STORE_OK) {
+		/* The rows the walk read stand if no other connection committed
+		 * since before it began: no confirm can have deleted one after
+		 * the cursor's snapshot.  Otherwise they are read again, in one
+		 * read transaction that starts after every claim, as it must. */
+		if (any_p && !fresh) {
+			if ((rc = data_version(st, &dv1)) != STORE_OK) {
+				unclaim(&c, 0);
+				goto fail;
+			}
+			fresh = dv1 == dv0;
+		}
+		if (any_p && !fresh && (rc = read_begin(st, &rtx)) != STORE_OK) {
 			unclaim(&c, 0);
 			goto fail;
 		}
 		for (i = 0; i < c.n; i++) {
 			struct chd_msg *m = msg_list_add(out);
-			bool found;
+			bool found = true;
 
 			if (m == NULL) {
 				rc = store_fail(st, STORE_ERR, "out of memory");
 				break;
 			}
-			if (c.v[i].copy != NULL) {
+			if (c.v[i].copy != NULL && (c.v[i].np || fresh)) {
 				*m = *c.v[i].copy;
 				free(c.v[i].copy);
 				c.v[i].copy = NULL;
-				continue;
-			}
-			if ((rc = fetch_msg(st, c.v[i].pos, m, &found)) != STORE_OK) {
-				out->n--;
-				break;
+				if (c.v[i].np)
+					continue;
+			} else {
+				if (c.v[i].copy != NULL) {
+					msg_clear(c.v[i].copy);
+					free(c.v[i].copy);
+					c.v[i].copy = NULL;
+				}
+				if ((rc = fetch_msg(st, c.v[i].pos, m, &found)) != STORE_OK) {
+					out->n--;
+					break;
+				}
 			}
 			if (!found || expired(m, now)) {
 				if (found)

@@ -1776,3 +1776,45 @@ Test(store, a_claim_resumes_after_its_last_one_yet_sees_what_came_before_it)
 #undef PERS
 	}
 }
+
+/* A claim keeps the rows its walk read only if no other connection
+ * committed since the walk began: here another handle confirms (deletes)
+ * p0 after the walk's snapshot was taken and before the walk reaches it,
+ * so the walk still sees p0, finds its lock free and claims it; it must
+ * then read it again, find it gone, and hand out p1 and p2. */
+static struct store *hook_b;
+static struct msg_list hook_bl;
+
+static void confirm_by_b(void *arg)
+{
+	(void)arg;
+	cr_assert_eq(store_confirm(hook_b, &hook_bl), STORE_OK, "%s", store_errmsg(hook_b));
+}
+
+Test(store, a_claim_does_not_hand_out_a_row_confirmed_after_its_walk_began)
+{
+	struct msg_list a = { 0 };
+
+	define_local(st, "Q1", 100, QUSAGE_NORMAL);
+	for (int i = 0; i < 4; i++) {
+		char t[8];
+		snprintf(t, sizeof(t), "p%d", i);
+		cr_assert_eq(put_text(st, "Q1", NULL, t, 0, true, NULL), STORE_OK);
+	}
+	hook_b = open_store(false);
+	memset(&hook_bl, 0, sizeof(hook_bl));
+	cr_assert_eq(store_lock(hook_b, "Q1", 1, 2, &hook_bl), STORE_OK);
+	cr_assert(body_is(&hook_bl.v[0], "p0"));
+	store_test_claim_hook = confirm_by_b;
+	cr_assert_eq(store_lock(st, "Q1", 2, 1, &a), STORE_OK, "%s", store_errmsg(st));
+	cr_assert_null(store_test_claim_hook, "the walk never visited a message");
+	cr_assert_eq(a.n, 2);
+	cr_assert(body_is(&a.v[0], "p1") && body_is(&a.v[1], "p2"), "handed out %.*s and %.*s",
+	          (int)a.v[0].body_len, (const char *)a.v[0].body, (int)a.v[1].body_len,
+	          (const char *)a.v[1].body);
+	cr_assert_eq(depth(st, "Q1"), 3);
+	store_release(&a);
+	msg_list_free(&a);
+	msg_list_free(&hook_bl);
+	store_close(hook_b);
+}
