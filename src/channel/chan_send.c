@@ -12,8 +12,8 @@
  * batch id says it was delivered.
  *
  * Protocol versions 2 and 3 keep up to 8 and CHAN_WINDOW (32) batches in
- * flight (version 1: one), so this end's commit of batch n+1 overlaps the receiver's
- * commit of batch n; batches taken together share one commit.  The MSG
+ * flight (version 1: one), so this end's commit of batch n+1 overlaps the
+ * receiver's commit of batch n; batches taken together share one commit.  The MSG
  * frames of the first batch of a group go before its commit, so the
  * receiver puts them meanwhile. */
 #include <stdio.h>

@@ -246,7 +246,6 @@ static void col_text_copy(sqlite3_stmt *s, int col, char *dst, size_t len)
 	str_copy(dst, t ? t : "", len);
 }
 
-/* Reads the persistent message at pos into *m.  *found false if it is gone. */
 /* The ROW_COLS of the row s is on, from column b, into m: 0, or -1 (out
  * of memory; m cleared). */
 static int row_read(sqlite3_stmt *s, int b, struct chd_msg *m)
@@ -279,6 +278,7 @@ static int row_read(sqlite3_stmt *s, int b, struct chd_msg *m)
 	return 0;
 }
 
+/* Reads the persistent message at pos into *m.  *found false if it is gone. */
 static int fetch_msg(struct store *st, int64_t pos, struct chd_msg *m, bool *found)
 {
 	sqlite3_stmt *s;
@@ -677,12 +677,14 @@ static int prio_of(int64_t pos)
 	return MSG_PRIORITY_MAX - (int)(pos >> 55);
 }
 
-/* Claims up to want messages from the head of the queue that nobody holds.
- * The cursor's snapshot may be older than a confirm that already dropped
- * its locks: callers re-read every claimed persistent row in a new read
- * transaction, which begins after the claim and so sees such a delete.
- * Nonpersistent ones are copied while claimed, under the mutex that a
- * confirm's commit takes before it drops its locks: no re-read needed.
+/* Claims up to want messages from the head of the queue that nobody holds,
+ * with a copy of each (c->v[].copy).  The cursor's snapshot may be older
+ * than a confirm that already dropped its locks: store_lock keeps the
+ * persistent copies only if no other connection committed since the walk
+ * began, and otherwise re-reads the rows in a new read transaction, which
+ * begins after the claim and so sees such a delete.  Nonpersistent ones
+ * are copied while claimed, under the mutex that a confirm's commit takes
+ * before it drops its locks: they always stand.
  *
  * A claim by the same owner on the same queue resumes after the last
  * message the previous one claimed (the handle's claim hint) when nothing
