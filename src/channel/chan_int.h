@@ -39,12 +39,13 @@
 #define CHAN_STORE_IDLE_MS 5000
 #define CHAN_NP_DELETE_GROUP 200           /* sender: confirmed nonpersistent deletes per txn */
 /* Batches a sender keeps in flight: version 3 thirty-two, version 2
- * eight, version 1 one (doc/PROTOCOL.md 7.3).  Each end's fsync covers
- * what arrived while the previous one ran, so the window bounds what one
- * fsync can cover: with fsyncs of ~2.4 ms, eight held one persistent
- * channel of 1 KiB messages at ~80,000 msgs/s, sixteen ~92,000 and
- * thirty-two ~100,000, what ten channels reach on the same two CPUs
- * (doc/PERFORMANCE.md, "A window of 32 batches"). */
+ * eight, version 1 one (doc/PROTOCOL.md 7.3).  Each end commits in one
+ * transaction what arrived while its previous commit ran, so the window
+ * bounds how much one commit (and fsync) can take: eight held one
+ * persistent channel of 1 KiB messages at ~80,000 msgs/s, sixteen
+ * ~92,000, thirty-two ~100,000 (what ten channels reach on the same two
+ * CPUs) and sixty-four no more (doc/PERFORMANCE.md, "A faster machine,
+ * and what changed on it"). */
 #define CHAN_WINDOW 32
 #define CHAN_WINDOW_V2 8
 /* sender: in-flight bytes beyond which no new batch starts (64 KiB
