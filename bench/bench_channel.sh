@@ -55,7 +55,8 @@
 # with PERF_STAT_EVENTS, a perf event list).  PERF_REC=1
 # records `perf record -g` of both agents during the same first runs
 # (reports perf.SIZEFLAGS.txt and perf.ten.txt in the kept temp directory;
-# implies KEEP=1).  PERF_RUN=N profiles the Nth run of each case instead
+# implies KEEP=1); PERF_REC_ARGS replaces `-g` (`--call-graph dwarf,16384`
+# unwinds through SQLite and libc, which `-g` cannot).  PERF_RUN=N profiles the Nth run of each case instead
 # of the first (the first may find the agents' memory cold; later ones
 # reuse what the agent kept: doc/CHANNELS.md section 9).
 # Goals: persistent >= 2.0x Mosquitto QoS 1; ten channels >=
