@@ -393,23 +393,48 @@ Test(chan_crash, indoubt_resolved_backout_by_hand_with_receiver_killed)
 	check_exactly_once("Q", "d", 0, 10);
 }
 
-/* ---- several batches in flight (protocol version 2) ---- */
+/* ---- several batches in flight (protocol versions 2 and 3) ---- */
 
-/* A channel through the proxy with batches of 5, quick retries, and 5
- * messages already moved (so the deletes of a first batch are behind). */
-static void window_setup(void)
+/* QM2 again, offering protocol versions up to max only, as an agent of
+ * that version would. */
+static void qm2_speaks_at_most(const char *max)
 {
-	chan_pair_start(&qm1, &qm2);
+	th_agent_stop(&qm2.a);
+	setenv("CHAND_PROTOCOL_MAX", max, 1);
+	chan_qm_restart(&qm2);
+	unsetenv("CHAND_PROTOCOL_MAX");
+}
+
+/* Channel name from QM1 to QM2 through the proxy, batches of 5, quick
+ * retries. */
+static void proxied_channel(const char *name)
+{
 	proxy = tcpproxy_start(qm2.a.port);
 	cr_assert_not_null(proxy);
 	chan_define_route(&qm1, &qm2, "QM2", "RQ", "Q", 0);
-	chan_define(&qm1, &qm2, "WIN", CHAN_SDR_RCVR, "QM2", tcpproxy_port(proxy),
+	chan_define(&qm1, &qm2, name, CHAN_SDR_RCVR, "QM2", tcpproxy_port(proxy),
 	            CHAN_TLS " --batchsz 5 --hbint 120 --shortrty 60 --shorttmr 1",
 	            CHAN_TLS " --hbint 120");
+}
+
+/* The channel WIN (QM2 offering versions up to proto_max, if not NULL)
+ * with 5 messages already moved (so the deletes of a first batch are
+ * behind). */
+static void window_setup_at(const char *proto_max)
+{
+	chan_pair_start(&qm1, &qm2);
+	if (proto_max != NULL)
+		qm2_speaks_at_most(proto_max);
+	proxied_channel("WIN");
 	put_n("RQ", "w", 0, 5, 0);
 	free(chan_ctl_ok(&qm1, NULL, "start channel WIN"));
 	cr_assert(chan_wait_depth(&qm2, "Q", 5, 20000));
 	cr_assert(chan_wait_depth(&qm1, "QM2", 0, 10000));
+}
+
+static void window_setup(void)
+{
+	window_setup_at(NULL);
 }
 
 /* Holds the channel with four batches in flight: the receiver has
@@ -490,16 +515,8 @@ Test(chan_crash, connection_cut_with_four_batches_in_flight)
 Test(chan_crash, negotiates_down_to_protocol_version_1)
 {
 	chan_pair_start(&qm1, &qm2);
-	th_agent_stop(&qm2.a);
-	setenv("CHAND_PROTOCOL_MAX", "1", 1);
-	chan_qm_restart(&qm2);
-	unsetenv("CHAND_PROTOCOL_MAX");
-	proxy = tcpproxy_start(qm2.a.port);
-	cr_assert_not_null(proxy);
-	chan_define_route(&qm1, &qm2, "QM2", "RQ", "Q", 0);
-	chan_define(&qm1, &qm2, "OLD", CHAN_SDR_RCVR, "QM2", tcpproxy_port(proxy),
-	            CHAN_TLS " --batchsz 5 --hbint 120 --shortrty 60 --shorttmr 1",
-	            CHAN_TLS " --hbint 120");
+	qm2_speaks_at_most("1");
+	proxied_channel("OLD");
 	put_n("RQ", "v", 0, 200, 0);
 	free(chan_ctl_ok(&qm1, NULL, "start channel OLD"));
 	cr_assert(chan_wait_depth(&qm2, "Q", 200, 30000));
@@ -577,20 +594,6 @@ Test(chan_crash, version_3_keeps_32_batches_in_flight)
 /* A receiver that speaks at most version 2: the sender keeps 8. */
 Test(chan_crash, version_2_peer_gets_eight_batches_in_flight)
 {
-	chan_pair_start(&qm1, &qm2);
-	th_agent_stop(&qm2.a);
-	setenv("CHAND_PROTOCOL_MAX", "2", 1);
-	chan_qm_restart(&qm2);
-	unsetenv("CHAND_PROTOCOL_MAX");
-	proxy = tcpproxy_start(qm2.a.port);
-	cr_assert_not_null(proxy);
-	chan_define_route(&qm1, &qm2, "QM2", "RQ", "Q", 0);
-	chan_define(&qm1, &qm2, "WIN", CHAN_SDR_RCVR, "QM2", tcpproxy_port(proxy),
-	            CHAN_TLS " --batchsz 5 --hbint 120 --shortrty 60 --shorttmr 1",
-	            CHAN_TLS " --hbint 120");
-	put_n("RQ", "w", 0, 5, 0);
-	free(chan_ctl_ok(&qm1, NULL, "start channel WIN"));
-	cr_assert(chan_wait_depth(&qm2, "Q", 5, 20000));
-	cr_assert(chan_wait_depth(&qm1, "QM2", 0, 10000));
+	window_setup_at("2");
 	window_is(8, "protocol=2 channel started");
 }
