@@ -163,7 +163,7 @@ static const char *const store_sql[SQ__COUNT] = {
 	[SQ_M_ORDER_AFTER] = "SELECT pos, " ROW_COLS " FROM main.messages WHERE qid = ?1 AND pos > ?2"
 	                     " ORDER BY pos",
 	[SQ_DATA_VERSION] = "PRAGMA main.data_version",
-	[SQ_M_ROW] = "SELECT " ROW_COLS " FROM main.messages WHERE pos = ?1",
+	[SQ_M_EXISTS] = "SELECT 1 FROM main.messages WHERE pos = ?1",
 	/* by seq, not pos: callers may know a message by its seq alone */
 	[SQ_M_DEL] = "DELETE FROM main.messages WHERE seq = ?1",
 	/* RETURNING costs about 2 us a row: only used when the lock table
@@ -639,7 +639,6 @@ int store_wend(struct store *st, bool own, bool commit)
 			rollback_raw(st);
 			wunlock(st);
 			st->txn = TXN_FAILED;
-			st->txn_put = false;
 			st->put_prios = 0;
 			pend_settle(st, false);
 		}
@@ -684,7 +683,6 @@ static int begin_txn(struct store *st, bool try)
 	if (rc != STORE_OK)
 		return rc;
 	st->txn = TXN_OPEN;
-	st->txn_put = false;
 	st->put_prios = 0;
 	st->npend = 0;
 	return STORE_OK;
@@ -703,7 +701,7 @@ int store_begin_try(struct store *st)
 int store_commit(struct store *st)
 {
 	int rc;
-	bool put = st->txn_put;
+	unsigned put = st->put_prios;
 
 	if (st->txn == TXN_FAILED) {
 		st->txn = TXN_NONE;
@@ -712,16 +710,15 @@ int store_commit(struct store *st)
 	if (st->txn != TXN_OPEN)
 		return store_fail(st, STORE_BAD_ARG, "no transaction is open on this handle");
 	st->txn = TXN_NONE;
-	st->txn_put = false;
+	st->put_prios = 0;
 	rc = commit_raw(st);
 	/* after a failed commit the confirmed messages are back, still locked
 	 * by their owner */
 	pend_settle(st, rc == STORE_OK);
-	if (rc == STORE_OK && put) {
-		store_lk_put_seen(st->put_prios);
+	if (rc == STORE_OK && put != 0) {
+		store_lk_put_seen(put);
 		store_notify();
 	}
-	st->put_prios = 0;
 	return rc;
 }
 
@@ -734,7 +731,6 @@ void store_rollback(struct store *st)
 		wunlock(st);
 	}
 	st->txn = TXN_NONE;
-	st->txn_put = false;
 	st->put_prios = 0;
 	pend_settle(st, false);
 }
@@ -1037,7 +1033,7 @@ void store_close(struct store *st)
 int store_plan_check(struct store *st, char *err, size_t errlen)
 {
 	static const enum store_stmt hot[] = {
-		SQ_Q_GET, SQ_M_ORDER, SQ_M_ORDER_AFTER, SQ_M_ROW, SQ_M_DEL, SQ_M_DEL_RET, SQ_M_HEAD_PRIO,
+		SQ_Q_GET, SQ_M_ORDER, SQ_M_ORDER_AFTER, SQ_M_EXISTS, SQ_M_DEL, SQ_M_DEL_RET, SQ_M_HEAD_PRIO,
 		SQ_M_PUTTIME, SQ_M_PURGE, SQ_Q_DEPTH_ADD, SQ_CS_GET, SQ_CD_GET,
 		SQ_MQ_SID, SQ_MQ_S_TOUCH, SQ_MQ_S_GET, SQ_MQ_S_DEL, SQ_MQ_SUB_PUT, SQ_MQ_SUB_DEL,
 		SQ_MQ_SUB_DEL_ALL, SQ_MQ_OUT_ADD, SQ_MQ_OUT_SET, SQ_MQ_OUT_DEL, SQ_MQ_OUT_DEL_SEQ,

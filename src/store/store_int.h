@@ -40,7 +40,7 @@ enum store_stmt {
 	SQ_M_ORDER,        /* pos of a queue's persistent messages in delivery order */
 	SQ_M_ORDER_AFTER,  /* the same, after a given pos (a claim's resume point) */
 	SQ_DATA_VERSION,   /* changes when another connection commits */
-	SQ_M_ROW,
+	SQ_M_EXISTS,       /* is the row at a pos still there */
 	SQ_M_DEL,          /* by seq */
 	SQ_M_DEL_RET,      /* by seq, RETURNING qid (message not locked here) */
 	SQ_M_HEAD_PRIO,    /* first pos of one priority band: oldest-message lookup */
@@ -152,7 +152,6 @@ struct store {
 	char qmgr[CHAND_NAME_MAX + 1];
 	long max_msg_length;
 	enum store_txn txn;      /* explicit transaction (store_begin) */
-	bool txn_put;            /* it put something: wake waiters at commit */
 	bool sqlerr;             /* the last failure came from SQLite */
 	bool wrote;              /* the WAL hook saw this commit write frames */
 	int ckpt_frames;         /* WAL frames of STORE_CKPT_BYTES at this file's page size */
@@ -163,7 +162,8 @@ struct store {
 	size_t npend, cappend;   /* their locks go at commit */
 	struct store_nplog *nplog; /* nonpersistent changes of the open */
 	size_t nplog_n, nplog_cap; /* transaction, applied at commit */
-	unsigned put_prios;      /* priorities put in the open transaction (bits) */
+	unsigned put_prios;      /* priorities put in the open transaction (bits; any:
+	                          * wake waiters and claim hints at commit) */
 	struct claim_hint hint;  /* store_lock: where this handle's last claim ended */
 };
 

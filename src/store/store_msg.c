@@ -220,7 +220,6 @@ end:
 			store_lk_put_seen(prios);
 			store_notify();
 		} else {
-			st->txn_put = true;
 			st->put_prios |= prios;
 		}
 	}
@@ -278,28 +277,22 @@ static int row_read(sqlite3_stmt *s, int b, struct chd_msg *m)
 	return 0;
 }
 
-/* Reads the persistent message at pos into *m.  *found false if it is gone. */
-static int fetch_msg(struct store *st, int64_t pos, struct chd_msg *m, bool *found)
+/* *found: the persistent message at pos is still there (rows never change
+ * once put, so a copy read earlier stands if its row does). */
+static int row_exists(struct store *st, int64_t pos, bool *found)
 {
 	sqlite3_stmt *s;
 	int rc;
 
-	*found = false;
-	if ((rc = store_stmt_get(st, SQ_M_ROW, &s)) != STORE_OK)
+	if ((rc = store_stmt_get(st, SQ_M_EXISTS, &s)) != STORE_OK)
 		return rc;
 	if ((rc = sqlite3_bind_int64(s, 1, pos)) != SQLITE_OK)
 		return store_sqlfail(st, rc, "reading a message");
 	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		if (row_read(s, 0, m) != 0) {
-			sqlite3_reset(s);
-			return store_fail(st, STORE_ERR, "out of memory");
-		}
-		*found = true;
-		rc = SQLITE_DONE;
-	}
+	*found = rc == SQLITE_ROW;
 	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? STORE_OK : store_sqlfail(st, rc, "reading a message");
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK
+	                                             : store_sqlfail(st, rc, "reading a message");
 }
 
 static bool expired(const struct chd_msg *m, int64_t now)
@@ -679,10 +672,10 @@ static int prio_of(int64_t pos)
 
 /* Claims up to want messages from the head of the queue that nobody holds,
  * with a copy of each (c->v[].copy).  The cursor's snapshot may be older
- * than a confirm that already dropped its locks: store_lock keeps the
- * persistent copies only if no other connection committed since the walk
- * began, and otherwise re-reads the rows in a new read transaction, which
- * begins after the claim and so sees such a delete.  Nonpersistent ones
+ * than a confirm that already dropped its locks: unless no other
+ * connection committed since the walk began, store_lock checks that each
+ * claimed row is still there in a new read transaction, which begins
+ * after the claim and so sees such a delete.  Nonpersistent ones
  * are copied while claimed, under the mutex that a confirm's commit takes
  * before it drops its locks: they always stand.
  *
@@ -791,8 +784,9 @@ int store_lock(struct store *st, const char *queue, size_t max, uint64_t owner,
 			any_p = !c.v[i].np;
 		/* The rows the walk read stand if no other connection committed
 		 * since before it began: no confirm can have deleted one after
-		 * the cursor's snapshot.  Otherwise they are read again, in one
-		 * read transaction that starts after every claim, as it must. */
+		 * the cursor's snapshot.  Otherwise each is looked up again, in
+		 * one read transaction that starts after every claim, as it
+		 * must; a row still there is unchanged (rows are never updated). */
 		if (any_p && !fresh) {
 			if ((rc = data_version(st, &dv1)) != STORE_OK) {
 				unclaim(&c, 0);
@@ -812,26 +806,19 @@ int store_lock(struct store *st, const char *queue, size_t max, uint64_t owner,
 				rc = store_fail(st, STORE_ERR, "out of memory");
 				break;
 			}
-			if (c.v[i].copy != NULL && (c.v[i].np || fresh)) {
-				*m = *c.v[i].copy;
-				free(c.v[i].copy);
-				c.v[i].copy = NULL;
-				if (c.v[i].np)
-					continue;
-			} else {
-				if (c.v[i].copy != NULL) {
-					msg_clear(c.v[i].copy);
-					free(c.v[i].copy);
-					c.v[i].copy = NULL;
-				}
-				if ((rc = fetch_msg(st, c.v[i].pos, m, &found)) != STORE_OK) {
-					out->n--;
-					break;
-				}
+			/* claim_visit copied every message it claimed */
+			*m = *c.v[i].copy;
+			free(c.v[i].copy);
+			c.v[i].copy = NULL;
+			if (c.v[i].np)
+				continue;
+			if (!fresh && (rc = row_exists(st, c.v[i].pos, &found)) != STORE_OK) {
+				msg_clear(m);
+				out->n--;
+				break;
 			}
 			if (!found || expired(m, now)) {
-				if (found)
-					msg_clear(m);
+				msg_clear(m);
 				out->n--;
 				dropped = true;
 				if (found && (rc = mrefs_add(st, &exp, c.v[i].pos, false)) != STORE_OK) {
