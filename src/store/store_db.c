@@ -540,38 +540,90 @@ void store_sync_stats(struct store *st, uint64_t *commits, uint64_t *syncs)
 	pthread_mutex_unlock(&st->sh->smtx);
 }
 
-/* Called by SQLite after each commit that wrote frames to a WAL; it
- * replaces the automatic checkpoint, which uses the same hook. */
+/* Called by SQLite after each commit that wrote frames to a WAL (under the
+ * write mutex); it replaces the automatic checkpoint, which uses the same
+ * hook.  A checkpoint is due once the frames not yet copied to the
+ * database reach ckpt_frames: counting every frame in the WAL instead made
+ * each commit checkpoint again whenever the WAL could not restart. */
 static int wal_hook(void *arg, sqlite3 *db, const char *schema, int frames)
 {
 	struct store *st = arg;
+	struct store_shared *sh = st->sh;
+	int copied;
 
 	if (strcmp(schema, "main") != 0)
 		return SQLITE_OK;
 	(void)db;
 	st->wrote = true;
+	if (frames < sh->wal_frames) /* the WAL restarted: nothing in it is copied */
+		atomic_store(&sh->ckpt_copied, 0);
+	sh->wal_frames = frames;
+	copied = atomic_load(&sh->ckpt_copied);
 	/* not here: this runs inside COMMIT, under the write mutex, and a
 	 * checkpoint (read the WAL, write and fsync the database) held every
 	 * other writer of the file for 15-40 ms (commit_raw runs it after) */
-	if (frames >= st->ckpt_frames)
+	if (frames - (copied <= frames ? copied : 0) >= st->ckpt_frames)
 		st->ckpt_due = true;
 	return SQLITE_OK;
 }
 
-/* A passive checkpoint, outside the write mutex: the other connections
- * keep writing (SQLite lets a checkpoint and a writer run together).  Two
- * handles past the threshold at once need nothing of ours: a passive
- * checkpoint that finds another running returns SQLITE_BUSY at once. */
+/* Copies what is left of the WAL with the write mutex held, and waits up to
+ * STORE_CKPT_READER_MS for the readers that still use the WAL to finish,
+ * so that the next commit starts the WAL again from its beginning.  A
+ * passive checkpoint alone did not do that once several channels wrote:
+ * the next writer had always begun before it ended, reading the WAL, so
+ * the WAL could not restart even when all of it had been copied, and grew
+ * by every commit (measured: 84 and 99 MiB during ten channels' 50 MB);
+ * each fdatasync of a growing file also commits the file system's journal,
+ * and every commit past the threshold checkpointed again.  Returns the
+ * frames copied, or -1. */
+static int checkpoint_restart(struct store *st)
+{
+	int rc, log = 0, copied = 0;
+
+	if (wlock(st) != STORE_OK)
+		return -1; /* the writers held the mutex for 10 s: try at the next one */
+	rc = sqlite3_busy_timeout(st->db, STORE_CKPT_READER_MS);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_RESTART, &log,
+		                               &copied);
+	int brc = sqlite3_busy_timeout(st->db, STORE_BUSY_MS);
+	wunlock(st);
+	if (brc != SQLITE_OK)
+		log_error(code_str(CHD_DB_ERROR), "op=checkpoint setting the busy timeout back: %s",
+		          sqlite3_errstr(brc));
+	/* busy: a reader kept its snapshot past the wait (what was copied
+	 * stays copied); the next checkpoint tries again */
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+		log_warn(code_str(CHD_DB_ERROR), "op=checkpoint %s", sqlite3_errmsg(st->db));
+		return -1;
+	}
+	return copied;
+}
+
+/* A passive checkpoint first, outside the write mutex: it copies the bulk
+ * of the WAL while the other connections keep writing (SQLite lets a
+ * checkpoint and a writer run together; inside COMMIT, as SQLite does it,
+ * each checkpoint of 15-40 ms held every writer of the file).  Then
+ * checkpoint_restart copies what they appended meanwhile and lets the WAL
+ * restart: with nothing left to copy it only waits for the readers.  Two
+ * handles due at once need nothing of ours: a checkpoint that finds
+ * another running returns SQLITE_BUSY at once. */
 static void checkpoint(struct store *st)
 {
-	int rc;
+	int rc, log = 0, copied = 0;
 
 	st->ckpt_due = false;
-	rc = sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	/* busy: another handle is checkpointing, or a reader holds old
-	 * frames; the next commit past the threshold tries again */
-	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+	rc = sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+	if (rc == SQLITE_BUSY)
+		return; /* another handle is checkpointing */
+	if (rc != SQLITE_OK) {
 		log_warn(code_str(CHD_DB_ERROR), "op=checkpoint %s", sqlite3_errmsg(st->db));
+		return;
+	}
+	copied = checkpoint_restart(st);
+	if (copied >= 0)
+		atomic_store(&st->sh->ckpt_copied, copied);
 }
 
 /* COMMIT; on failure roll back.  The write mutex is released either way;

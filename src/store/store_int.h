@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -92,9 +93,14 @@ struct store_np;
 struct store_npm;
 struct store_nplog;
 
-/* WAL bytes after which a commit checkpoints (16 MiB): fewer checkpoints
- * than SQLite's default 1000 pages, each of which syncs the file. */
+/* WAL bytes not yet copied to the database after which a commit
+ * checkpoints (16 MiB): fewer checkpoints than SQLite's default 1000
+ * pages, each of which syncs the file. */
 #define STORE_CKPT_BYTES (16 * 1024 * 1024)
+
+/* How long the checkpoint that restarts a busy WAL waits, with the write
+ * mutex held, for readers of the WAL to finish (store_db.c). */
+#define STORE_CKPT_READER_MS 20
 
 /* Page size of a database the store creates.  SQLite writes a WAL frame,
  * and reads a page it does not cache, with one system call per page: with
@@ -116,6 +122,10 @@ struct store_shared {
 	uint64_t durable_gen;     /* the WAL is synced up to this commit */
 	uint64_t syncs;           /* WAL syncs made */
 	bool syncing;             /* a thread is syncing (the others wait) */
+	/* checkpoints (store_db.c): the WAL's frames at the last commit (under
+	 * the write mutex) and how many of them the last checkpoint copied */
+	int wal_frames;
+	_Atomic int ckpt_copied;
 	struct store_np *np;      /* its nonpersistent messages (store_np.c) */
 	int64_t born;             /* the file's birth time (ns), 0 if unknown */
 	int refs;

@@ -1236,6 +1236,58 @@ Test(store, commits_past_16_MiB_of_wal_are_checkpointed_into_the_database)
 	cr_assert_eq(depth(st, "Q1"), PUTS);
 }
 
+#define WR_THREADS 4
+#define WR_PUTS 100
+
+static void *wr_putter(void *arg)
+{
+	struct store_opts o = { .qmgr = "QM1" };
+	const char *body = arg;
+	struct store *s;
+	char err[256];
+	intptr_t bad = 0;
+
+	if (store_open(&s, tpath, &o, err, sizeof(err)) != STORE_OK)
+		return (void *)1;
+	for (int i = 0; i < WR_PUTS && bad == 0; i++)
+		if (put_text(s, "Q1", NULL, body, 0, true, NULL) != STORE_OK)
+			bad = 2;
+	store_close(s);
+	return (void *)bad;
+}
+
+/* Writers that overlap the checkpoint do not keep the WAL from starting
+ * again at its beginning: 25 MiB put by four writers at once (about 50 MiB
+ * of WAL frames with the pages each commit rewrites) leave a WAL file of
+ * about 18 MiB, the threshold and what was appended while it was copied.
+ * The file keeps its largest size; a WAL that never restarted held all the
+ * frames (measured: 57 MiB before the restarting checkpoint). */
+Test(store, a_wal_written_by_several_writers_at_once_restarts_after_its_checkpoint)
+{
+	enum { BODY = 64 * 1024 };
+	pthread_t t[WR_THREADS];
+	char *body = malloc(BODY + 1), wal[4200];
+	struct stat sb;
+
+	cr_assert_not_null(body);
+	memset(body, 'w', BODY);
+	body[BODY] = '\0';
+	define_local(st, "Q1", 100000, QUSAGE_NORMAL);
+	for (int i = 0; i < WR_THREADS; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, wr_putter, body), 0);
+	for (int i = 0; i < WR_THREADS; i++) {
+		void *res;
+		pthread_join(t[i], &res);
+		cr_assert_null(res, "putter %d failed (%ld)", i, (long)(intptr_t)res);
+	}
+	free(body);
+	cr_assert_eq(depth(st, "Q1"), WR_THREADS * WR_PUTS);
+	snprintf(wal, sizeof(wal), "%s-wal", tpath);
+	cr_assert_eq(stat(wal, &sb), 0);
+	cr_assert_lt(sb.st_size, 32 << 20, "%d MiB put, WAL file %lld bytes: it never restarted",
+	             WR_THREADS * WR_PUTS * BODY >> 20, (long long)sb.st_size);
+}
+
 #define GS_THREADS 6
 #define GS_PUTS 150
 
