@@ -1215,17 +1215,25 @@ Test(store, begin_try_gives_way_to_a_writer_and_begins_when_free)
 	store_close(s2);
 }
 
+/* A NUL-terminated body of n copies of c (malloc'd). */
+static char *text_body(size_t n, char c)
+{
+	char *b = malloc(n + 1);
+
+	cr_assert_not_null(b);
+	memset(b, c, n);
+	b[n] = '\0';
+	return b;
+}
+
 /* The checkpoint runs after the commit, outside the write mutex: the WAL
  * still reaches the database file once it passes 16 MiB. */
 Test(store, commits_past_16_MiB_of_wal_are_checkpointed_into_the_database)
 {
 	enum { BODY = 64 * 1024, PUTS = 400 };
-	char *body = malloc(BODY + 1);
+	char *body = text_body(BODY, 'c');
 	struct stat sb;
 
-	cr_assert_not_null(body);
-	memset(body, 'c', BODY);
-	body[BODY] = '\0';
 	define_local(st, "Q1", 100000, QUSAGE_NORMAL);
 	for (int i = 0; i < PUTS; i++)
 		cr_assert_eq(put_text(st, "Q1", NULL, body, 0, true, NULL), STORE_OK);
@@ -1266,12 +1274,9 @@ Test(store, a_wal_written_by_several_writers_at_once_restarts_after_its_checkpoi
 {
 	enum { BODY = 64 * 1024 };
 	pthread_t t[WR_THREADS];
-	char *body = malloc(BODY + 1), wal[4200];
+	char *body = text_body(BODY, 'w'), wal[4200];
 	struct stat sb;
 
-	cr_assert_not_null(body);
-	memset(body, 'w', BODY);
-	body[BODY] = '\0';
 	define_local(st, "Q1", 100000, QUSAGE_NORMAL);
 	for (int i = 0; i < WR_THREADS; i++)
 		cr_assert_eq(pthread_create(&t[i], NULL, wr_putter, body), 0);
